@@ -1,0 +1,34 @@
+"""Public message contract of the city contact hub: versioned pydantic models, data only (no I/O)."""
+
+from contracts.base import CloudEventMeta, Contract, Location, ReporterContact
+from contracts.calls import CallLogged, CallOutcome, CallTopic
+from contracts.reports import ReportChannel, ReportFiled
+from contracts.spikes import SpikeDetected, SpikeResolved
+from contracts.workorders import WorkOrderIssued, WorkOrderStatus, WorkOrderStatusChanged
+
+ALL_CONTRACTS: tuple[type[Contract], ...] = (
+    CallLogged,
+    ReportFiled,
+    WorkOrderIssued,
+    WorkOrderStatusChanged,
+    SpikeDetected,
+    SpikeResolved,
+)
+
+__all__ = [
+    "ALL_CONTRACTS",
+    "CallLogged",
+    "CallOutcome",
+    "CallTopic",
+    "CloudEventMeta",
+    "Contract",
+    "Location",
+    "ReportChannel",
+    "ReportFiled",
+    "ReporterContact",
+    "SpikeDetected",
+    "SpikeResolved",
+    "WorkOrderIssued",
+    "WorkOrderStatus",
+    "WorkOrderStatusChanged",
+]

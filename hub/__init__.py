@@ -1,0 +1,1 @@
+"""City contact hub: composition root, settings, CLI and HTTP."""

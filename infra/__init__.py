@@ -1,0 +1,1 @@
+"""Adapters that touch the outside world: database, broker topology, relay, notifications."""
