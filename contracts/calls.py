@@ -55,7 +55,9 @@ class CallLogged(Contract):
 
     call_id: str = Field(min_length=1, max_length=64, description="Unique id of the call in the telephony system.")
     started_at: Timestamp = Field(description="When the call was answered (or started ringing, if abandoned).")
-    duration_seconds: int = Field(ge=0, le=86_400, description="Handle time of the call in seconds (0 for an abandoned call).")
+    duration_seconds: int = Field(
+        ge=0, le=86_400, description="Handle time of the call in seconds (0 for an abandoned call)."
+    )
     topic: CallTopic = Field(description="What the citizen called about.")
     subject: str = Field(
         min_length=1,
@@ -67,6 +69,12 @@ class CallLogged(Contract):
         examples=["civil_affairs", "waste.missed_collection"],
     )
     outcome: CallOutcome = Field(description="How the call ended.")
-    district: str | None = Field(default=None, max_length=100, description="District the call is about, if the agent noted it.")
-    related_report_id: str | None = Field(default=None, max_length=64, description="Report filed during this call, if any.")
-    agent_id: str | None = Field(default=None, max_length=64, description="Pseudonymous id of the agent who took the call.")
+    district: str | None = Field(
+        default=None, max_length=100, description="District the call is about, if the agent noted it."
+    )
+    related_report_id: str | None = Field(
+        default=None, max_length=64, description="Report filed during this call, if any."
+    )
+    agent_id: str | None = Field(
+        default=None, max_length=64, description="Pseudonymous id of the agent who took the call."
+    )

@@ -69,5 +69,9 @@ class ReportFiled(Contract):
     )
     location: Location = Field(description="Where the problem is.")
     description: str = Field(default="", max_length=4000, description="The citizen's description of the problem.")
-    reporter: ReporterContact | None = Field(default=None, description="Contact data of the reporter, if given. Personal data.")
-    call_id: str | None = Field(default=None, max_length=64, description="The call during which the report was filed, if any.")
+    reporter: ReporterContact | None = Field(
+        default=None, description="Contact data of the reporter, if given. Personal data."
+    )
+    call_id: str | None = Field(
+        default=None, max_length=64, description="The call during which the report was filed, if any."
+    )

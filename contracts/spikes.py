@@ -49,18 +49,28 @@ class SpikeDetected(Contract):
     category: str = Field(description="Category code.")
     waste_fraction: str | None = Field(default=None, description="Waste fraction, for waste categories.")
     district: str = Field(description="District of the incident.")
-    street: str | None = Field(default=None, description="Street, for a street-level incident; absent for a district-wide one.")
+    street: str | None = Field(
+        default=None, description="Street, for a street-level incident; absent for a district-wide one."
+    )
     window_minutes: int = Field(ge=1, description="Length of the sliding window the counts are for.")
     calls_in_window: int = Field(ge=0, description="Calls about this incident key in the window.")
     reports_in_window: int = Field(ge=0, description="Reports about this incident key in the window.")
-    baseline: float = Field(ge=0, description="Expected count in such a window, learned from history (weekday and hour seasonality).")
-    p_value: float = Field(ge=0, le=1, description="Poisson tail probability of seeing this many or more under the baseline.")
+    baseline: float = Field(
+        ge=0, description="Expected count in such a window, learned from history (weekday and hour seasonality)."
+    )
+    p_value: float = Field(
+        ge=0, le=1, description="Poisson tail probability of seeing this many or more under the baseline."
+    )
     first_seen_at: Timestamp = Field(description="Event time of the first call or report of the incident.")
     last_seen_at: Timestamp = Field(description="Event time of the latest call or report counted.")
     detected_at: Timestamp = Field(description="Event time at which the spike was detected.")
     affected_streets: list[str] = Field(default_factory=list, description="Streets named in the reports.")
-    sample_report_ids: list[str] = Field(default_factory=list, max_length=10, description="A few report ids (no personal data).")
-    assignees_notified: list[str] = Field(default_factory=list, description="Assignees that already received work orders.")
+    sample_report_ids: list[str] = Field(
+        default_factory=list, max_length=10, description="A few report ids (no personal data)."
+    )
+    assignees_notified: list[str] = Field(
+        default_factory=list, description="Assignees that already received work orders."
+    )
     draft_nl: str = Field(description="Draft broadcast text in Dutch, for the website and social media.")
     draft_en: str = Field(description="Draft broadcast text in English.")
     update: bool = Field(default=False, description="True for an update of a live alert whose counts grew.")

@@ -71,11 +71,15 @@ class WorkOrderIssued(Contract):
     category_name_en: str = Field(description="English name of the category.")
     waste_fraction: str | None = Field(default=None, description="Waste fraction, for waste categories.")
     issued_at: Timestamp = Field(description="When the hub issued the work order.")
-    due_date: dt.date = Field(description="Due date: the category's SLA in working days (Europe/Brussels, Belgian public holidays excluded).")
+    due_date: dt.date = Field(
+        description="Due date: the category's SLA in working days (Europe/Brussels, Belgian public holidays excluded)."
+    )
     sla_working_days: int = Field(ge=0, description="SLA of the category in working days.")
     location: Location = Field(description="Where the problem is.")
     description: str = Field(description="The citizen's description of the problem.")
-    reporter: ReporterContact | None = Field(default=None, description="Reporter's contact data, only if the assignee's data policy allows it.")
+    reporter: ReporterContact | None = Field(
+        default=None, description="Reporter's contact data, only if the assignee's data policy allows it."
+    )
     rule_id: str = Field(description="The routing rule that chose this assignee.")
     rules_version: str = Field(description="Version of the routing rule file that was in force.")
 
@@ -107,5 +111,9 @@ class WorkOrderStatusChanged(Contract):
     status: WorkOrderStatus = Field(description="New status of the work order.")
     changed_at: Timestamp = Field(description="When the status changed at the assignee.")
     planned_for: dt.date | None = Field(default=None, description="For `planned`: the date the work is planned for.")
-    reason: str | None = Field(default=None, max_length=1000, description="For `rejected`: why the assignee rejects the work order.")
-    note: str | None = Field(default=None, max_length=2000, description="Free text from the assignee, without personal data.")
+    reason: str | None = Field(
+        default=None, max_length=1000, description="For `rejected`: why the assignee rejects the work order."
+    )
+    note: str | None = Field(
+        default=None, max_length=2000, description="Free text from the assignee, without personal data."
+    )

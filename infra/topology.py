@@ -13,9 +13,14 @@ Per consumer `<c>` (router, stats, spikes, ...):
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
+import aio_pika
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+
+if TYPE_CHECKING:
+    from faststream.rabbit.schemas.queue import QuorumQueueArgs
 
 CITY_EVENTS = RabbitExchange("city.events", type=ExchangeType.TOPIC, durable=True)
 RETRY_EXCHANGE = RabbitExchange("hub.retry", type=ExchangeType.DIRECT, durable=True)
@@ -44,16 +49,15 @@ def workorder_routing_key(assignee: str) -> str:
     return f"{WORKORDER_ISSUED_PREFIX}.{assignee}"
 
 
-def _quorum_args(**extra: Any) -> dict[str, Any]:
+def _quorum_args(**extra: Any) -> QuorumQueueArgs:
     # At-least-once dead-lettering needs reject-publish overflow on quorum queues.
-    return {"x-overflow": "reject-publish", "x-dead-letter-strategy": "at-least-once", **extra}
+    return cast("QuorumQueueArgs", {"x-overflow": "reject-publish", "x-dead-letter-strategy": "at-least-once", **extra})
 
 
 def consumer_queue(consumer: str, routing_key: str, *, delivery_limit: int) -> RabbitQueue:
     return RabbitQueue(
         consumer_queue_name(consumer),
         queue_type=QueueType.QUORUM,
-        durable=True,
         routing_key=routing_key,
         arguments=_quorum_args(
             **{
@@ -69,7 +73,6 @@ def retry_queue(consumer: str, *, delay_ms: int) -> RabbitQueue:
     return RabbitQueue(
         retry_queue_name(consumer),
         queue_type=QueueType.QUORUM,
-        durable=True,
         routing_key=consumer_queue_name(consumer),
         arguments=_quorum_args(
             **{
@@ -86,7 +89,6 @@ def dead_letter_queue(consumer: str) -> RabbitQueue:
     return RabbitQueue(
         dead_letter_queue_name(consumer),
         queue_type=QueueType.QUORUM,
-        durable=True,
         routing_key=consumer_queue_name(consumer),
     )
 
@@ -95,6 +97,44 @@ def workorder_queue(assignee: str) -> RabbitQueue:
     return RabbitQueue(
         workorder_queue_name(assignee),
         queue_type=QueueType.QUORUM,
-        durable=True,
         routing_key=workorder_routing_key(assignee),
     )
+
+
+# What each consumer listens to on `city.events`. The consumer modules subscribe with the same queues.
+CONSUMER_BINDINGS: dict[str, tuple[str, ...]] = {
+    "router": ("report.filed",),
+}
+
+
+async def declare_topology(
+    amqp_url: str,
+    *,
+    consumers: Iterable[str],
+    assignees: Iterable[str],
+    retry_delay_ms: int,
+    delivery_limit: int,
+) -> None:
+    """Declare exchanges and every queue of the hub, idempotently (same arguments every time)."""
+    connection = await aio_pika.connect_robust(amqp_url, client_properties={"connection_name": "hub-topology"})
+    async with connection:
+        channel = await connection.channel()
+        exchanges = {}
+        for ex in (CITY_EVENTS, RETRY_EXCHANGE, DEAD_LETTER_EXCHANGE):
+            exchanges[ex.name] = await channel.declare_exchange(ex.name, type=ex.type.value, durable=ex.durable)
+        for consumer in consumers:
+            keys = CONSUMER_BINDINGS[consumer]
+            main = consumer_queue(consumer, keys[0], delivery_limit=delivery_limit)
+            q = await channel.declare_queue(main.name, durable=True, arguments=main.arguments)
+            for key in keys:
+                await q.bind(exchanges[CITY_EVENTS.name], key)
+            retry = retry_queue(consumer, delay_ms=retry_delay_ms)
+            rq = await channel.declare_queue(retry.name, durable=True, arguments=retry.arguments)
+            await rq.bind(exchanges[RETRY_EXCHANGE.name], consumer_queue_name(consumer))
+            dead = dead_letter_queue(consumer)
+            dq = await channel.declare_queue(dead.name, durable=True, arguments=dead.arguments)
+            await dq.bind(exchanges[DEAD_LETTER_EXCHANGE.name], consumer_queue_name(consumer))
+        for assignee in assignees:
+            wq = workorder_queue(assignee)
+            queue = await channel.declare_queue(wq.name, durable=True, arguments=wq.arguments)
+            await queue.bind(exchanges[CITY_EVENTS.name], workorder_routing_key(assignee))

@@ -1,0 +1,43 @@
+"""The router consumer: `report.filed` in, work orders out (one per assignee, exactly once)."""
+
+from __future__ import annotations
+
+from faststream import AckPolicy
+from faststream.rabbit import Channel, RabbitRouter
+from faststream.rabbit.annotations import RabbitMessage
+
+from consumers.router.handler import RoutingService
+from contracts import ReportFiled
+from infra.batcher import TransactionBatcher
+from infra.cloudevents import message_id_of
+from infra.consuming import DeliveryPolicy
+from infra.topology import CITY_EVENTS, consumer_queue
+
+NAME = "router"
+
+
+def build_router(
+    *,
+    service: RoutingService,
+    batcher: TransactionBatcher,
+    policy: DeliveryPolicy,
+    prefetch: int,
+    delivery_limit: int,
+) -> RabbitRouter:
+    router = RabbitRouter(middlewares=[policy])
+
+    @router.subscriber(
+        consumer_queue(NAME, ReportFiled.routing_key, delivery_limit=delivery_limit),
+        CITY_EVENTS,
+        channel=Channel(prefetch_count=prefetch),
+        ack_policy=AckPolicy.MANUAL,
+        title="hub.router:report.filed",
+        description="Routes each filed report to its department(s) or contractor(s) as work orders.",
+    )
+    async def on_report_filed(report: ReportFiled, message: RabbitMessage) -> None:
+        """Route a report to its assignees as work orders, exactly once per (report, assignee)."""
+        message_id = message_id_of(message.headers, message.message_id)
+        await batcher.submit(message_id, lambda session: service.apply(session, report, message_id))
+        await message.ack()
+
+    return router

@@ -1,0 +1,184 @@
+"""Exactly-once effects at the throughput of batched transactions.
+
+Each delivery hands the batcher its message id and a function that applies its effects to a session.
+The batcher records `(consumer, message id)` in the inbox and applies the effects of all new deliveries in
+ONE transaction, with the messages they emit written to the outbox. A delivery's `submit` returns only
+after that transaction committed, so the caller acks after commit. A duplicate id changes nothing.
+If a batch fails, its deliveries are retried one per transaction so a single bad delivery cannot sink
+the others; a database outage fails them all at once (they are retried later by the broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from infra.db.dialect import insert_ignore
+from infra.db.models import InboxEntry, OutboxMessage
+from infra.errors import is_transient
+from infra.outbox import Outgoing
+
+log = logging.getLogger(__name__)
+
+Apply = Callable[[AsyncSession], Awaitable[list[Outgoing]]]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(eq=False)
+class _Item:
+    message_id: str
+    apply: Apply
+    future: asyncio.Future[bool] = field(repr=False)
+
+
+class TransactionBatcher:
+    """Groups deliveries of one consumer into inbox-guarded transactions."""
+
+    def __init__(
+        self,
+        consumer: str,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        max_size: int = 128,
+        max_wait_s: float = 0.004,
+        on_commit: Callable[[], None] | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.consumer = consumer
+        self._sessions = session_factory
+        self._max_size = max_size
+        self._max_wait_s = max_wait_s
+        self._on_commit = on_commit
+        self._clock = clock
+        self._pending: list[_Item] = []
+        self._has_items = asyncio.Event()
+        self._full = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.committed = 0
+
+    async def submit(self, message_id: str, apply: Apply) -> bool:
+        """Apply once; True if applied now, False if this message id was applied before."""
+        if self._task is None or self._task.done():
+            self.start()
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Item(message_id, apply, future))
+        self._has_items.set()
+        if len(self._pending) >= self._max_size:
+            self._full.set()
+        return await future
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"batcher-{self.consumer}")
+
+    async def stop(self) -> None:
+        """Finish what was submitted, then stop."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        while self._pending:
+            await self._flush()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _run(self) -> None:
+        while True:
+            await self._has_items.wait()
+            if len(self._pending) < self._max_size and self._max_wait_s > 0:
+                # Give concurrent deliveries a moment to join this transaction.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self._max_wait_s)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending[: self._max_size], self._pending[self._max_size :]
+        if not self._pending:
+            self._has_items.clear()
+        if len(self._pending) < self._max_size:
+            self._full.clear()
+        if not batch:
+            return
+        try:
+            applied = await self._transaction(batch)
+        except Exception as exc:
+            if len(batch) == 1 or is_transient(exc):
+                for item in batch:
+                    _fail(item, exc)
+                return
+            log.warning("batch of %d failed (%s); retrying one per transaction", len(batch), type(exc).__name__)
+            for item in batch:
+                try:
+                    single = await self._transaction([item])
+                except Exception as item_exc:
+                    _fail(item, item_exc)
+                else:
+                    _resolve(item, item in single)
+            return
+        for item in batch:
+            _resolve(item, item in applied)
+
+    async def _transaction(self, batch: list[_Item]) -> set[_Item]:
+        now = self._clock()
+        applied: set[_Item] = set()
+        outgoing: list[Outgoing] = []
+        # Sorted keys give every replica the same lock order on the inbox: no deadlocks between them.
+        ids = sorted({item.message_id for item in batch})
+        async with self._sessions() as session, session.begin():
+            stmt = (
+                insert_ignore(session, InboxEntry)
+                .values([{"consumer": self.consumer, "message_id": mid, "processed_at": now} for mid in ids])
+                .returning(InboxEntry.message_id)
+            )
+            fresh = set((await session.execute(stmt)).scalars())
+            for item in sorted(batch, key=lambda i: i.message_id):
+                # The same id twice in one batch (a duplicate in flight) is applied once.
+                if item.message_id in fresh:
+                    fresh.discard(item.message_id)
+                    outgoing.extend(await item.apply(session))
+                    applied.add(item)
+            if outgoing:
+                await session.execute(
+                    insert_ignore(session, OutboxMessage).values(
+                        [
+                            {
+                                "message_id": m.message_id,
+                                "exchange": m.exchange,
+                                "routing_key": m.routing_key,
+                                "body": m.body,
+                                "headers": m.headers,
+                                "content_type": "application/json",
+                                "message_type": m.message_type,
+                                "correlation_id": m.correlation_id,
+                                "created_at": now,
+                                "attempts": 0,
+                            }
+                            for m in outgoing
+                        ]
+                    )
+                )
+        self.batches += 1
+        self.committed += len(batch)
+        if outgoing and self._on_commit is not None:
+            self._on_commit()
+        return applied
+
+
+def _resolve(item: _Item, applied: bool) -> None:
+    if not item.future.done():
+        item.future.set_result(applied)
+
+
+def _fail(item: _Item, exc: BaseException) -> None:
+    if not item.future.done():
+        item.future.set_exception(exc)

@@ -1,0 +1,198 @@
+"""What happens to a delivery: applied and acked after commit, retried after a delay, or dead-lettered.
+
+Every consumer's router carries a `DeliveryPolicy` middleware. Its rules:
+  * success: the handler acked after its transaction committed;
+  * permanent failure (broken JSON, schema violation, unknown enum value, an impossible status change, a
+    message without id): the raw message goes to the consumer's dead-letter queue `hub.<c>.dlq` with the
+    reason in `x-hub-*` headers (published with confirm), then the delivery is acked;
+  * transient failure (database or broker unreachable): rejected without requeue, so the queue's
+    dead-letter exchange parks it in `hub.<c>.retry` for `retry_delay_ms` and brings it back: a delay,
+    never a hot loop;
+  * unexpected error: retried the same way up to `max_attempts`, then dead-lettered with the reason;
+  * a delivery that keeps crashing the consumer (quorum `x-delivery-limit` reached) is dead-lettered
+    before the handler sees it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from faststream import BaseMiddleware
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.message import RabbitMessage
+
+from infra.cloudevents import message_id_of
+from infra.errors import describe, is_permanent, is_transient
+from infra.topology import DEAD_LETTER_EXCHANGE, consumer_queue_name
+
+log = logging.getLogger("hub.delivery")
+
+HEADER_ERROR = "x-hub-error"
+HEADER_ERROR_CLASS = "x-hub-error-class"
+HEADER_CONSUMER = "x-hub-consumer"
+HEADER_ATTEMPTS = "x-hub-attempts"
+HEADER_FAILED_AT = "x-hub-failed-at"
+HEADER_ORIGINAL_EXCHANGE = "x-hub-original-exchange"
+HEADER_ORIGINAL_ROUTING_KEY = "x-hub-original-routing-key"
+
+
+class CrashLoop(Exception):
+    """The delivery reached the queue's delivery limit: it kept crashing or stalling the consumer."""
+
+
+def _deaths(headers: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    deaths = headers.get("x-death") or []
+    return [d for d in deaths if isinstance(d, Mapping)]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def attempts_so_far(headers: Mapping[str, Any], queue: str) -> int:
+    """How many times this delivery was rejected from `queue` (from the broker's `x-death` header)."""
+    return sum(
+        int(d.get("count", 0))
+        for d in _deaths(headers)
+        if _text(d.get("queue")) == queue and _text(d.get("reason")) == "rejected"
+    )
+
+
+def hit_delivery_limit(headers: Mapping[str, Any], queue: str) -> bool:
+    return any(_text(d.get("queue")) == queue and _text(d.get("reason")) == "delivery_limit" for d in _deaths(headers))
+
+
+def original_route(message: RabbitMessage, queue: str) -> tuple[str, str]:
+    """Exchange and routing key the message was first published with, before any retry round."""
+    deaths = _deaths(message.headers)
+    if deaths:
+        first = deaths[-1]  # the broker keeps the oldest entry last
+        keys = first.get("routing-keys") or [""]
+        return _text(first.get("exchange", "")), _text(keys[0])
+    raw = message.raw_message
+    return raw.exchange or "", raw.routing_key or ""
+
+
+class DeliveryPolicy:
+    """Middleware factory: one per consumer (FastStream builds a middleware instance per delivery)."""
+
+    def __init__(
+        self,
+        consumer: str,
+        broker: RabbitBroker,
+        *,
+        max_attempts: int,
+        max_transient_attempts: int,
+    ) -> None:
+        self.consumer = consumer
+        self.queue = consumer_queue_name(consumer)
+        self.broker = broker
+        self.max_attempts = max_attempts
+        self.max_transient_attempts = max_transient_attempts
+        self.counts: dict[str, int] = {"ok": 0, "retried": 0, "dead_lettered": 0}
+
+    def __call__(self, msg: Any, /, **kwargs: Any) -> _DeliveryMiddleware:
+        return _DeliveryMiddleware(msg, policy=self, **kwargs)
+
+    async def dead_letter(self, message: RabbitMessage, reason: str, error_class: str, attempts: int) -> None:
+        exchange, routing_key = original_route(message, self.queue)
+        headers = {k: v for k, v in message.headers.items() if k != "x-death"}
+        headers.update(
+            {
+                HEADER_ERROR: reason,
+                HEADER_ERROR_CLASS: error_class,
+                HEADER_CONSUMER: self.consumer,
+                HEADER_ATTEMPTS: attempts,
+                HEADER_FAILED_AT: dt.datetime.now(dt.UTC).isoformat(),
+                HEADER_ORIGINAL_EXCHANGE: exchange,
+                HEADER_ORIGINAL_ROUTING_KEY: routing_key,
+            }
+        )
+        raw = message.raw_message
+        await self.broker.publish(
+            raw.body,
+            exchange=DEAD_LETTER_EXCHANGE,
+            routing_key=self.queue,
+            headers=headers,
+            message_id=raw.message_id,
+            correlation_id=raw.correlation_id,
+            content_type=raw.content_type,
+            message_type=raw.type,
+            persist=True,
+            mandatory=True,
+        )
+
+    async def on_failure(self, message: RabbitMessage, exc: BaseException) -> None:
+        attempts = attempts_so_far(message.headers, self.queue) + 1
+        reason = describe(exc)
+        ids = _ids(message)
+        if is_permanent(exc) or isinstance(exc, CrashLoop):
+            verdict = "dead_lettered"
+        elif is_transient(exc):
+            verdict = "retried" if attempts < self.max_transient_attempts else "dead_lettered"
+        else:
+            verdict = "retried" if attempts < self.max_attempts else "dead_lettered"
+        if verdict == "dead_lettered":
+            try:
+                await self.dead_letter(message, reason, type(exc).__name__, attempts)
+            except Exception as publish_exc:
+                # Without a confirmed copy in the DLQ the delivery must not be acked: retry it later.
+                log.error(
+                    "dead-lettering failed, retrying later",
+                    extra={"consumer": self.consumer, **ids, "error": describe(publish_exc)},
+                )
+                await message.reject(requeue=False)
+                return
+            await message.ack()
+        else:
+            await message.reject(requeue=False)
+        self.counts[verdict] += 1
+        log.warning(
+            "delivery %s",
+            verdict,
+            extra={
+                "consumer": self.consumer,
+                **ids,
+                "attempt": attempts,
+                "error_class": type(exc).__name__,
+                "error": reason,
+            },
+        )
+
+
+def _ids(message: RabbitMessage) -> dict[str, str | None]:
+    try:
+        mid: str | None = message_id_of(message.headers, message.message_id)
+    except ValueError:
+        mid = None
+    return {"message_id": mid, "correlation_id": message.correlation_id}
+
+
+class _DeliveryMiddleware(BaseMiddleware):
+    def __init__(self, msg: Any, /, *, policy: DeliveryPolicy, **kwargs: Any) -> None:
+        super().__init__(msg, **kwargs)
+        self.policy = policy
+
+    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            if hit_delivery_limit(msg.headers, self.policy.queue):
+                raise CrashLoop("the delivery limit of the queue was reached: the message kept crashing the consumer")
+            result = await call_next(msg)
+        except Exception as exc:
+            await self.policy.on_failure(msg, exc)
+            return None
+        self.policy.counts["ok"] += 1
+        log.info(
+            "delivery handled",
+            extra={
+                "consumer": self.policy.consumer,
+                **_ids(msg),
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return result

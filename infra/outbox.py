@@ -1,0 +1,48 @@
+"""Messages a consumer emits are rows of the outbox, written in the consumer's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.base import Contract
+from infra import cloudevents
+
+HUB_SOURCE = "/city/contact-hub"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to publish after commit. `message_id` is deterministic so a redelivery emits the same id."""
+
+    message_id: str
+    exchange: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, Any] = field(default_factory=dict)
+    message_type: str | None = None
+    correlation_id: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        message: Contract,
+        *,
+        exchange: str,
+        routing_key: str,
+        message_id: str,
+        subject: str | None = None,
+        correlation_id: str | None = None,
+        time: dt.datetime | None = None,
+    ) -> Outgoing:
+        meta = cloudevents.meta_for(message, source=HUB_SOURCE, event_id=message_id, subject=subject, time=time)
+        return cls(
+            message_id=message_id,
+            exchange=exchange,
+            routing_key=routing_key,
+            body=message.model_dump_json().encode(),
+            headers=cloudevents.amqp_headers(meta),
+            message_type=message.ce_type,
+            correlation_id=correlation_id,
+        )
