@@ -58,7 +58,7 @@ class CallLogged(Contract):
     duration_seconds: int = Field(
         ge=0, le=86_400, description="Handle time of the call in seconds (0 for an abandoned call)."
     )
-    topic: CallTopic = Field(description="What the citizen called about.")
+    topic: CallTopic = Field(description="What the citizen called about: appointment, information, report or other.")
     subject: str = Field(
         min_length=1,
         max_length=100,
@@ -68,7 +68,9 @@ class CallLogged(Contract):
         ),
         examples=["civil_affairs", "waste.missed_collection"],
     )
-    outcome: CallOutcome = Field(description="How the call ended.")
+    outcome: CallOutcome = Field(
+        description="How the call ended: answered at once, referred, appointment made, report filed, or abandoned."
+    )
     district: str | None = Field(
         default=None, max_length=100, description="District the call is about, if the agent noted it."
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from faststream.specification.base.specification import Specification
+
 from contracts import ALL_CONTRACTS
 from hub.settings import Settings
 
@@ -13,8 +15,6 @@ PUBLIC_AMQP_URL = "amqp://rabbitmq:5672/"
 
 def render_contracts(settings: Settings) -> dict[str, str]:
     """File name -> content, deterministic (sorted keys, trailing newline)."""
-    from hub.app import CONSUMERS, asyncapi, build_hub
-
     files: dict[str, str] = {}
     for model in ALL_CONTRACTS:
         schema = model.model_json_schema()
@@ -25,12 +25,19 @@ def render_contracts(settings: Settings) -> dict[str, str]:
         files[f"{model.__name__}.v{model.schema_version}.schema.json"] = (
             json.dumps(schema, indent=2, sort_keys=True) + "\n"
         )
+    spec = json.loads(public_specification(settings).to_json())
+    files["asyncapi.json"] = json.dumps(spec, indent=2, sort_keys=True) + "\n"
+    return files
+
+
+def public_specification(settings: Settings) -> Specification:
+    """The AsyncAPI document FastStream generates from the consumers, naming the public broker address."""
+    from hub.app import CONSUMERS, asyncapi, build_hub
+
     # The document names the broker city systems connect to, not this machine's test broker.
     public = settings.model_copy(update={"amqp_url": PUBLIC_AMQP_URL})
     hub = build_hub(public, consumers=CONSUMERS, with_relay=False)
-    spec = json.loads(asyncapi(hub.broker).to_specification().to_json())
-    files["asyncapi.json"] = json.dumps(spec, indent=2, sort_keys=True) + "\n"
-    return files
+    return asyncapi(hub.broker).to_specification()
 
 
 def export_contracts(directory: Path, settings: Settings) -> list[Path]:
