@@ -40,11 +40,14 @@ def is_transient(exc: BaseException) -> bool:
         if exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
             return True
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        # 40001 serialization failure, 40P01 deadlock, 57P* admin shutdown / cannot connect now, 08* connection.
-        if isinstance(code, str) and (code in {"40001", "40P01"} or code.startswith(("57P", "08"))):
+        # 08* connection, 53* insufficient resources, 57P* shutdown / starting up, 40001 serialization
+        # failure, 40P01 deadlock.
+        if isinstance(code, str) and (code in {"40001", "40P01"} or code.startswith(("08", "53", "57P"))):
             return True
         text = str(exc.orig).lower()
-        return "connection" in text and ("closed" in text or "refused" in text or "lost" in text)
+        return "not currently accepting connections" in text or (
+            "connection" in text and ("closed" in text or "refused" in text or "lost" in text)
+        )
     if isinstance(exc, sa_exc.TimeoutError):  # the pool waited too long for a connection
         return True
     module = type(exc).__module__
