@@ -1,0 +1,20 @@
+"""Incident spike detection: the pure core (no I/O, no database, no broker).
+
+Data flows in one direction, on event time only (the time stamped in the messages, never the clock):
+
+1. `detector.increments_for_call` / `increments_for_report` turn a `CallLogged` or `ReportFiled` into
+   per-key, per-bucket counter increments; the consumer upserts them atomically (`detector.CountTable`
+   is the in-memory reference of the same semantics). Calls need the catalogue's subject -> category
+   mapping (`category_of`).
+2. `baseline.fit_baseline` learns, from history buckets, the expected count of every key per bucket
+   with weekday x hour-of-day seasonality; the fitted `BaselineModel` serialises to a dict.
+3. `detector.SpikeDetector.evaluate` judges the buckets of a sliding window against that baseline with
+   an exact Poisson tail and a minimum count, and returns a `Decision`.
+4. `lifecycle.AlertBook.step` turns decisions into `Fire` / `Update` / `Resolve` / `Suppress` actions,
+   Alertmanager-style (grouping, inhibition, silences, throttled updates, resolve once); its state
+   serialises to a dict.
+5. `drafts` renders the Dutch and English broadcast drafts and builds the `SpikeDetected` /
+   `SpikeResolved` contracts.
+
+Settings per category come from `hub/config/spikes.yaml` through `config.load_spike_config`.
+"""

@@ -1,0 +1,390 @@
+"""Spike-detection settings: `hub/config/spikes.yaml` loaded into frozen, validated dataclasses.
+
+Every category entry inherits the fields it does not set from the `default` entry, and any category
+code that has no entry of its own (a new code, or an unknown one that went to triage) uses `default`.
+Unknown fields are refused, so a typo in the YAML fails at start-up instead of silently using a
+default.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "hub" / "config" / "spikes.yaml"
+
+# Placeholders a draft template may use; `drafts.render_drafts` fills every one of them.
+TEMPLATE_FIELDS = frozenset(
+    {
+        "district",
+        "street",
+        "streets_nl",
+        "streets_en",
+        "fraction_nl",
+        "fraction_en",
+        "assignee_nl",
+        "assignee_en",
+        "informed_nl",
+        "informed_en",
+        "category_nl",
+        "category_en",
+    }
+)
+
+
+class SpikeConfigError(ValueError):
+    """The spikes configuration is invalid."""
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """A name in Dutch and English, as the broadcast drafts use it."""
+
+    nl: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftTemplates:
+    """Broadcast drafts of one category: a district-wide text and a text for named streets."""
+
+    district_nl: str
+    district_en: str
+    street_nl: str
+    street_en: str
+
+
+@dataclass(frozen=True, slots=True)
+class CategorySettings:
+    """Detection and alerting settings of one category."""
+
+    code: str
+    label: Names
+    # False: counts are still kept (statistics, baseline), but the category never alerts.
+    spike_prone: bool
+    # Counts are kept per bucket; a bucket must divide an hour so it lies in one hour-of-day cell.
+    bucket_minutes: int
+    # The sliding window the count is judged over (a whole number of buckets).
+    window_minutes: int
+    # A second, longer window for slow rises (e.g. a street noticed dark one report at a time); None: off.
+    slow_window_minutes: int | None
+    # No alarm below this many calls + reports in the window, whatever the baseline (Farrington's rule).
+    min_count: int
+    # Poisson upper-tail probability below which a count is a spike (split over the windows tested).
+    significance: float
+    street_level: bool
+    street_min_count: int
+    street_significance: float
+    # A district alert names one street when that street holds at least this share of the reports.
+    street_min_share: float
+    # Resolve this long after the incident's last call or report, once its window is low again.
+    quiet_minutes: int
+    # Updates of a live alert: at most one per interval, and only when the total grew by this factor.
+    update_interval_minutes: int
+    update_growth: float
+    templates: DraftTemplates
+
+    @property
+    def windows(self) -> tuple[int, ...]:
+        """The windows tested, shortest first."""
+        return (
+            (self.window_minutes,)
+            if self.slow_window_minutes is None
+            else (self.window_minutes, self.slow_window_minutes)
+        )
+
+    @property
+    def span_minutes(self) -> int:
+        """How far back the detector needs buckets: the longest window."""
+        return max(self.windows)
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineSettings:
+    """How the seasonal baseline is learned (see `baseline.fit_baseline`)."""
+
+    history_weeks: int
+    half_life_weeks: float
+    # Buckets this recent are left out of a fit, so an incident that is starting does not raise its own baseline.
+    guard_minutes: int
+    # Pseudo-hours pulling each cell of the all-category weekday x hour shape toward flat.
+    shape_prior_hours: float
+    # Pseudo-counts pulling a category's hour-of-day and weekday factors toward the all-category shape.
+    category_prior_count: float
+    # Pseudo-counts pulling a district's share of a category toward its share of all traffic.
+    district_prior_count: float
+    # Pseudo-counts pulling a key's own weekday profile (e.g. its collection day) toward the pooled one.
+    weekday_prior_count: float
+    # Pseudo-counts pulling a street's share of its district toward `street_prior_share`.
+    street_prior_count: float
+    street_prior_share: float
+    # Expected rate never below this (per key and hour): a key never seen is not "impossible".
+    rate_floor_per_hour: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeConfig:
+    """The whole spikes configuration."""
+
+    version: str
+    timezone: str
+    baseline: BaselineSettings
+    default: CategorySettings
+    categories: Mapping[str, CategorySettings]
+    fractions: Mapping[str, Names]
+    fraction_fallback: Names
+    assignees: Mapping[str, Names]
+    assignee_fallback: Names
+
+    def for_category(self, code: str) -> CategorySettings:
+        """Settings of a category; codes without an entry of their own get `default`."""
+        return self.categories.get(code, self.default)
+
+    def is_report_category(self, code: str) -> bool:
+        """True for a code named in the configuration (used to tell report subjects of calls from services)."""
+        return code in self.categories
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], *, source: str = "<dict>") -> SpikeConfig:
+        return _parse(raw, source)
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_PATH) -> SpikeConfig:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, Mapping):
+            raise SpikeConfigError(f"{path}: expected a mapping at the top level")
+        return _parse(raw, str(path))
+
+
+def load_spike_config(path: Path = DEFAULT_PATH) -> SpikeConfig:
+    """Load and validate `spikes.yaml`."""
+    return SpikeConfig.load(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing and validation
+
+
+_CATEGORY_FIELDS = frozenset(f.name for f in fields(CategorySettings)) - {"code"}
+_BASELINE_FIELDS = frozenset(f.name for f in fields(BaselineSettings))
+_TOP_FIELDS = frozenset(
+    {
+        "version",
+        "timezone",
+        "baseline",
+        "categories",
+        "fractions",
+        "fraction_fallback",
+        "assignees",
+        "assignee_fallback",
+    }
+)
+
+
+def _parse(raw: Mapping[str, Any], source: str) -> SpikeConfig:
+    _no_unknown(raw, _TOP_FIELDS, source)
+    timezone = str(raw.get("timezone", "Europe/Brussels"))
+    try:
+        ZoneInfo(timezone)
+    except Exception as exc:  # ZoneInfo raises several types for a bad key
+        raise SpikeConfigError(f"{source}: unknown timezone {timezone!r}") from exc
+
+    categories_raw = raw.get("categories")
+    if not isinstance(categories_raw, Mapping) or "default" not in categories_raw:
+        raise SpikeConfigError(f"{source}: `categories` must be a mapping with a `default` entry")
+    default_raw = categories_raw["default"]
+    if not isinstance(default_raw, Mapping):
+        raise SpikeConfigError(f"{source}: categories.default must be a mapping")
+    missing = _CATEGORY_FIELDS - set(default_raw)
+    if missing:
+        raise SpikeConfigError(f"{source}: categories.default lacks {sorted(missing)}")
+    default = _category("default", default_raw, {}, source)
+    categories: dict[str, CategorySettings] = {}
+    for code, entry in categories_raw.items():
+        if code == "default":
+            continue
+        if not isinstance(entry, Mapping):
+            raise SpikeConfigError(f"{source}: categories.{code} must be a mapping")
+        categories[str(code)] = _category(str(code), entry, default_raw, source)
+
+    return SpikeConfig(
+        version=str(raw.get("version", "unversioned")),
+        timezone=timezone,
+        baseline=_baseline(raw.get("baseline") or {}, source),
+        default=default,
+        categories=MappingProxyType(categories),
+        fractions=MappingProxyType(_names_map(raw.get("fractions") or {}, f"{source}: fractions")),
+        fraction_fallback=_names(
+            raw.get("fraction_fallback") or {"nl": "afval", "en": "waste"}, f"{source}: fraction_fallback"
+        ),
+        assignees=MappingProxyType(_names_map(raw.get("assignees") or {}, f"{source}: assignees")),
+        assignee_fallback=_names(
+            raw.get("assignee_fallback") or {"nl": "De bevoegde dienst", "en": "The responsible service"},
+            f"{source}: assignee_fallback",
+        ),
+    )
+
+
+def _category(code: str, entry: Mapping[str, Any], default: Mapping[str, Any], source: str) -> CategorySettings:
+    where = f"{source}: categories.{code}"
+    _no_unknown(entry, _CATEGORY_FIELDS, where)
+    merged: dict[str, Any] = {**default, **entry}
+    templates_raw = {**(default.get("templates") or {}), **(entry.get("templates") or {})}
+    settings = CategorySettings(
+        code=code,
+        label=_names(merged["label"], f"{where}.label"),
+        spike_prone=_bool(merged["spike_prone"], f"{where}.spike_prone"),
+        bucket_minutes=_int(merged["bucket_minutes"], f"{where}.bucket_minutes", minimum=1),
+        window_minutes=_int(merged["window_minutes"], f"{where}.window_minutes", minimum=1),
+        slow_window_minutes=None
+        if merged.get("slow_window_minutes") is None
+        else _int(merged["slow_window_minutes"], f"{where}.slow_window_minutes", minimum=1),
+        min_count=_int(merged["min_count"], f"{where}.min_count", minimum=1),
+        significance=_probability(merged["significance"], f"{where}.significance"),
+        street_level=_bool(merged["street_level"], f"{where}.street_level"),
+        street_min_count=_int(merged["street_min_count"], f"{where}.street_min_count", minimum=1),
+        street_significance=_probability(merged["street_significance"], f"{where}.street_significance"),
+        street_min_share=_share(merged["street_min_share"], f"{where}.street_min_share"),
+        quiet_minutes=_int(merged["quiet_minutes"], f"{where}.quiet_minutes", minimum=1),
+        update_interval_minutes=_int(merged["update_interval_minutes"], f"{where}.update_interval_minutes", minimum=1),
+        update_growth=_float(merged["update_growth"], f"{where}.update_growth"),
+        templates=_templates(templates_raw, f"{where}.templates"),
+    )
+    b = settings.bucket_minutes
+    if 60 % b:
+        raise SpikeConfigError(f"{where}: bucket_minutes must divide 60 (a bucket lies in one hour-of-day cell)")
+    for window in settings.windows:
+        if window % b or window < b:
+            raise SpikeConfigError(f"{where}: windows must be whole multiples of bucket_minutes ({window} / {b})")
+    if settings.slow_window_minutes is not None and settings.slow_window_minutes <= settings.window_minutes:
+        raise SpikeConfigError(f"{where}: slow_window_minutes must be longer than window_minutes")
+    if settings.quiet_minutes < settings.span_minutes:
+        # Shorter would let the buckets of a resolved incident still sit in the window and re-fire it at once.
+        raise SpikeConfigError(f"{where}: quiet_minutes must be at least the longest window")
+    if settings.update_growth <= 1.0:
+        raise SpikeConfigError(f"{where}: update_growth must be > 1 (a factor by which the count grew)")
+    return settings
+
+
+def _baseline(raw: Any, source: str) -> BaselineSettings:
+    where = f"{source}: baseline"
+    if not isinstance(raw, Mapping):
+        raise SpikeConfigError(f"{where} must be a mapping")
+    _no_unknown(raw, _BASELINE_FIELDS, where)
+    defaults: dict[str, Any] = {
+        "history_weeks": 26,
+        "half_life_weeks": 8.0,
+        "guard_minutes": 180,
+        "shape_prior_hours": 4.0,
+        "category_prior_count": 10.0,
+        "district_prior_count": 10.0,
+        "weekday_prior_count": 5.0,
+        "street_prior_count": 10.0,
+        "street_prior_share": 0.1,
+        "rate_floor_per_hour": 0.01,
+    }
+    merged = {**defaults, **raw}
+    return BaselineSettings(
+        history_weeks=_int(merged["history_weeks"], f"{where}.history_weeks", minimum=1),
+        half_life_weeks=_float(merged["half_life_weeks"], f"{where}.half_life_weeks"),
+        guard_minutes=_int(merged["guard_minutes"], f"{where}.guard_minutes", minimum=0),
+        shape_prior_hours=_float(merged["shape_prior_hours"], f"{where}.shape_prior_hours"),
+        category_prior_count=_float(merged["category_prior_count"], f"{where}.category_prior_count"),
+        district_prior_count=_float(merged["district_prior_count"], f"{where}.district_prior_count"),
+        weekday_prior_count=_float(merged["weekday_prior_count"], f"{where}.weekday_prior_count"),
+        street_prior_count=_float(merged["street_prior_count"], f"{where}.street_prior_count"),
+        street_prior_share=_share(merged["street_prior_share"], f"{where}.street_prior_share"),
+        rate_floor_per_hour=_float(merged["rate_floor_per_hour"], f"{where}.rate_floor_per_hour"),
+    )
+
+
+def _templates(raw: Mapping[str, Any], where: str) -> DraftTemplates:
+    names = ("district_nl", "district_en", "street_nl", "street_en")
+    _no_unknown(raw, frozenset(names), where)
+    values: dict[str, str] = {}
+    for name in names:
+        text = raw.get(name)
+        if not isinstance(text, str) or not text.strip():
+            raise SpikeConfigError(f"{where}.{name}: a non-empty template is required")
+        _check_template(text, f"{where}.{name}")
+        values[name] = text.strip()
+    return DraftTemplates(**values)
+
+
+def _check_template(text: str, where: str) -> None:
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise SpikeConfigError(f"{where}: {exc}") from exc
+    for _literal, field_name, spec, conversion in parsed:
+        if field_name is None:
+            continue
+        if field_name not in TEMPLATE_FIELDS:
+            raise SpikeConfigError(f"{where}: unknown placeholder {{{field_name}}}; allowed: {sorted(TEMPLATE_FIELDS)}")
+        if spec or conversion:
+            raise SpikeConfigError(f"{where}: placeholders take no format spec or conversion")
+
+
+def _names_map(raw: Any, where: str) -> dict[str, Names]:
+    if not isinstance(raw, Mapping):
+        raise SpikeConfigError(f"{where} must be a mapping")
+    return {str(code): _names(value, f"{where}.{code}") for code, value in raw.items()}
+
+
+def _names(raw: Any, where: str) -> Names:
+    if not isinstance(raw, Mapping) or set(raw) != {"nl", "en"}:
+        raise SpikeConfigError(f"{where}: expected exactly `nl` and `en`")
+    nl, en = raw["nl"], raw["en"]
+    if not isinstance(nl, str) or not isinstance(en, str) or not nl.strip() or not en.strip():
+        raise SpikeConfigError(f"{where}: names must be non-empty strings")
+    return Names(nl=nl.strip(), en=en.strip())
+
+
+def _no_unknown(raw: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
+    unknown = set(map(str, raw)) - allowed
+    if unknown:
+        raise SpikeConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpikeConfigError(f"{where}: expected true or false")
+    return value
+
+
+def _int(value: Any, where: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SpikeConfigError(f"{where}: expected an integer >= {minimum}")
+    return value
+
+
+def _float(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise SpikeConfigError(f"{where}: expected a positive number")
+    return float(value)
+
+
+def _probability(value: Any, where: str) -> float:
+    number = _float(value, where)
+    if not 0 < number < 1:
+        raise SpikeConfigError(f"{where}: expected a probability strictly between 0 and 1")
+    return number
+
+
+def _share(value: Any, where: str) -> float:
+    number = _float(value, where)
+    if not 0 < number <= 1:
+        raise SpikeConfigError(f"{where}: expected a share in (0, 1]")
+    return number
