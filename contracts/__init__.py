@@ -4,6 +4,7 @@ from contracts.base import CloudEventMeta, Contract, Location, ReporterContact
 from contracts.calls import CallLogged, CallOutcome, CallTopic
 from contracts.reports import ReportChannel, ReportFiled
 from contracts.spikes import SpikeDetected, SpikeResolved
+from contracts.workorder_progress import WorkOrderEscalated, WorkOrderStatusApplied
 from contracts.workorders import WorkOrderIssued, WorkOrderStatus, WorkOrderStatusChanged
 
 ALL_CONTRACTS: tuple[type[Contract], ...] = (
@@ -11,6 +12,8 @@ ALL_CONTRACTS: tuple[type[Contract], ...] = (
     ReportFiled,
     WorkOrderIssued,
     WorkOrderStatusChanged,
+    WorkOrderStatusApplied,
+    WorkOrderEscalated,
     SpikeDetected,
     SpikeResolved,
 )
@@ -28,7 +31,9 @@ __all__ = [
     "ReporterContact",
     "SpikeDetected",
     "SpikeResolved",
+    "WorkOrderEscalated",
     "WorkOrderIssued",
     "WorkOrderStatus",
+    "WorkOrderStatusApplied",
     "WorkOrderStatusChanged",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -11,20 +13,35 @@ from faststream.rabbit import RabbitBroker
 from faststream.specification import AsyncAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from consumers.contractors.deliveries import DeliveryConfig, DeliveryService, DeliveryWorker
+from consumers.contractors.status import StatusService
+from consumers.contractors.subscriber import build_deliveries_router, build_status_router
+from consumers.notifier.handler import NotifierService
+from consumers.notifier.subscriber import build_router as build_notifier_router
+from consumers.notifier.worker import NotifierConfig, NotifierWorker
 from consumers.router.handler import RoutingService
 from consumers.router.rules import RuleSet
 from consumers.router.subscriber import build_router
-from contracts import WorkOrderIssued
+from consumers.spikes.config import load_spike_config
+from consumers.spikes.handler import SpikesService
+from consumers.spikes.subscriber import build_router as build_spikes_router
+from consumers.stats.handler import StatsService
+from consumers.stats.subscriber import build_router as build_stats_router
+from contracts import SpikeDetected, SpikeResolved, WorkOrderEscalated, WorkOrderIssued, WorkOrderStatusApplied
 from hub.calendar import CityCalendar
 from hub.catalogue import Catalogue
 from hub.settings import Settings
 from infra.batcher import TransactionBatcher
+from infra.broker_admin import credentials_of
+from infra.chat import ChatWebhookSender
 from infra.consuming import DeliveryPolicy
 from infra.db import create_engine, create_session_factory, upgrade_schema
+from infra.mailer import Mailer, SmtpSettings
+from infra.periodic import Background, Periodic
 from infra.relay import OutboxRelay
 from infra.topology import CITY_EVENTS, declare_topology
 
-CONSUMERS: tuple[str, ...] = ("router",)
+CONSUMERS: tuple[str, ...] = ("router", "stats", "status", "deliveries", "spikes", "notifier")
 VERSION = "0.1.0"
 
 
@@ -55,6 +72,8 @@ class Hub:
     relay: OutboxRelay | None
     batchers: dict[str, TransactionBatcher] = field(default_factory=dict)
     policies: dict[str, DeliveryPolicy] = field(default_factory=dict)
+    # Started after the broker, stopped first: periodic jobs and workers beside the consumers (contractors).
+    background: list[Background] = field(default_factory=list)
 
     async def prepare(self) -> None:
         """Schema and topology first, so that nothing is consumed into a missing table or queue."""
@@ -72,9 +91,13 @@ class Hub:
         if self.relay is not None:
             await self.relay.start()
         await self.broker.start()
+        for job in self.background:
+            await job.start()
 
     async def stop(self) -> None:
         """In-flight deliveries finish (broker graceful timeout), their batches commit, the relay drains."""
+        for job in self.background:
+            await job.stop()
         with contextlib.suppress(Exception):
             await self.broker.stop()
         for batcher in self.batchers.values():
@@ -136,12 +159,192 @@ def build_hub(
                 delivery_limit=settings.delivery_limit,
             )
         )
+    if "stats" in consumers:
+        broker.include_router(
+            build_stats_router(
+                service=StatsService(domain.calendar),
+                batcher=hub.batchers["stats"],
+                policy=hub.policies["stats"],
+                prefetch=settings.prefetch,
+                delivery_limit=settings.delivery_limit,
+            )
+        )
+    _build_contractors(hub)
+    _build_spikes(hub)
     _document_outputs(broker)
     return hub
 
 
+def _build_contractors(hub: Hub) -> None:
+    """contractors (issue 4): status back (with the escalation job) and webhook/e-mail deliveries (with the worker)."""
+    settings, domain, broker = hub.settings, hub.domain, hub.broker
+    if "status" in hub.consumers:
+        own_user, _ = credentials_of(settings.amqp_url)
+        status = StatusService(
+            domain.catalogue,
+            domain.calendar,
+            user_prefix=settings.contractor_user_prefix,
+            trusted_users=frozenset({own_user, *settings.status_trusted_users}),
+        )
+        batcher = hub.batchers["status"]
+        broker.include_router(
+            build_status_router(
+                service=status,
+                batcher=batcher,
+                policy=hub.policies["status"],
+                prefetch=settings.prefetch,
+                delivery_limit=settings.delivery_limit,
+            )
+        )
+
+        async def escalate() -> None:
+            # The escalation rows' key makes each escalation once; the inbox id only has to be unique per scan.
+            await batcher.submit(f"escalation-scan/{uuid.uuid4()}", status.escalate_overdue)
+
+        hub.background.append(Periodic("escalations", settings.escalation_interval_s, escalate))
+    if "deliveries" in hub.consumers:
+        mailer = None
+        if settings.smtp_host:
+            mailer = Mailer(
+                SmtpSettings(
+                    host=settings.smtp_host,
+                    port=settings.smtp_port,
+                    user=settings.smtp_user,
+                    password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+                    starttls=settings.smtp_starttls,
+                    timeout_s=settings.smtp_timeout_s,
+                )
+            )
+        worker = DeliveryWorker(
+            hub.sessions,
+            domain.catalogue,
+            DeliveryConfig(
+                schedule_s=tuple(settings.delivery_schedule_s),
+                concurrency=settings.delivery_concurrency,
+                poll_interval_s=settings.delivery_poll_interval_s,
+                failure_threshold=settings.circuit_failure_threshold,
+                cooldown_s=settings.circuit_cooldown_s,
+                webhook_secrets=settings.webhook_secrets,
+                timeout_s=settings.webhook_timeout_s,
+                smtp_from=settings.smtp_from,
+            ),
+            mailer=mailer,
+        )
+        broker.include_router(
+            build_deliveries_router(
+                service=DeliveryService(domain.catalogue),
+                worker=worker,
+                batcher=hub.batchers["deliveries"],
+                policy=hub.policies["deliveries"],
+                prefetch=settings.prefetch,
+                delivery_limit=settings.delivery_limit,
+            )
+        )
+        hub.background.append(worker)
+
+
+# --- spikes (issue 7) ---
+def _build_spikes(hub: Hub) -> None:
+    """Spike detection (alerts out through the outbox) and the communication team's e-mail and chat deliveries."""
+    settings, domain, broker = hub.settings, hub.domain, hub.broker
+    if "spikes" in hub.consumers:
+        service = SpikesService(
+            load_spike_config(settings.spikes_file),
+            domain.catalogue,
+            domain.calendar,
+            warmup=dt.timedelta(days=settings.spikes_warmup_days),
+            max_future_skew=dt.timedelta(seconds=settings.spikes_max_future_skew_s),
+            on_commit=hub.relay.wake if hub.relay is not None else None,
+        )
+        broker.include_router(
+            build_spikes_router(
+                service=service,
+                batcher=hub.batchers["spikes"],
+                policy=hub.policies["spikes"],
+                prefetch=settings.prefetch,
+                delivery_limit=settings.delivery_limit,
+            )
+        )
+    if "notifier" in hub.consumers:
+        mailer = None
+        if settings.smtp_host:
+            mailer = Mailer(
+                SmtpSettings(
+                    host=settings.smtp_host,
+                    port=settings.smtp_port,
+                    user=settings.smtp_user,
+                    password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+                    starttls=settings.smtp_starttls,
+                    timeout_s=settings.smtp_timeout_s,
+                )
+            )
+        chat = None
+        if settings.comms_webhook_url is not None:
+            chat = ChatWebhookSender(settings.comms_webhook_url.get_secret_value(), timeout_s=settings.comms_timeout_s)
+        worker = NotifierWorker(
+            hub.sessions,
+            NotifierConfig(
+                schedule_s=tuple(settings.comms_retry_schedule_s),
+                email_to=tuple(settings.comms_email_recipients),
+                email_from=settings.comms_email_from,
+                timezone=settings.timezone,
+                poll_interval_s=settings.comms_poll_interval_s,
+            ),
+            mailer=mailer,
+            chat=chat,
+        )
+        broker.include_router(
+            build_notifier_router(
+                service=NotifierService(worker.channels),
+                worker=worker,
+                batcher=hub.batchers["notifier"],
+                policy=hub.policies["notifier"],
+                prefetch=settings.prefetch,
+                delivery_limit=settings.delivery_limit,
+            )
+        )
+        hub.background.append(worker)
+    broker.publisher(
+        "",
+        CITY_EVENTS,
+        routing_key=SpikeDetected.routing_key,
+        schema=SpikeDetected,
+        title="comms.alerts:spike.detected",
+        description="An incident spike, once per incident (updates flagged), on the communication team's queue `comms.alerts`.",
+    )
+    broker.publisher(
+        "",
+        CITY_EVENTS,
+        routing_key=SpikeResolved.routing_key,
+        schema=SpikeResolved,
+        title="comms.alerts:spike.resolved",
+        description="An incident went quiet, once per incident, on the communication team's queue `comms.alerts`.",
+    )
+
+
+# --- end spikes ---
+
+
 def _document_outputs(broker: RabbitBroker) -> None:
     """Publishers for the AsyncAPI document only: the outbox relay does the real publishing."""
+    # --- contractors (issue 4) ---
+    broker.publisher(
+        "",
+        CITY_EVENTS,
+        routing_key=WorkOrderStatusApplied.routing_key,
+        schema=WorkOrderStatusApplied,
+        title="city.events:workorder.status.applied",
+        description="Each status change the hub validated and applied (completion included), for statistics and spikes.",
+    )
+    broker.publisher(
+        "",
+        CITY_EVENTS,
+        routing_key="workorder.escalated.{department}",
+        schema=WorkOrderEscalated,
+        title="workorders.{department}:workorder.escalated",
+        description="A work order not acknowledged in time, on the responsible department's queue.",
+    )
+    # --- end contractors ---
     broker.publisher(
         "",
         CITY_EVENTS,
@@ -164,6 +367,13 @@ def build_app(hub: Hub) -> FastStream:
     async def _start_relay() -> None:
         if hub.relay is not None:
             await hub.relay.start()
+        for job in hub.background:
+            await job.start()
+
+    @app.on_shutdown
+    async def _stop_background() -> None:
+        for job in hub.background:
+            await job.stop()
 
     @app.after_shutdown
     async def _drain() -> None:

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hub.calendar import CityCalendar
@@ -79,10 +79,91 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--from-file", type=Path, help="publish a JSON-lines file written before")
     sim.set_defaults(func=_cmd_simulate)
 
+    dlq = sub.add_parser("dlq", help="dead-letter queues: list, show, replay, purge")
+    dlq_sub = dlq.add_subparsers(metavar="ACTION")
+    dlq_list = dlq_sub.add_parser("list", help="messages per consumer's DLQ, with their reasons")
+    dlq_list.add_argument("consumer", nargs="?", help="one consumer (default: all)")
+    dlq_list.set_defaults(func=_cmd_dlq_list)
+    dlq_show = dlq_sub.add_parser("show", help="one dead-lettered message with its headers (and body with --body)")
+    dlq_show.add_argument("consumer")
+    dlq_show.add_argument("message_id")
+    dlq_show.add_argument("--body", action="store_true", help="print the body too (it may hold personal data)")
+    dlq_show.set_defaults(func=_cmd_dlq_show)
+    dlq_replay = dlq_sub.add_parser("replay", help="send messages back to the consumer (deduplication still applies)")
+    dlq_replay.add_argument("consumer")
+    which = dlq_replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", dest="message_id", help="one message")
+    which.add_argument("--all", action="store_true", help="every message of the queue")
+    dlq_replay.set_defaults(func=_cmd_dlq_replay)
+    dlq_purge = dlq_sub.add_parser("purge", help="delete every message of a consumer's DLQ (asks first)")
+    dlq_purge.add_argument("consumer")
+    dlq_purge.add_argument("--yes", action="store_true", help="do not ask")
+    dlq_purge.set_defaults(func=_cmd_dlq_purge)
+
     serve = sub.add_parser("serve", help="HTTP: health probes, AsyncAPI document (read-only)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.set_defaults(func=_cmd_serve)
+
+    # `hub stats [...]` and `hub stats rebuild`: the parser and the commands live with the statistics consumer.
+    from consumers.stats.cli import add_parser as add_stats_parser
+
+    add_stats_parser(sub)
+
+    # --- contractors (issue 4): the command functions live in consumers/contractors/cli.py ---
+    contractors = sub.add_parser("contractors", help="external contractors' broker access")
+    ct_sub = contractors.add_subparsers(metavar="ACTION")
+    prov = ct_sub.add_parser("provision", help="a broker user per contractor: its own queue, its status updates only")
+    prov.add_argument("--dry-run", action="store_true", help="show the users and permissions, change nothing")
+    prov.add_argument("--secrets-file", type=Path, help="write new passwords to this file (mode 600), not stdout")
+    prov.add_argument("--rotate-passwords", action="store_true", help="new passwords for existing users too")
+    prov.add_argument("--vhost", help="vhost to grant in (default: the one of HUB_AMQP_URL)")
+    prov.set_defaults(func=_contractors("provision_cmd"))
+    deliveries = sub.add_parser("deliveries", help="work orders sent to webhooks and by e-mail")
+    dl_sub = deliveries.add_subparsers(metavar="ACTION")
+    dl_list = dl_sub.add_parser("list", help="endpoints and deliveries, newest first")
+    dl_list.add_argument("--state", choices=["pending", "delivered", "exhausted"])
+    dl_list.add_argument("--assignee")
+    dl_list.add_argument("--limit", type=int, default=50)
+    dl_list.set_defaults(func=_contractors("deliveries_list_cmd"))
+    dl_replay = dl_sub.add_parser("replay", help="send exhausted deliveries again (same webhook-id)")
+    dl_replay.add_argument("--id", type=int, help="one delivery, by its id in `hub deliveries list`")
+    dl_replay.add_argument("--all-exhausted", action="store_true", help="every exhausted delivery")
+    dl_replay.set_defaults(func=_contractors("deliveries_replay_cmd"))
+    dl_enable = dl_sub.add_parser("enable", help="resume an endpoint disabled by 410 Gone (and close its circuit)")
+    dl_enable.add_argument("assignee")
+    dl_enable.set_defaults(func=_contractors("deliveries_enable_cmd"))
+    # --- end contractors ---
+
+    # --- spikes (issue 7): the command functions live in consumers/spikes/cli.py ---
+    alerts = sub.add_parser("alerts", help="spike alerts for the communication team: list, silence, unsilence")
+    al_sub = alerts.add_subparsers(metavar="ACTION")
+    al_list = al_sub.add_parser("list", help="live incidents, silences, recent alerts and their deliveries")
+    al_list.add_argument("--limit", type=int, default=30, help="alerts shown (default 30)")
+    al_list.add_argument("--all-silences", action="store_true", help="also ended and cancelled silences")
+    al_list.set_defaults(func=_spikes("alerts_list_cmd"))
+    al_silence = al_sub.add_parser(
+        "silence",
+        help="hold back the alerts of an incident key, an incident, or a category and/or area for a while",
+        description="Silenced spikes are still recorded (state 'suppressed' in `hub alerts list`) but not sent.",
+    )
+    al_silence.add_argument("--key", help="an incident key, e.g. 'waste.missed_collection|district:Brustem'")
+    al_silence.add_argument("--incident", help="an incident id from `hub alerts list` (its category and district)")
+    al_silence.add_argument("--category", help="a category code")
+    al_silence.add_argument("--district", help="a district")
+    al_silence.add_argument("--street", help="a street (with --district)")
+    al_span = al_silence.add_mutually_exclusive_group(required=True)
+    al_span.add_argument("--for", dest="duration", metavar="DURATION", help="how long, e.g. 90m, 4h, 2d")
+    al_span.add_argument(
+        "--until", type=dt.datetime.fromisoformat, help="until this moment (ISO; city time without an offset)"
+    )
+    al_silence.add_argument("--reason", required=True, help="why (kept with every alert it holds back)")
+    al_silence.add_argument("--by", help="who silences (default: the login name)")
+    al_silence.set_defaults(func=_spikes("alerts_silence_cmd"))
+    al_unsilence = al_sub.add_parser("unsilence", help="cancel a silence now")
+    al_unsilence.add_argument("silence_id")
+    al_unsilence.set_defaults(func=_spikes("alerts_unsilence_cmd"))
+    # --- end spikes ---
 
     contracts = sub.add_parser("contracts", help="the public message contract")
     c_sub = contracts.add_subparsers(metavar="ACTION")
@@ -155,6 +236,66 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _dlq_consumers(name: str | None) -> list[str]:
+    from hub.app import CONSUMERS
+
+    if name is not None and name not in CONSUMERS:
+        raise SystemExit(f"unknown consumer {name!r}; known: {', '.join(CONSUMERS)}")
+    return [name] if name else list(CONSUMERS)
+
+
+def _cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.deadletters import DeadLetterQueue
+
+    for consumer in _dlq_consumers(args.consumer):
+        letters = asyncio.run(DeadLetterQueue(settings.amqp_url, consumer).peek())
+        print(f"{consumer}: {len(letters)} dead-lettered")
+        for letter in letters:
+            s = letter.summary()
+            print(f"  {s['message_id']}  {s['failed_at']}  attempts={s['attempts']}  {s['original_route']}\n    {s['error']}")
+    return 0
+
+
+def _cmd_dlq_show(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.deadletters import DeadLetterQueue, render_body
+
+    (consumer,) = _dlq_consumers(args.consumer)
+    for letter in asyncio.run(DeadLetterQueue(settings.amqp_url, consumer).peek()):
+        if letter.message_id == args.message_id:
+            for key, value in sorted(letter.headers.items()):
+                print(f"{key}: {value.decode() if isinstance(value, bytes) else value}")
+            if args.body:
+                print()
+                print(render_body(letter.body))
+            return 0
+    print(f"no message {args.message_id!r} in the dead-letter queue of {consumer}", file=sys.stderr)
+    return 1
+
+
+def _cmd_dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.deadletters import DeadLetterQueue
+
+    (consumer,) = _dlq_consumers(args.consumer)
+    n = asyncio.run(DeadLetterQueue(settings.amqp_url, consumer).replay(None if args.all else args.message_id))
+    print(f"replayed {n} message(s) to hub.{consumer}")
+    return 0 if n or args.all else 1
+
+
+def _cmd_dlq_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from infra.deadletters import DeadLetterQueue
+
+    (consumer,) = _dlq_consumers(args.consumer)
+    queue = DeadLetterQueue(settings.amqp_url, consumer)
+    count = asyncio.run(queue.count())
+    if not args.yes:
+        answer = input(f"delete {count} message(s) from {queue.name} for good? type 'purge' to confirm: ")
+        if answer.strip() != "purge":
+            print("nothing deleted")
+            return 1
+    print(f"purged {asyncio.run(queue.purge())} message(s) from {queue.name}")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -220,6 +361,28 @@ def _cmd_contracts_export(args: argparse.Namespace, settings: Settings) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def _contractors(name: str) -> Callable[[argparse.Namespace, Settings], int]:
+    """A command of consumers/contractors/cli.py, imported when it runs."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from consumers.contractors import cli
+
+        return int(getattr(cli, name)(args, settings))
+
+    return run
+
+
+def _spikes(name: str) -> Callable[[argparse.Namespace, Settings], int]:
+    """A command of consumers/spikes/cli.py, imported when it runs (spikes, issue 7)."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from consumers.spikes import cli
+
+        return int(getattr(cli, name)(args, settings))
+
+    return run
 
 
 def _safe_url(url: str) -> str:

@@ -118,13 +118,13 @@ async def _figures(sessions: async_sessionmaker[AsyncSession], report_ids: list[
             rows = await session.execute(
                 select(Report.category, func.count()).where(Report.report_id.in_(chunk)).group_by(Report.category)
             )
-            per_category.update(dict(rows.tuples().all()))
+            per_category.update(dict(rows.all()))
             rows = await session.execute(
                 select(WorkOrder.assignee, func.count())
                 .where(WorkOrder.report_id.in_(chunk))
                 .group_by(WorkOrder.assignee)
             )
-            per_assignee.update(dict(rows.tuples().all()))
+            per_assignee.update(dict(rows.all()))
     return DemoFigures(dict(per_category), dict(per_assignee))
 
 

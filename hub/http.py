@@ -1,6 +1,8 @@
 """`hub serve`: the hub's read-only HTTP side: health probes and the AsyncAPI document.
 
-The statistics API and dashboard mount here too. Nothing in it writes to the database or the broker.
+The statistics API and dashboard mount here too. Nothing in it writes to the database or the broker, except
+the contractors' signed status callback (`POST /contractors/{assignee}/workorder-status`, consumers/contractors/http.py),
+which applies a status change through the inbox like the `status` consumer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from consumers.contractors.http import StatusCallbacks
 from hub.contracts_export import public_specification
 from hub.settings import Settings
 from infra.db import create_engine
@@ -36,6 +39,7 @@ def create_http_app(settings: Settings) -> Starlette:
     spec = public_specification(settings)
     spec_json = spec.to_json()
     state = HttpState(settings=settings, engine=create_engine(settings.database_url, pool_size=5))
+    callbacks = StatusCallbacks(settings, state.engine)  # contractors (issue 4)
 
     async def live(_: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -69,6 +73,7 @@ def create_http_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
+        await callbacks.aclose()
         if state.broker is not None:
             await state.broker.close()
         await state.engine.dispose()
@@ -80,6 +85,7 @@ def create_http_app(settings: Settings) -> Starlette:
             Route("/health/ready", ready),
             Route("/asyncapi.json", asyncapi_json),
             Route("/asyncapi", asyncapi_html),
+            *callbacks.routes,
         ],
         lifespan=lifespan,
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
@@ -69,6 +70,83 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Root log level.")
     log_json: bool = Field(default=True, description="Structured JSON log lines.")
+
+    # --- contractors (issue 4): broker users, status back, webhooks, e-mail ---
+    contractor_user_prefix: str = Field(
+        default="contractor-", description="Broker user of a contractor: this prefix and its assignee code."
+    )
+    status_trusted_users: list[str] = Field(
+        default_factory=list,
+        description="Broker users (besides the hub's own) that may send status updates for any assignee.",
+    )
+    broker_admin: Literal["auto", "http", "rabbitmqctl"] = Field(
+        default="auto", description="How `hub contractors provision` talks to RabbitMQ: management API or rabbitmqctl."
+    )
+    rabbitmq_management_url: str = Field(
+        default="http://localhost:15672", description="RabbitMQ management API (credentials from HUB_AMQP_URL)."
+    )
+    webhook_secrets: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Per webhook assignee its signing secrets, newest first (two during a rotation): {"code": ["whsec_..."]}.',
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=30, description="Timeout of one webhook request.")
+    delivery_schedule_s: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        min_length=1,
+        description="Delays before each retry of a webhook or e-mail delivery (jitter is added); then it is exhausted.",
+    )
+    delivery_concurrency: int = Field(default=4, ge=1, le=64, description="Requests in flight per endpoint.")
+    delivery_poll_interval_s: float = Field(default=1.0, gt=0, description="How often due deliveries are looked for.")
+    circuit_failure_threshold: int = Field(
+        default=5, ge=1, description="Consecutive failures that open an endpoint's circuit breaker."
+    )
+    circuit_cooldown_s: float = Field(
+        default=60.0, gt=0, description="How long an open circuit waits before one probe request (half-open)."
+    )
+    escalation_interval_s: float = Field(
+        default=60.0, gt=0, description="How often unacknowledged work orders are looked for."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mailed work orders; none: not sent.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    smtp_user: str | None = Field(default=None, description="SMTP user, if the server wants a login.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_from: str = Field(default="werkbonnen@stad.example.be", description="Sender of e-mailed work orders.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=120, description="Timeout of one SMTP session.")
+    # --- end contractors ---
+
+    # --- spikes (issue 7): detection, and delivery to the communication team (SMTP server: HUB_SMTP_* above) ---
+    spikes_file: Path = Field(default=CONFIG_DIR / "spikes.yaml", description="Spike detection per category.")
+    spikes_warmup_days: float = Field(
+        default=14.0,
+        ge=0,
+        description="Days of event time after counting began during which nothing is judged (the baseline learns the week).",
+    )
+    spikes_max_future_skew_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A message stamped further than this ahead of the clock is counted but does not advance event time.",
+    )
+    comms_email_to: str | None = Field(
+        default=None, description="Communication team's address(es) for alerts, comma separated; none: no e-mail."
+    )
+    comms_email_from: str = Field(default="meldingspieken@stad.example.be", description="Sender of alert e-mails.")
+    comms_webhook_url: SecretStr | None = Field(
+        default=None, description="Chat incoming webhook (Slack, Mattermost, Teams style, JSON {text}); none: no chat."
+    )
+    comms_timeout_s: float = Field(default=10.0, gt=0, le=30, description="Timeout of one chat webhook request.")
+    comms_retry_schedule_s: list[float] = Field(
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 3600.0, 3600.0],
+        min_length=1,
+        description="Delays before each retry of an alert e-mail or chat message (jitter added); then it is exhausted.",
+    )
+    comms_poll_interval_s: float = Field(default=1.0, gt=0, description="How often due alert deliveries are looked for.")
+    # --- end spikes ---
+
+    @property
+    def comms_email_recipients(self) -> list[str]:
+        """HUB_COMMS_EMAIL_TO split on commas (spikes, issue 7)."""
+        return [a.strip() for a in (self.comms_email_to or "").split(",") if a.strip()]
 
     @property
     def is_sqlite(self) -> bool:

@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from faststream import BaseMiddleware
@@ -38,6 +39,20 @@ HEADER_ATTEMPTS = "x-hub-attempts"
 HEADER_FAILED_AT = "x-hub-failed-at"
 HEADER_ORIGINAL_EXCHANGE = "x-hub-original-exchange"
 HEADER_ORIGINAL_ROUTING_KEY = "x-hub-original-routing-key"
+
+
+_current: ContextVar[RabbitMessage] = ContextVar("hub_current_delivery")
+
+
+def current_message() -> RabbitMessage:
+    """The delivery being handled, set by the `DeliveryPolicy` middleware that every consumer carries.
+
+    For handlers that need the message (id, ack) without a `message: RabbitMessage` parameter: FastStream
+    resolves that Context parameter through fast_depends, which runs the synchronous `Context.use` in a worker
+    thread (anyio.to_thread) for every delivery; that hop cost about a quarter of the router's CPU per report
+    (benchmarks/README.md). Raises LookupError outside a delivery.
+    """
+    return _current.get()
 
 
 class CrashLoop(Exception):
@@ -178,6 +193,13 @@ class _DeliveryMiddleware(BaseMiddleware):
         self.policy = policy
 
     async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        token = _current.set(msg)
+        try:
+            return await self._handle(call_next, msg)
+        finally:
+            _current.reset(token)
+
+    async def _handle(self, call_next: Any, msg: Any) -> Any:
         started = time.perf_counter()
         try:
             if hit_delivery_limit(msg.headers, self.policy.queue):
@@ -187,12 +209,15 @@ class _DeliveryMiddleware(BaseMiddleware):
             await self.policy.on_failure(msg, exc)
             return None
         self.policy.counts["ok"] += 1
-        log.info(
-            "delivery handled",
-            extra={
-                "consumer": self.policy.consumer,
-                **_ids(msg),
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
+        # One line per delivery costs ~0.2 ms of CPU at INFO (about 10 % of the router's budget, see
+        # benchmarks/README.md); below INFO not even its fields are computed.
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "delivery handled",
+                extra={
+                    "consumer": self.policy.consumer,
+                    **_ids(msg),
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
         return result

@@ -2,8 +2,11 @@
 
 Public contract:
   * topic exchange `city.events`: `call.logged`, `report.filed`, `workorder.status` in;
-    `workorder.issued.<assignee>`, `spike.detected`, `spike.resolved` out.
-  * one durable queue per assignee, `workorders.<assignee>`, bound to `workorder.issued.<assignee>`.
+    `workorder.issued.<assignee>`, `workorder.status.applied`, `workorder.escalated.<department>`, `spike.detected`,
+    `spike.resolved` out.
+  * one durable queue per assignee, `workorders.<assignee>`, bound to `workorder.issued.<assignee>` (and
+    `workorder.escalated.<assignee>`: escalations reach a department on its own queue).
+  * the communication team's quorum queue `comms.alerts`, bound to `spike.*` (spikes, issue 7).
 
 Per consumer `<c>` (router, stats, spikes, ...):
   * `hub.<c>`       quorum queue, the consumer's input; dead-letters into `hub.retry` (transient failures, crashes);
@@ -47,6 +50,30 @@ def workorder_queue_name(assignee: str) -> str:
 
 def workorder_routing_key(assignee: str) -> str:
     return f"{WORKORDER_ISSUED_PREFIX}.{assignee}"
+
+
+# --- contractors (issue 4) ---
+WORKORDER_ESCALATED_PREFIX = "workorder.escalated"
+
+
+def workorder_escalated_routing_key(assignee: str) -> str:
+    """Escalations land on the receiving department's own queue `workorders.<department>`."""
+    return f"{WORKORDER_ESCALATED_PREFIX}.{assignee}"
+
+
+# --- end contractors ---
+
+# --- spikes (issue 7) ---
+COMMS_ALERTS_QUEUE = "comms.alerts"
+SPIKE_ROUTING_PATTERN = "spike.*"
+
+
+def comms_alerts_queue() -> RabbitQueue:
+    """The communication team's own queue: every `spike.detected` and `spike.resolved`, for their tools to read."""
+    return RabbitQueue(COMMS_ALERTS_QUEUE, queue_type=QueueType.QUORUM, routing_key=SPIKE_ROUTING_PATTERN)
+
+
+# --- end spikes ---
 
 
 def _quorum_args(**extra: Any) -> QuorumQueueArgs:
@@ -104,6 +131,14 @@ def workorder_queue(assignee: str) -> RabbitQueue:
 # What each consumer listens to on `city.events`. The consumer modules subscribe with the same queues.
 CONSUMER_BINDINGS: dict[str, tuple[str, ...]] = {
     "router": ("report.filed",),
+    # contractors (issue 4): status updates in (validated, applied); work orders out to webhooks and e-mail.
+    "status": ("workorder.status",),
+    "deliveries": ("workorder.issued.*",),
+    # stats: FastStream binds the first key; the others exist because declare_topology runs before the broker.
+    "stats": ("call.logged", "report.filed", "workorder.issued.*", "workorder.status", "spike.detected", "spike.resolved"),
+    # spikes (issue 7): calls and reports counted, work orders for the assignees an alert names; alerts to e-mail/chat.
+    "spikes": ("call.logged", "report.filed", "workorder.issued.*"),
+    "notifier": ("spike.detected", "spike.resolved"),
 }
 
 
@@ -138,3 +173,8 @@ async def declare_topology(
             wq = workorder_queue(assignee)
             queue = await channel.declare_queue(wq.name, durable=True, arguments=wq.arguments)
             await queue.bind(exchanges[CITY_EVENTS.name], workorder_routing_key(assignee))
+            await queue.bind(exchanges[CITY_EVENTS.name], workorder_escalated_routing_key(assignee))  # contractors
+        # spikes (issue 7): the communication team's queue, whichever consumers run.
+        comms = comms_alerts_queue()
+        cq = await channel.declare_queue(comms.name, durable=True, arguments=comms.arguments)
+        await cq.bind(exchanges[CITY_EVENTS.name], SPIKE_ROUTING_PATTERN)

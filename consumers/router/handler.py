@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +14,7 @@ from consumers.router.workorders import build_work_orders
 from contracts import ReportFiled, WorkOrderIssued
 from hub.calendar import CityCalendar
 from hub.catalogue import Catalogue
-from infra.db.dialect import insert_ignore
+from infra.batcher import deferred, insert_ignore_table
 from infra.db.models import Report, WorkOrder
 from infra.outbox import Outgoing
 from infra.topology import CITY_EVENTS, workorder_routing_key
@@ -35,68 +36,100 @@ class RoutingService:
         return build_work_orders(report, decision, self.catalogue, self.calendar, self.clock(), self.rules.version)
 
     async def apply(self, session: AsyncSession, report: ReportFiled, message_id: str) -> list[Outgoing]:
-        """Store the report and its work orders; emit each work order that is new (none on a replay)."""
+        """Queue the report and its work orders for the transaction's set-based write (see `_Routed`).
+
+        Nothing is emitted here: the batcher flushes the transaction's rows once all its deliveries were
+        applied, and the work orders that are new then go to the outbox (none on a replay).
+        """
         decision = self.rules.evaluate(report)
         now = self.clock()
         orders = build_work_orders(report, decision, self.catalogue, self.calendar, now, self.rules.version)
+        routed = deferred(session, _ROUTED, _Routed)
         contact = report.reporter
         loc = report.location
-        await session.execute(
-            insert_ignore(session, Report).values(
-                report_id=report.report_id,
-                message_id=message_id,
-                filed_at=report.filed_at,
-                received_at=now,
-                channel=report.channel.value,
-                category=report.category,
-                category_known=decision.category_known,
-                waste_fraction=report.waste_fraction,
-                street=loc.street,
-                house_number=loc.house_number,
-                postcode=loc.postcode,
-                district=loc.district,
-                lat=loc.lat,
-                lon=loc.lon,
-                description=report.description,
-                reporter_name=contact.name if contact else None,
-                reporter_phone=contact.phone if contact else None,
-                reporter_email=str(contact.email) if contact and contact.email else None,
-                call_id=report.call_id,
-                rule_id=decision.rule_id,
-                rules_version=self.rules.version,
-                status="routed",
-            )
+        # The same report twice in one transaction (under two message ids): the first one is stored, as when
+        # they come in two transactions.
+        routed.reports.setdefault(
+            report.report_id,
+            {
+                "report_id": report.report_id,
+                "message_id": message_id,
+                "filed_at": report.filed_at,
+                "received_at": now,
+                "channel": report.channel.value,
+                "category": report.category,
+                "category_known": decision.category_known,
+                "waste_fraction": report.waste_fraction,
+                "street": loc.street,
+                "house_number": loc.house_number,
+                "postcode": loc.postcode,
+                "district": loc.district,
+                "lat": loc.lat,
+                "lon": loc.lon,
+                "description": report.description,
+                "reporter_name": contact.name if contact else None,
+                "reporter_phone": contact.phone if contact else None,
+                "reporter_email": str(contact.email) if contact and contact.email else None,
+                "call_id": report.call_id,
+                "rule_id": decision.rule_id,
+                "rules_version": self.rules.version,
+                "status": "routed",
+            },
         )
-        outgoing: list[Outgoing] = []
         for order in orders:
-            inserted = await session.execute(
-                insert_ignore(session, WorkOrder)
-                .values(
-                    work_order_id=order.work_order_id,
-                    report_id=order.report_id,
-                    assignee=order.assignee,
-                    category=order.category,
-                    status="issued",
-                    issued_at=order.issued_at,
-                    due_date=order.due_date,
-                    rule_id=order.rule_id,
-                    includes_contact=order.reporter is not None,
-                    updated_at=now,
-                )
-                .returning(WorkOrder.work_order_id)
+            routed.orders.setdefault(order.work_order_id, (order, message_id, now))
+        return []
+
+
+@dataclass
+class _Routed:
+    """The reports and work orders of one transaction, written as one executemany per table.
+
+    One statement per row cost about a millisecond of CPU each (statement construction and compilation), which
+    capped the router near a hundred reports a second; an executemany of a constant statement costs tens of
+    microseconds per row. Rows are in the batcher's message-id order; ON CONFLICT DO NOTHING keeps a replay
+    (a report seen before under another message id) from changing anything, and RETURNING tells which work
+    orders are new: only those are emitted, so no work order is issued twice.
+    """
+
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    orders: dict[str, tuple[WorkOrderIssued, str, dt.datetime]] = field(default_factory=dict)
+
+    async def flush(self, session: AsyncSession) -> list[Outgoing]:
+        if self.reports:
+            await session.execute(insert_ignore_table(session, Report), list(self.reports.values()))
+        if not self.orders:
+            return []
+        rows = [
+            {
+                "work_order_id": order.work_order_id,
+                "report_id": order.report_id,
+                "assignee": order.assignee,
+                "category": order.category,
+                "status": "issued",
+                "issued_at": order.issued_at,
+                "due_date": order.due_date,
+                "rule_id": order.rule_id,
+                "includes_contact": order.reporter is not None,
+                "updated_at": now,
+            }
+            for order, _message_id, now in self.orders.values()
+        ]
+        stmt = insert_ignore_table(session, WorkOrder).returning(WorkOrder.__table__.c.work_order_id)
+        new = set((await session.execute(stmt, rows)).scalars())
+        return [
+            Outgoing.of(
+                order,
+                exchange=CITY_EVENTS.name,
+                routing_key=workorder_routing_key(order.assignee),
+                message_id=order.work_order_id,
+                subject=order.report_id,
+                correlation_id=message_id,
+                time=now,
             )
-            # A report seen before under another message id already has its orders: issue nothing twice.
-            if inserted.scalar_one_or_none() is None:
-                continue
-            outgoing.append(
-                Outgoing.of(
-                    order,
-                    exchange=CITY_EVENTS.name,
-                    routing_key=workorder_routing_key(order.assignee),
-                    message_id=order.work_order_id,
-                    subject=order.report_id,
-                    correlation_id=message_id,
-                    time=now,
-                )
-            )
-        return outgoing
+            for work_order_id, (order, message_id, now) in self.orders.items()
+            if work_order_id in new
+        ]
+
+
+_ROUTED = "router.routed"

@@ -1,0 +1,1171 @@
+"""End-to-end benchmark of the hub against the broker's own ceiling (issue 5). Not part of the test suite.
+
+    .venv/bin/python -m benchmarks.e2e [--reports N] [--rate R] [--duration S] [--memory-reports M]
+                                       [--database-url ADMIN_URL] [--amqp-url URL] [--phases bare,hub,latency,memory]
+
+One run, one broker, one PostgreSQL server:
+  1. bare    the ceiling: a bare aio-pika hop on durable quorum queues (consume with prefetch 256, decode
+             JSON, publish to a second queue with publisher confirm, ack);
+  2. hub     the hub end to end: `hub run router` (plus `stats` when the hub has it) as its own process on a
+             fresh migrated database, N reports waiting on `city.events`; from the moment the router
+             consumes until every work order is on its `workorders.<assignee>` queue (and statistics are
+             committed);
+  3. latency a fixed offered load (200 reports/s for 30 s): publish time to work-order arrival, p50/p95/p99;
+  4. memory  RSS of a fresh hub process while it routes M reports (100,000), the work-order queues drained.
+
+It measures and prints (a table with PASS/MISS per target, then one JSON line); it asserts nothing.
+Progress goes to stderr. See benchmarks/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import random
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aio_pika
+import asyncpg
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+# Targets of issue 5, on this 2-core machine.
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 100.0
+# "Flat": RSS at the end of the stream no more than this above RSS at 10 % of it.
+FLAT_TOLERANCE_FRACTION = 0.05
+FLAT_TOLERANCE_MB = 5.0
+
+# The report mix: mostly single-assignee categories, illegal dumping fans out to two assignees.
+# (category, weight, waste fractions, descriptions). Descriptions avoid the flooding keywords, so every
+# category has a fixed number of work orders whatever the time of day; this is checked at start-up.
+MIX: list[tuple[str, int, tuple[str, ...] | None, tuple[str, ...]]] = [
+    (
+        "waste.missed_collection",
+        22,
+        ("residual", "pmd", "paper", "organic", "glass"),
+        ("Restafval niet opgehaald, hele straat staat nog buiten.", "PMD-zakken blijven liggen sinds dinsdag."),
+    ),
+    ("waste.public_bin_full", 8, None, ("Vuilbak aan de bushalte puilt uit.",)),
+    (
+        "waste.illegal_dumping",
+        10,
+        None,
+        ("Matras en bouwafval gedumpt langs de weg. Bel me op 0470 12 34 56.", "Zakken afval in de gracht."),
+    ),
+    ("lighting.defect", 15, None, ("Lamp brandt niet sinds gisteren.", "Straatlamp knippert de hele nacht.")),
+    ("road.damage", 14, None, ("Put in de weg, gevaarlijk voor fietsers.", "Stoeptegel los voor de deur.")),
+    ("sewer.blocked", 6, None, ("Rioolputje verstopt, het stinkt.",)),
+    ("green.fallen_tree", 6, None, ("Boom op het fietspad na de wind.",)),
+    ("green.maintenance", 5, None, ("Haag hangt over het voetpad, mail naar test.bench@example.be.",)),
+    ("signage.damaged", 5, None, ("Verkeersbord omvergereden.",)),
+    ("other", 5, None, ("Vraag over een parkeerkaart.",)),
+    ("unknown.form_category", 4, None, ("Melding via een nieuw formulier.",)),
+]
+STREETS = ["Stapelstraat", "Tiensesteenweg", "Luikerstraat", "Kortenbosstraat", "Naamsestraat", "Plankstraat"]
+DISTRICTS = [("Brustem", "3800"), ("Velm", "3806"), ("Duras", "3803"), ("Sint-Truiden", "3800"), ("Zepperen", "3800")]
+NAMES = ["Testpersoon Alfa", "Testpersoon Bravo", "Testpersoon Charlie", None]
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    report_id: str
+    event_id: str
+    orders: int
+    body: bytes
+
+
+class ReportFactory:
+    """Reports as a city system files them, as JSON bytes (no pydantic on the publishing side)."""
+
+    def __init__(self, run: str, seed: int) -> None:
+        self.run = run
+        self.rng = random.Random(seed)
+        self.base = dt.datetime.now(BRUSSELS).replace(microsecond=0)
+        self.orders: dict[str, int] = {}
+        self._cats = [m[0] for m in MIX]
+        self._weights = [m[1] for m in MIX]
+        self._by_cat = {m[0]: m for m in MIX}
+
+    def data(self, index: int, prefix: str, category: str | None = None) -> dict[str, Any]:
+        rng = self.rng
+        cat = category or rng.choices(self._cats, self._weights)[0]
+        _, _, fractions, descriptions = self._by_cat[cat]
+        district, postcode = rng.choice(DISTRICTS)
+        filed = self.base - dt.timedelta(minutes=rng.randrange(0, 60 * 24 * 7))
+        name = rng.choice(NAMES)
+        data: dict[str, Any] = {
+            "report_id": f"rep-{self.run}-{prefix}-{index:06d}",
+            "filed_at": filed.isoformat(),
+            "channel": rng.choice(("phone", "web", "app")),
+            "category": cat,
+            "location": {
+                "street": rng.choice(STREETS),
+                "house_number": str(rng.randrange(1, 200)),
+                "postcode": postcode,
+                "district": district,
+                "lat": round(50.81 + rng.random() / 50, 5),
+                "lon": round(5.17 + rng.random() / 50, 5),
+            },
+            "description": rng.choice(descriptions),
+        }
+        if fractions:
+            data["waste_fraction"] = rng.choice(fractions)
+        if name is not None:
+            data["reporter"] = {
+                "name": name,
+                "phone": f"+32 470 {index % 100:02d} {index % 97:02d} {index % 89:02d}",
+                "email": f"test.{index}@example.be",
+            }
+        return data
+
+    def calibrate(self) -> dict[str, int]:
+        """Work orders per category as the hub's own rules decide them; refuses a mix with a varying fan-out."""
+        from consumers.router.handler import RoutingService
+        from contracts import ReportFiled
+        from hub.app import Domain
+        from hub.settings import Settings
+
+        domain = Domain.load(Settings())
+        routing = RoutingService(domain.catalogue, domain.rules, domain.calendar)
+        for cat in self._cats:
+            seen = {
+                len(routing.work_orders(ReportFiled.model_validate(self.data(i, "calibration", cat))))
+                for i in range(40)
+            }
+            if len(seen) != 1:
+                raise SystemExit(f"benchmark mix: {cat} gives {sorted(seen)} work orders; use a fixed fan-out")
+            self.orders[cat] = seen.pop()
+        return self.orders
+
+    def report(self, index: int, prefix: str) -> BenchReport:
+        data = self.data(index, prefix)
+        return BenchReport(
+            report_id=data["report_id"],
+            event_id=str(uuid.uuid4()),
+            orders=self.orders[data["category"]],
+            body=json.dumps(data).encode(),
+        )
+
+
+def report_message(report: BenchReport) -> aio_pika.Message:
+    from contracts import ReportFiled
+    from infra.cloudevents import PREFIX, SPEC_VERSION
+
+    now = dt.datetime.now(dt.UTC)
+    headers: dict[str, Any] = {
+        f"{PREFIX}specversion": SPEC_VERSION,
+        f"{PREFIX}id": report.event_id,
+        f"{PREFIX}source": "/city/benchmark",
+        f"{PREFIX}type": ReportFiled.ce_type,
+        f"{PREFIX}time": now.isoformat(),
+        f"{PREFIX}subject": report.report_id,
+    }
+    return aio_pika.Message(
+        report.body,
+        message_id=report.event_id,
+        headers=headers,
+        content_type="application/json",
+        type=ReportFiled.ce_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+async def publish_all(
+    exchange: AbstractExchange, routing_key: str, messages: Iterator[aio_pika.Message], *, workers: int = 200
+) -> None:
+    """Publish with confirms, many in flight (one shared iterator, `workers` publishers)."""
+
+    async def worker() -> None:
+        for message in messages:  # next() never awaits: safe to share between the workers
+            await exchange.publish(message, routing_key=routing_key, mandatory=True, timeout=60)
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+
+
+# --------------------------------------------------------------------------------------------- broker
+
+
+class Probe:
+    """Queue depths and consumer counts by passive declare, on one connection.
+
+    A plain (not robust) connection: a robust channel answers a passive declare of a queue it declared
+    before from its cache, with the old counts.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.connection: AbstractConnection | None = None
+        self.channel: AbstractChannel | None = None
+
+    async def __aenter__(self) -> Probe:
+        self.connection = await aio_pika.connect(self.url, client_properties={"connection_name": "bench-probe"})
+        self.channel = await self.connection.channel()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.connection is not None
+        await self.connection.close()
+
+    async def queue(self, name: str) -> tuple[int, int]:
+        """(ready messages, consumers); (-1, 0) if the queue does not exist."""
+        assert self.connection is not None
+        if self.channel is None or self.channel.is_closed:
+            self.channel = await self.connection.channel()
+        try:
+            q = await self.channel.declare_queue(name, passive=True)
+        except Exception:
+            self.channel = None
+            return -1, 0
+        result = q.declaration_result
+        return int(result.message_count or 0), int(result.consumer_count or 0)
+
+    async def total(self, names: list[str]) -> int:
+        total = 0
+        for name in names:
+            total += max(0, (await self.queue(name))[0])
+        return total
+
+
+async def delete_queues(url: str, names: list[str]) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        for name in names:
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):  # an absent queue closes the channel (404)
+                await channel.queue_delete(name)
+            if not channel.is_closed:
+                await channel.close()
+
+
+async def purge_queues(url: str, names: list[str]) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        for name in names:
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):  # an absent queue closes the channel (404)
+                queue = await channel.get_queue(name, ensure=True)
+                await queue.purge()
+            if not channel.is_closed:
+                await channel.close()
+
+
+class WorkOrderSink:
+    """Consumes every `workorders.*` queue (auto-ack) and calls `on_order(report_id, arrival)` per order."""
+
+    def __init__(self, url: str, queues: list[str], on_order: Callable[[str, float], None]) -> None:
+        self.url = url
+        self.queues = queues
+        self.on_order = on_order
+        self.connection: AbstractRobustConnection | None = None
+
+    async def __aenter__(self) -> WorkOrderSink:
+        self.connection = await aio_pika.connect_robust(self.url, client_properties={"connection_name": "bench-sink"})
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=2000)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            arrival = time.perf_counter()
+            self.on_order(json.loads(message.body)["report_id"], arrival)
+
+        for name in self.queues:
+            queue = await channel.get_queue(name, ensure=True)
+            await queue.consume(on_message, no_ack=True)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.connection is not None
+        await self.connection.close()
+
+
+# --------------------------------------------------------------------------------------------- processes
+
+
+def read_status_kb(pid: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def broker_pid() -> int | None:
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{entry.name}/comm").read_text().strip() == "beam.smp":
+                    return int(entry.name)
+    return None
+
+
+def cpu_snapshot() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) of every process, by pid."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[str, float]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            data = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        comm = data[data.index("(") + 1 : data.rindex(")")]
+        fields = data[data.rindex(")") + 2 :].split()
+        out[int(entry.name)] = (comm, (int(fields[11]) + int(fields[12])) / ticks)
+    return out
+
+
+def cpu_by_group(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], hub_pids: set[int], wall: float
+) -> dict[str, float]:
+    """Cores used during the interval: hub, rabbitmq, postgres, this benchmark, everything else."""
+    groups = {"hub": 0.0, "rabbitmq": 0.0, "postgres": 0.0, "bench": 0.0, "other": 0.0}
+    me = os.getpid()
+    for pid, (comm, secs) in after.items():
+        used = secs - before.get(pid, (comm, 0.0))[1]
+        if pid in hub_pids:
+            group = "hub"
+        elif comm in ("beam.smp", "erl_child_setup", "epmd"):
+            group = "rabbitmq"
+        elif comm.startswith("postgres"):
+            group = "postgres"
+        elif pid == me:
+            group = "bench"
+        else:
+            group = "other"
+        groups[group] += max(0.0, used)
+    return {k: round(v / wall, 2) for k, v in groups.items()}
+
+
+class HubRunner:
+    """`python -m hub.cli run <names>` as its own process (like tests.support.HubProcess)."""
+
+    def __init__(self, names: list[str], env: dict[str, str], log_path: Path, profile: Path | None = None) -> None:
+        self.names = names
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.profile = profile
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> HubRunner:
+        cmd = [sys.executable]
+        if self.profile is not None:
+            cmd += ["-m", "cProfile", "-o", str(self.profile)]
+        override = os.environ.get("BENCH_HUB_COMMAND")  # profiling harnesses: "python harness.py" + names
+        cmd = [*shlex.split(override), *self.names] if override else [*cmd, "-m", "hub.cli", "run", *self.names]
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n: int = 2000) -> str:
+        return self.log_path.read_text(errors="replace")[-n:] if self.log_path.exists() else ""
+
+    async def wait_consuming(self, probe: Probe, queues: list[str], timeout: float = 90) -> float:
+        """Poll (10 ms) until every queue has a consumer; returns the perf_counter time it happened."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"hub exited: {self.log_tail()}")
+            counts = [(await probe.queue(q))[1] for q in queues]
+            if all(counts):
+                return time.perf_counter()
+            await asyncio.sleep(0.01)
+        raise RuntimeError(f"hub not consuming {queues} after {timeout}s: {self.log_tail()}")
+
+    def memory_kb(self) -> dict[str, int]:
+        return read_status_kb(self.pid)
+
+    def stop(self, timeout: float = 60) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                return self.proc.wait()
+        return self.proc.returncode
+
+
+class HubGroup:
+    """The hub: one process running every consumer (`hub run router stats`), or one per consumer (--split)."""
+
+    def __init__(self, runners: list[HubRunner]) -> None:
+        self.runners = runners
+
+    @property
+    def pids(self) -> set[int]:
+        return {r.pid for r in self.runners}
+
+    def alive(self) -> bool:
+        return all(r.alive() for r in self.runners)
+
+    def log_tail(self) -> str:
+        return "\n".join(r.log_tail() for r in self.runners)
+
+    def memory_kb(self) -> dict[str, int]:
+        """VmRSS and VmHWM, summed over the hub's processes."""
+        total = {"VmRSS": 0, "VmHWM": 0}
+        for r in self.runners:
+            for k, v in r.memory_kb().items():
+                total[k] += v
+        return total
+
+    def stop(self) -> list[int | None]:
+        return [r.stop() for r in self.runners]
+
+
+# --------------------------------------------------------------------------------------------- context
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    amqp_url: str
+    admin_url: str
+    run: str
+    factory: ReportFactory
+    tmp: Path
+    database_url: str = ""
+    consumers: list[str] = field(default_factory=list)
+    assignees: list[str] = field(default_factory=list)
+    hub: HubGroup | None = None
+    hub_starts: int = 0
+
+    @property
+    def workorder_queues(self) -> list[str]:
+        from infra.topology import workorder_queue_name
+
+        return [workorder_queue_name(a) for a in self.assignees]
+
+    @property
+    def consumer_queues(self) -> list[str]:
+        from infra.topology import consumer_queue_name
+
+        return [consumer_queue_name(c) for c in self.consumers]
+
+    def hub_queue_names(self) -> list[str]:
+        from hub.app import CONSUMERS
+        from infra.topology import consumer_queue_name, dead_letter_queue_name, retry_queue_name
+
+        names = list(self.workorder_queues)
+        for c in CONSUMERS:
+            names += [consumer_queue_name(c), retry_queue_name(c), dead_letter_queue_name(c)]
+        return names
+
+    def hub_env(self) -> dict[str, str]:
+        return {"HUB_DATABASE_URL": self.database_url, "HUB_AMQP_URL": self.amqp_url}
+
+    async def start_hub(self, probe: Probe) -> float:
+        """Start the hub; returns the time its last consumer appeared on its queue."""
+        groups = [[c] for c in self.consumers] if self.args.split else [self.consumers]
+        runners = []
+        for names in groups:
+            profile = None
+            if self.args.profile:
+                os.makedirs(self.args.profile, exist_ok=True)
+                profile = Path(self.args.profile) / f"hub-{self.hub_starts}-{'+'.join(names)}.prof"
+            log_path = self.tmp / f"hub-{'+'.join(names)}.log"
+            runners.append(HubRunner(names, self.hub_env(), log_path, profile).start())
+        self.hub_starts += 1
+        self.hub = HubGroup(runners)
+        ready = 0.0
+        for runner in runners:
+            queues = [q for q in self.consumer_queues if q.removeprefix("hub.") in runner.names]
+            ready = max(ready, await runner.wait_consuming(probe, queues))
+        return ready
+
+    def stop_hub(self) -> None:
+        if self.hub is not None:
+            codes = self.hub.stop()
+            if any(code not in (0, None) for code in codes):
+                log(f"hub exited with {codes}: {self.hub.log_tail()}")
+            self.hub = None
+
+    async def db(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+
+
+async def pg_admin(admin_url: str, sql: str) -> None:
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def create_database(bench: Bench) -> None:
+    from infra.db import create_engine, upgrade_schema
+
+    name = f"hub_bench_{bench.run}"
+    await pg_admin(bench.admin_url, f'CREATE DATABASE "{name}"')
+    base, _, _ = bench.admin_url.rpartition("/")
+    bench.database_url = f"{base}/{name}"
+    engine = create_engine(bench.database_url)
+    try:
+        await upgrade_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+async def drop_database(bench: Bench) -> None:
+    if bench.database_url:
+        name = bench.database_url.rpartition("/")[2]
+        await pg_admin(bench.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def declare_hub_topology(bench: Bench) -> None:
+    from hub.settings import Settings
+    from infra.topology import declare_topology
+
+    settings = Settings(amqp_url=bench.amqp_url, database_url=bench.database_url)
+    await declare_topology(
+        bench.amqp_url,
+        consumers=bench.consumers,
+        assignees=bench.assignees,
+        retry_delay_ms=settings.retry_delay_ms,
+        delivery_limit=settings.delivery_limit,
+    )
+
+
+# --------------------------------------------------------------------------------------------- 1. bare hop
+
+
+async def bare_hop(bench: Bench, n: int, *, pipelined: bool) -> dict[str, Any]:
+    """consume (prefetch 256) -> json.loads -> publish with confirm to B -> ack, on durable quorum queues."""
+    url = bench.amqp_url
+    qa_name, qb_name = f"bench.hop.{bench.run}.in", f"bench.hop.{bench.run}.out"
+    args = {"x-queue-type": "quorum"}
+    reports = [bench.factory.report(i, "bare") for i in range(n)]
+    producer = await aio_pika.connect_robust(url, client_properties={"connection_name": "bench-producer"})
+    consumer = await aio_pika.connect_robust(url, client_properties={"connection_name": "bench-hop"})
+    try:
+        pch = await producer.channel(publisher_confirms=True, on_return_raises=True)
+        await pch.declare_queue(qa_name, durable=True, arguments=args)
+        await pch.declare_queue(qb_name, durable=True, arguments=args)
+        cch = await consumer.channel(publisher_confirms=True, on_return_raises=True)
+        await cch.set_qos(prefetch_count=256)
+        out_exchange = cch.default_exchange
+        done = 0
+        finished: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+        async def hop(message: AbstractIncomingMessage) -> None:
+            nonlocal done
+            data = json.loads(message.body)
+            await out_exchange.publish(
+                aio_pika.Message(
+                    json.dumps(data).encode(),
+                    message_id=message.message_id,
+                    headers=message.headers,
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=qb_name,
+                mandatory=True,
+            )
+            await message.ack()
+            done += 1
+            if done == n and not finished.done():
+                finished.set_result(time.perf_counter())
+
+        cqa = await cch.get_queue(qa_name, ensure=True)
+        messages = (report_message(r) for r in reports)
+        if pipelined:
+            tag = await cqa.consume(hop)
+            t0 = time.perf_counter()
+            await publish_all(pch.default_exchange, qa_name, messages)
+        else:
+            t_pub = time.perf_counter()
+            await publish_all(pch.default_exchange, qa_name, messages)
+            log(f"bare: {n} messages waiting in {qa_name} (published at {n / (time.perf_counter() - t_pub):,.0f}/s)")
+            t0 = time.perf_counter()
+            tag = await cqa.consume(hop)
+        cpu0 = cpu_snapshot()
+        t1 = await asyncio.wait_for(finished, timeout=max(120.0, n / 200))
+        cores = cpu_by_group(cpu0, cpu_snapshot(), set(), t1 - t0)
+        await cqa.cancel(tag)
+        return {"messages": n, "seconds": round(t1 - t0, 3), "msgs_per_s": round(n / (t1 - t0), 1), "cores_used": cores}
+    finally:
+        await consumer.close()
+        await producer.close()
+        await delete_queues(url, [qa_name, qb_name])
+
+
+async def phase_bare(bench: Bench, n: int) -> dict[str, Any]:
+    log(f"bare: hop of {n} messages, pre-published (the same method as the hub phase)")
+    waiting = await bare_hop(bench, n, pipelined=False)
+    log(f"bare: {waiting['msgs_per_s']:,.0f} msg/s; now pipelined (producer running during the hop)")
+    pipelined = await bare_hop(bench, n, pipelined=True)
+    log(f"bare: pipelined {pipelined['msgs_per_s']:,.0f} msg/s")
+    return {"prepublished": waiting, "pipelined": pipelined}
+
+
+# --------------------------------------------------------------------------------------------- 2. hub throughput
+
+
+def inbox_target(consumer: str, reports: int, orders: int) -> int:
+    """How many deliveries `consumer` commits for this stream, from its bindings (0: unknown)."""
+    from infra.topology import CONSUMER_BINDINGS, WORKORDER_ISSUED_PREFIX
+
+    keys = CONSUMER_BINDINGS.get(consumer, ())
+    target = reports if "report.filed" in keys else 0
+    if any(k.startswith(WORKORDER_ISSUED_PREFIX) for k in keys):
+        target += orders
+    return target
+
+
+async def phase_hub(bench: Bench, probe: Probe, n: int) -> dict[str, Any]:
+    await delete_queues(bench.amqp_url, bench.hub_queue_names())
+    await declare_hub_topology(bench)
+    reports = [bench.factory.report(i, "tp") for i in range(n)]
+    expected = sum(r.orders for r in reports)
+    connection = await aio_pika.connect_robust(bench.amqp_url, client_properties={"connection_name": "bench-city"})
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await channel.get_exchange("city.events", ensure=False)
+        t_pub = time.perf_counter()
+        await publish_all(exchange, "report.filed", (report_message(r) for r in reports))
+        pub_rate = n / (time.perf_counter() - t_pub)
+    del reports
+    log(f"hub: {n} reports ({expected} work orders expected) waiting on hub.router, published at {pub_rate:,.0f}/s")
+    log(f"hub: starting `hub run {' '.join(bench.consumers)}` on {bench.database_url.rpartition('/')[2]}")
+    t0 = await bench.start_hub(probe)
+    assert bench.hub is not None
+    cpu0 = cpu_snapshot()
+    extra = [c for c in bench.consumers if c != "router"]
+    db = await bench.db()
+    t_orders: float | None = None
+    extra_state: dict[str, dict[str, float]] = {
+        c: {"count": -1, "changed": t0, "stable": 0, "target": inbox_target(c, n, expected)} for c in extra
+    }
+    timeout = max(180.0, n / 100)
+    last_log = t0
+    complete = False
+    try:
+        while time.perf_counter() - t0 < timeout:
+            await asyncio.sleep(0.05)
+            now = time.perf_counter()
+            if t_orders is None:
+                on_queues = await probe.total(bench.workorder_queues)
+                if on_queues >= expected:
+                    t_orders = now
+                elif now - last_log > 5:
+                    last_log = now
+                    log(f"hub: {on_queues}/{expected} work orders on the assignee queues after {now - t0:.1f}s")
+            for c, state in extra_state.items():
+                # Another consumer (statistics) has committed everything when its inbox holds every message
+                # it is bound to (reports and work orders); failing that, when its queue is empty and its
+                # inbox stopped growing.
+                count = await db.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", c)
+                if count != state["count"]:
+                    state["count"], state["changed"], state["stable"] = count, now, 0
+                else:
+                    ready, _ = await probe.queue(f"hub.{c}")
+                    state["stable"] = state["stable"] + 1 if ready == 0 and count > 0 else 0
+                if state["target"] and count >= state["target"]:
+                    state["stable"] = max(state["stable"], 4)
+            if t_orders is not None and all(s["stable"] >= 4 for s in extra_state.values()):
+                complete = True
+                break
+            if not bench.hub.alive():
+                raise RuntimeError(f"hub exited: {bench.hub.log_tail()}")
+        t_end = max([t_orders or time.perf_counter()] + [s["changed"] for s in extra_state.values()])
+        cpu1 = cpu_snapshot()
+        wall = t_end - t0
+        reports_db = await db.fetchval("SELECT count(*) FROM reports")
+        orders_db = await db.fetchval("SELECT count(*) FROM work_orders")
+        pending = await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        on_queues = await probe.total(bench.workorder_queues)
+    finally:
+        await db.close()
+    checked: dict[str, Any] = {
+        "reports_in_db": reports_db,
+        "work_orders_in_db": orders_db,
+        "work_orders_on_queues": on_queues,
+        "outbox_pending": pending,
+        "ok": reports_db == n and orders_db == expected and on_queues == expected and pending == 0,
+    }
+    for c, state in extra_state.items():
+        checked[f"inbox_{c}"] = f"{int(state['count'])} of {int(state['target'])}"
+        checked["ok"] = checked["ok"] and (not state["target"] or state["count"] >= state["target"])
+    result = {
+        "reports": n,
+        "work_orders": expected,
+        "consumers": bench.consumers,
+        "complete": complete,
+        "seconds": round(wall, 3),
+        "work_orders_done_s": round(t_orders - t0, 3) if t_orders else None,
+        **{f"{c}_done_s": round(state["changed"] - t0, 3) for c, state in extra_state.items()},
+        "reports_per_s": round(n / wall, 1) if complete else None,
+        "work_orders_per_s": round(expected / wall, 1) if complete else None,
+        "cores_used": cpu_by_group(cpu0, cpu1, bench.hub.pids, max(wall, 1e-6)),
+        "hub_cpu_ms_per_report": round(
+            sum(cpu1[p][1] - cpu0.get(p, ("", 0.0))[1] for p in bench.hub.pids if p in cpu1) * 1000 / n, 2
+        ),
+        "checked": checked,
+        "hub_rss_mb": round(bench.hub.memory_kb().get("VmRSS", 0) / 1024, 1),
+    }
+    log(
+        f"hub: {result['reports_per_s']} reports/s ({wall:.2f}s), checked {result['checked']}, "
+        f"cores {result['cores_used']}"
+    )
+    return result
+
+
+# --------------------------------------------------------------------------------------------- 3. latency
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+async def phase_latency(bench: Bench, probe: Probe, rate: float, duration: float) -> dict[str, Any]:
+    await purge_queues(bench.amqp_url, bench.workorder_queues)
+    if bench.hub is None or not bench.hub.alive():
+        await declare_hub_topology(bench)
+        await bench.start_hub(probe)
+    total = int(rate * duration)
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    expected = 0
+    all_in = asyncio.Event()
+
+    def on_order(report_id: str, arrival: float) -> None:
+        published = sent.get(report_id)
+        if published is not None:
+            latencies.append((arrival - published) * 1000)
+            if len(latencies) >= expected and publishing_done:
+                all_in.set()
+
+    publishing_done = False
+    log(f"latency: {rate:g} reports/s for {duration:g}s ({total} reports)")
+    async with WorkOrderSink(bench.amqp_url, bench.workorder_queues, on_order):
+        connection = await aio_pika.connect_robust(bench.amqp_url, client_properties={"connection_name": "bench-city"})
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.get_exchange("city.events", ensure=False)
+            in_flight: set[asyncio.Task[Any]] = set()
+            late = 0
+            cpu0 = cpu_snapshot()
+            start = time.perf_counter() + 0.05
+            for i in range(total):
+                target = start + i / rate
+                delay = target - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                elif delay < -0.005:
+                    late += 1
+                report = bench.factory.report(i, "lat")
+                message = report_message(report)
+                expected += report.orders
+                sent[report.report_id] = time.perf_counter()
+                task = asyncio.create_task(exchange.publish(message, routing_key="report.filed", mandatory=True))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            offered_s = time.perf_counter() - start
+            cores = cpu_by_group(cpu0, cpu_snapshot(), bench.hub.pids if bench.hub else set(), offered_s)
+            if in_flight:
+                await asyncio.gather(*in_flight)
+            publishing_done = True
+            if len(latencies) >= expected:
+                all_in.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_in.wait(), 60)
+    values = sorted(latencies)
+    result = {
+        "offered_per_s": rate,
+        "achieved_offered_per_s": round(total / offered_s, 1),
+        "late_publishes": late,
+        "reports": total,
+        "work_orders_expected": expected,
+        "work_orders_received": len(values),
+        "p50_ms": round(percentile(values, 50), 1),
+        "p95_ms": round(percentile(values, 95), 1),
+        "p99_ms": round(percentile(values, 99), 1),
+        "max_ms": round(values[-1], 1) if values else None,
+        "cores_used": cores,
+    }
+    log(f"latency: {result}")
+    return result
+
+
+# --------------------------------------------------------------------------------------------- 4. memory
+
+
+async def phase_memory(bench: Bench, probe: Probe, m: int) -> dict[str, Any]:
+    """A fresh hub process routes M reports streamed to it (backlog bounded), work orders drained."""
+    bench.stop_hub()
+    await purge_queues(bench.amqp_url, bench.workorder_queues + bench.consumer_queues)
+    await declare_hub_topology(bench)
+    await bench.start_hub(probe)
+    assert bench.hub is not None
+    await asyncio.sleep(1.0)
+    at_start = bench.hub.memory_kb()
+    beam = broker_pid()
+    received = 0
+    published_orders = 0
+    done = asyncio.Event()
+    publishing_done = False
+    window = 4000  # work orders published but not yet drained: bounds the broker's backlog
+
+    def on_order(_report_id: str, _arrival: float) -> None:
+        nonlocal received
+        received += 1
+        if publishing_done and received >= published_orders:
+            done.set()
+
+    samples: list[tuple[int, float, int, int, int]] = []  # (orders received, t, rss kB, hwm kB, broker rss kB)
+
+    async def sampler() -> None:
+        assert bench.hub is not None
+        while True:
+            mem = bench.hub.memory_kb()
+            broker = read_status_kb(beam).get("VmRSS", 0) if beam else 0
+            samples.append((received, time.perf_counter(), mem.get("VmRSS", 0), mem.get("VmHWM", 0), broker))
+            await asyncio.sleep(0.2)
+
+    log(f"memory: {m} reports through a fresh hub (pids {sorted(bench.hub.pids)}), RSS at start {at_start}")
+    t0 = time.perf_counter()
+    async with WorkOrderSink(bench.amqp_url, bench.workorder_queues, on_order):
+        sampling = asyncio.create_task(sampler())
+        connection = await aio_pika.connect_robust(bench.amqp_url, client_properties={"connection_name": "bench-city"})
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.get_exchange("city.events", ensure=False)
+            indices = iter(range(m))
+            last_log = time.perf_counter()
+
+            async def publisher() -> None:
+                nonlocal published_orders, last_log
+                for i in indices:
+                    while published_orders - received > window:  # noqa: ASYNC110 - a polled gate is enough here
+                        await asyncio.sleep(0.005)
+                    report = bench.factory.report(i, "mem")
+                    published_orders += report.orders
+                    await exchange.publish(
+                        report_message(report), routing_key="report.filed", mandatory=True, timeout=60
+                    )
+                    if time.perf_counter() - last_log > 10:
+                        last_log = time.perf_counter()
+                        mem = bench.hub.memory_kb() if bench.hub else {}
+                        log(f"memory: {i}/{m} published, {received} work orders drained, hub RSS {mem}")
+
+            await asyncio.gather(*(publisher() for _ in range(64)))
+            publishing_done = True
+            if received >= published_orders:
+                done.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 120)
+        t1 = time.perf_counter()
+        sampling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampling
+    final = bench.hub.memory_kb()
+    total = published_orders
+    samples.append(
+        (
+            received,
+            t1,
+            final.get("VmRSS", 0),
+            final.get("VmHWM", 0),
+            read_status_kb(beam).get("VmRSS", 0) if beam else 0,
+        )
+    )
+
+    def at(fraction: float) -> dict[str, float]:
+        for got, _t, rss, hwm, broker in samples:
+            if got >= fraction * total:
+                return {
+                    "rss_mb": round(rss / 1024, 1),
+                    "hwm_mb": round(hwm / 1024, 1),
+                    "broker_rss_mb": round(broker / 1024, 1),
+                }
+        return {}
+
+    points = {f"{int(f * 100)}%": at(f) for f in (0.1, 0.5, 1.0)}
+    rss10 = points["10%"].get("rss_mb", math.nan)
+    rss100 = points["100%"].get("rss_mb", math.nan)
+    growth = rss100 - rss10
+    result = {
+        "reports": m,
+        "work_orders": total,
+        "work_orders_received": received,
+        "complete": received >= total,
+        "seconds": round(t1 - t0, 1),
+        "reports_per_s_streaming": round(m / (t1 - t0), 1),
+        "rss_at_start_mb": round(at_start.get("VmRSS", 0) / 1024, 1),
+        "points": points,
+        "peak_rss_mb": round(max(s[3] for s in samples) / 1024, 1),
+        "growth_10_to_100_mb": round(growth, 1),
+        "flat": growth <= max(FLAT_TOLERANCE_MB, FLAT_TOLERANCE_FRACTION * rss10),
+    }
+    log(f"memory: {result}")
+    return result
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "MISS")
+
+
+def print_summary(bench: Bench, results: dict[str, Any], settings: dict[str, Any]) -> None:
+    rows: list[tuple[str, str, str]] = []
+    bare = results.get("bare")
+    hub = results.get("hub")
+    lat = results.get("latency")
+    mem = results.get("memory")
+    targets: dict[str, Any] = {}
+    if bare:
+        rows.append(("bare hop (pre-published), msg/s", f"{bare['prepublished']['msgs_per_s']:,.0f}", ""))
+        rows.append(("bare hop (pipelined, from 1st publish), msg/s", f"{bare['pipelined']['msgs_per_s']:,.0f}", ""))
+        cores = bare["prepublished"]["cores_used"]
+        rows.append(
+            (
+                "  cores used (hop/rabbitmq/postgres/other)",
+                f"{cores['bench']}/{cores['rabbitmq']}/{cores['postgres']}/{cores['other']}",
+                "",
+            )
+        )
+    if hub:
+        rate = hub["reports_per_s"]
+        rows.append(
+            (f"hub end to end ({'+'.join(hub['consumers'])}), reports/s", f"{rate:,.0f}" if rate else "incomplete", "")
+        )
+        rows.append(("  work orders/s", f"{hub['work_orders_per_s']:,.0f}" if rate else "-", ""))
+        rows.append(
+            ("  checked (DB rows, queue depths, outbox)", "ok" if hub["checked"]["ok"] else str(hub["checked"]), "")
+        )
+        rows.append(("  hub CPU per report, ms", f"{hub['hub_cpu_ms_per_report']}", ""))
+        rows.append(
+            (
+                "  cores used (hub/rabbitmq/postgres/bench/other)",
+                "/".join(str(v) for v in hub["cores_used"].values()),
+                "",
+            )
+        )
+    if bare and hub:
+        ratio = hub["reports_per_s"] / bare["prepublished"]["msgs_per_s"] if hub["reports_per_s"] else 0.0
+        ratio_p = hub["reports_per_s"] / bare["pipelined"]["msgs_per_s"] if hub["reports_per_s"] else 0.0
+        targets["ratio"] = {
+            "value": round(ratio, 3),
+            "target": f">= {TARGET_RATIO}",
+            "verdict": verdict(ratio >= TARGET_RATIO),
+        }
+        targets["ratio_vs_pipelined"] = round(ratio_p, 3)
+        rows.append(
+            (
+                "ratio hub / bare (pre-published)",
+                f"{ratio:.2f}",
+                f"{verdict(ratio >= TARGET_RATIO)} (>= {TARGET_RATIO})",
+            )
+        )
+        rows.append(
+            (
+                "ratio hub / bare (pipelined)",
+                f"{ratio_p:.2f}",
+                f"{verdict(ratio_p >= TARGET_RATIO)} (>= {TARGET_RATIO})",
+            )
+        )
+    if lat:
+        ok = lat["p99_ms"] < TARGET_P99_MS and lat["work_orders_received"] >= lat["work_orders_expected"]
+        targets["p99_ms"] = {"value": lat["p99_ms"], "target": f"< {TARGET_P99_MS:g}", "verdict": verdict(ok)}
+        rows.append((f"latency at {lat['offered_per_s']:g} reports/s: p50 ms", f"{lat['p50_ms']}", ""))
+        rows.append(("  p95 ms", f"{lat['p95_ms']}", ""))
+        rows.append(("  p99 ms", f"{lat['p99_ms']}", f"{verdict(ok)} (< {TARGET_P99_MS:g})"))
+        rows.append(
+            (
+                "  max ms / orders received",
+                f"{lat['max_ms']} / {lat['work_orders_received']} of {lat['work_orders_expected']}",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "  cores used (hub/rabbitmq/postgres/bench/other)",
+                "/".join(str(v) for v in lat["cores_used"].values()),
+                "",
+            )
+        )
+    if mem:
+        p = mem["points"]
+        for key in ("10%", "50%", "100%"):
+            rows.append((f"hub RSS at {key} of {mem['reports']:,} reports, MB", f"{p[key].get('rss_mb', '-')}", ""))
+        ok = bool(mem["flat"] and mem["complete"])
+        targets["memory_flat"] = {
+            "value": mem["growth_10_to_100_mb"],
+            "target": "no growth 10%->100%",
+            "verdict": verdict(ok),
+        }
+        rows.append(("  growth 10% -> 100%, MB", f"{mem['growth_10_to_100_mb']:+.1f}", f"{verdict(ok)} (flat)"))
+        rows.append(("  peak RSS (VmHWM), MB", f"{mem['peak_rss_mb']}", ""))
+        rows.append(
+            (
+                "  broker RSS at 10/50/100%, MB",
+                "/".join(str(p[k].get("broker_rss_mb", "-")) for k in ("10%", "50%", "100%")),
+                "",
+            )
+        )
+        rows.append(("  reports/s while streaming", f"{mem['reports_per_s_streaming']:,.0f}", ""))
+    width = max(len(r[0]) for r in rows) if rows else 10
+    print()
+    print(
+        f"City contact hub benchmark  ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {settings['loadavg_start']} -> {os.getloadavg()[0]:.2f})"
+    )
+    print("-" * (width + 32))
+    for name, value, ok in rows:
+        print(f"{name:<{width}}  {value:>14}  {ok}")
+    print("-" * (width + 32))
+    print(json.dumps({"benchmark": "e2e", "targets": targets, "settings": settings, **results}, default=str))
+
+
+# --------------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.e2e", description=__doc__.split("\n\n")[0])
+    p.add_argument("--reports", type=int, default=20_000, help="N for the throughput phases (default 20000)")
+    p.add_argument("--rate", type=float, default=200.0, help="offered load of the latency phase, reports/s")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of the latency phase")
+    p.add_argument("--memory-reports", type=int, default=100_000, help="M for the memory phase (default 100000)")
+    p.add_argument("--database-url", default=DEFAULT_DB, help="admin URL of a PostgreSQL server (creates hub_bench_*)")
+    p.add_argument("--amqp-url", default=DEFAULT_AMQP)
+    p.add_argument("--phases", default="bare,hub,latency,memory", help="comma-separated subset to run")
+    p.add_argument("--seed", type=int, default=5)
+    p.add_argument(
+        "--hub-env", action="append", default=[], metavar="KEY=VALUE", help="extra HUB_* setting for the hub (repeat)"
+    )
+    p.add_argument("--profile", metavar="DIR", help="run the hub under cProfile, writing DIR/hub-<n>.prof")
+    p.add_argument(
+        "--split", action="store_true", help="one hub process per consumer (`hub run router`, `hub run stats`)"
+    )
+    p.add_argument(
+        "--consumers",
+        help="consumers the hub runs (default: router, plus stats when the hub has it), e.g. --consumers router",
+    )
+    return p.parse_args(argv)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    # The hub logs at WARNING unless told otherwise (its INFO line per delivery is measured separately).
+    os.environ.setdefault("HUB_LOG_LEVEL", "WARNING")
+    for item in args.hub_env:
+        key, _, value = item.partition("=")
+        os.environ[key] = value  # the hub process inherits it; so does Settings() here (topology arguments)
+    from hub.app import CONSUMERS, Domain
+    from hub.settings import Settings
+
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = set(phases) - {"bare", "hub", "latency", "memory"}
+    if unknown:
+        raise SystemExit(f"unknown phase(s): {sorted(unknown)}")
+    run = uuid.uuid4().hex[:10]
+    factory = ReportFactory(run, args.seed)
+    factory.calibrate()
+    tmp = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    bench = Bench(args, args.amqp_url, args.database_url, run, factory, tmp)
+    if args.consumers:
+        bench.consumers = [c.strip() for c in args.consumers.split(",") if c.strip()]
+    else:
+        bench.consumers = ["router"] + (["stats"] if "stats" in CONSUMERS else [])
+    bench.assignees = list(Domain.load(Settings()).catalogue.assignees)
+    hub_settings = Settings(amqp_url=args.amqp_url, database_url="postgresql+asyncpg://x/y")
+    settings = {
+        "reports": args.reports,
+        "rate": args.rate,
+        "duration_s": args.duration,
+        "memory_reports": args.memory_reports,
+        "phases": phases,
+        "hub": {
+            k: getattr(hub_settings, k)
+            for k in ("prefetch", "batch_max_size", "batch_max_wait_ms", "relay_batch_size", "log_level")
+        },
+        "hub_env": args.hub_env,
+        "loadavg_start": round(os.getloadavg()[0], 2),
+        "mix_orders_per_category": factory.orders,
+    }
+    log(f"run {run}: phases {phases}; hub logs in {tmp}; hub settings {settings['hub']}")
+    results: dict[str, Any] = {}
+    t_start = time.perf_counter()
+    try:
+        if "bare" in phases:
+            results["bare"] = await phase_bare(bench, args.reports)
+        if set(phases) & {"hub", "latency", "memory"}:
+            await create_database(bench)
+            async with Probe(bench.amqp_url) as probe:
+                await delete_queues(bench.amqp_url, bench.hub_queue_names())
+                if "hub" in phases:
+                    results["hub"] = await phase_hub(bench, probe, args.reports)
+                if "latency" in phases:
+                    results["latency"] = await phase_latency(bench, probe, args.rate, args.duration)
+                if "memory" in phases:
+                    results["memory"] = await phase_memory(bench, probe, args.memory_reports)
+    finally:
+        bench.stop_hub()
+        with contextlib.suppress(Exception):
+            await delete_queues(bench.amqp_url, bench.hub_queue_names())
+        with contextlib.suppress(Exception):
+            await drop_database(bench)
+    settings["total_s"] = round(time.perf_counter() - t_start, 1)
+    print_summary(bench, results, settings)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(main_async(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,443 @@
+"""Work orders out to webhooks (Standard Webhooks 1.0) and by e-mail, with attempts scheduled in the database.
+
+The `deliveries` consumer turns each `workorder.issued.*` for a webhook or e-mail assignee into a row of
+`deliveries` (inbox-guarded, so once) and acks: the broker delivery is never held while an endpoint is down.
+The DeliveryWorker then runs one loop per endpoint, so a dead endpoint never delays another:
+
+* claim due rows (an UPDATE ... RETURNING that moves `next_attempt_at` a lease ahead: replicas never send the
+  same row at the same time; a crashed sender's lease runs out and the row is tried again, same webhook-id);
+* send with at most `delivery_concurrency` requests in flight for that endpoint;
+* 2xx: delivered. 410: the endpoint is disabled (its rows wait, `hub deliveries enable` resumes). Anything else
+  (3xx is not followed, 4xx, 5xx, timeout): the next attempt per the schedule with jitter, or later when
+  `Retry-After` says so; after the last one the row is `exhausted` and kept for `hub deliveries replay`;
+* a circuit breaker per endpoint: after `circuit_failure_threshold` consecutive failures no calls for
+  `circuit_cooldown_s`, then one probe (half-open) decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import aiosmtplib
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from consumers.contractors.email import compose_work_order_email
+from consumers.contractors.rules import Circuit, circuit_state, next_delay
+from contracts import WorkOrderIssued
+from hub.catalogue import Assignee, Catalogue
+from infra.db.dialect import insert_ignore
+from infra.db.models import Delivery, DeliveryEndpoint
+from infra.mailer import Mailer
+from infra.outbox import Outgoing
+from infra.webhooks import AttemptResult, WebhookSender
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("webhook", "email")
+PENDING, DELIVERED, EXHAUSTED = "pending", "delivered", "exhausted"
+EVENT_TYPE = "workorder.issued"
+_DELIVERY_NAMESPACE = uuid.UUID("0b7d3c1e-2f4a-5e6b-8c9d-1a2b3c4d5e6f")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def aware(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def delivery_id_for(work_order_id: str) -> str:
+    """The webhook-id: the same for a work order on every attempt and every replay."""
+    return "msg_" + uuid.uuid5(_DELIVERY_NAMESPACE, f"{work_order_id}/{EVENT_TYPE}").hex
+
+
+def webhook_body(order: WorkOrderIssued) -> bytes:
+    """The Standard Webhooks payload: type, timestamp and the work order as the data policy let it through."""
+    envelope = {"type": EVENT_TYPE, "timestamp": order.issued_at.isoformat(), "data": order.model_dump(mode="json")}
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def policy_filtered(order: WorkOrderIssued, assignee: Assignee) -> WorkOrderIssued:
+    """Defence in depth: the router already withheld the reporter; never send it where the policy forbids it."""
+    if order.reporter is not None and not assignee.may_see_contact:
+        log.warning("work order carried reporter data its assignee may not see: withheld",
+                    extra={"work_order_id": order.work_order_id})
+        return order.model_copy(update={"reporter": None})
+    return order
+
+
+@dataclass(frozen=True)
+class DeliveryService:
+    """The consumer's effect: one delivery row per work order for a webhook or e-mail assignee."""
+
+    catalogue: Catalogue
+    clock: Callable[[], dt.datetime] = utcnow
+
+    async def enqueue(self, session: AsyncSession, order: WorkOrderIssued) -> list[Outgoing]:
+        """Schedule the first attempt now; queue assignees read their own queue and need nothing here."""
+        assignee = self.catalogue.assignees.get(order.assignee)
+        if assignee is None or assignee.channel not in CHANNELS:
+            return []
+        order = policy_filtered(order, assignee)
+        now = self.clock()
+        body = webhook_body(order) if assignee.channel == "webhook" else order.model_dump_json().encode()
+        await session.execute(
+            insert_ignore(session, Delivery).values(
+                delivery_id=delivery_id_for(order.work_order_id),
+                work_order_id=order.work_order_id,
+                assignee=assignee.code,
+                channel=assignee.channel,
+                body=body,
+                state=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        return []
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    schedule_s: Sequence[float]
+    concurrency: int = 4
+    poll_interval_s: float = 1.0
+    failure_threshold: int = 5
+    cooldown_s: float = 60.0
+    webhook_secrets: dict[str, list[str]] = field(default_factory=dict)
+    timeout_s: float = 10.0
+    smtp_from: str = "werkbonnen@stad.example.be"
+    lease_s: float = 0.0  # 0: derived from the timeouts
+
+    @property
+    def lease(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.lease_s or max(60.0, 4 * self.timeout_s))
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    delivery_id: str
+    work_order_id: str
+    channel: str
+    body: bytes
+    attempts: int
+
+
+@dataclass
+class _EndpointState:
+    failures: int = 0
+    open_until: dt.datetime | None = None
+    disabled: bool = False
+    loaded_failures: int = 0
+    outcomes: list[bool] = field(default_factory=list)
+
+
+class DeliveryWorker:
+    """Sends due deliveries, one independent loop per endpoint."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        catalogue: Catalogue,
+        config: DeliveryConfig,
+        *,
+        webhooks: WebhookSender | None = None,
+        mailer: Mailer | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._catalogue = catalogue
+        self.config = config
+        self._webhooks = webhooks  # made on first use: building the hub (e.g. for the AsyncAPI document) opens nothing
+        self._mailer = mailer
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.endpoints = [a for a in catalogue.assignees.values() if a.channel in CHANNELS]
+        self._wake = {a.code: asyncio.Event() for a in self.endpoints}
+        self._state = {a.code: _EndpointState() for a in self.endpoints}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.attempts = 0
+        self.delivered = 0
+
+    def configured(self, endpoint: Assignee) -> bool:
+        if endpoint.channel == "webhook":
+            return bool(endpoint.webhook_url and self.config.webhook_secrets.get(endpoint.code))
+        return bool(endpoint.email and self._mailer is not None)
+
+    def wake(self, assignee: str | None = None) -> None:
+        for code, event in self._wake.items():
+            if assignee is None or code == assignee:
+                event.set()
+
+    async def start(self) -> None:
+        await self.ensure_endpoints()
+        for endpoint in self.endpoints:
+            if self.configured(endpoint):
+                self._tasks.append(asyncio.create_task(self._loop(endpoint), name=f"deliveries-{endpoint.code}"))
+            else:
+                # Without a secret a webhook cannot be signed, without a server no e-mail sent: nothing goes out.
+                log.warning(
+                    "%s endpoint of %s is not configured (%s): its deliveries wait",
+                    endpoint.channel,
+                    endpoint.code,
+                    "no secret in HUB_WEBHOOK_SECRETS" if endpoint.channel == "webhook" else "no HUB_SMTP_HOST",
+                )
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._webhooks is not None:
+            await self._webhooks.aclose()
+            self._webhooks = None
+
+    async def ensure_endpoints(self) -> None:
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            for endpoint in self.endpoints:
+                await session.execute(
+                    insert_ignore(session, DeliveryEndpoint).values(
+                        assignee=endpoint.code, consecutive_failures=0, updated_at=now
+                    )
+                )
+
+    async def _loop(self, endpoint: Assignee) -> None:
+        backoff = self.config.poll_interval_s
+        while True:
+            try:
+                sent = await self.run_endpoint_once(endpoint.code)
+                backoff = self.config.poll_interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("delivery round for %s failed: %s: %s", endpoint.code, type(exc).__name__, exc)
+                sent = 0
+                backoff = min(backoff * 2, 30.0)
+            if sent:
+                continue
+            event = self._wake[endpoint.code]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), backoff)
+            event.clear()
+
+    async def run_once(self) -> int:
+        """One round for every endpoint (tests drive the worker with this and an injected clock)."""
+        counts = await asyncio.gather(*(self.run_endpoint_once(e.code) for e in self.endpoints))
+        return sum(counts)
+
+    async def run_endpoint_once(self, code: str) -> int:
+        """Claim and send what is due for one endpoint; the number of attempts made."""
+        endpoint = self._catalogue.assignee(code)
+        if not self.configured(endpoint):
+            return 0
+        now = self._clock()
+        state = await self._load_state(code)
+        if state.disabled:
+            return 0
+        circuit = circuit_state(state.failures, state.open_until, now, self.config.failure_threshold)
+        if circuit == Circuit.OPEN:
+            return 0
+        limit = 1 if circuit == Circuit.HALF_OPEN else self.config.concurrency * 4
+        claimed = await self._claim(code, now, limit)
+        if not claimed:
+            return 0
+        gate = asyncio.Semaphore(self.config.concurrency)
+        state.outcomes = []
+        released: list[int] = []
+
+        async def attempt(row: _Claimed) -> tuple[_Claimed, AttemptResult, dt.datetime] | None:
+            async with gate:
+                moment = self._clock()
+                if state.disabled or circuit_state(
+                    state.failures, state.open_until, moment, self.config.failure_threshold
+                ) == Circuit.OPEN:
+                    released.append(row.id)  # the circuit opened meanwhile: no call
+                    return None
+                result = await self._send(endpoint, row, moment)
+                self._observe(state, result, self._clock())
+                return row, result, self._clock()
+
+        done = [r for r in await asyncio.gather(*(attempt(row) for row in claimed)) if r is not None]
+        await self._record(endpoint, done, released, state, self._clock())
+        return len(done)
+
+    def _observe(self, state: _EndpointState, result: AttemptResult, now: dt.datetime) -> None:
+        """The endpoint's health as this worker sees it, at once: later attempts of the round depend on it."""
+        state.outcomes.append(result.ok)
+        if result.ok:
+            state.failures, state.open_until = 0, None
+        elif result.gone:
+            state.disabled = True
+        else:
+            state.failures += 1
+            if state.failures >= self.config.failure_threshold:
+                state.open_until = now + dt.timedelta(seconds=self.config.cooldown_s)
+
+    async def _load_state(self, code: str) -> _EndpointState:
+        async with self._sessions() as session:
+            row = await session.get(DeliveryEndpoint, code)
+        state = self._state[code]
+        if row is not None:
+            state.failures = state.loaded_failures = row.consecutive_failures
+            state.open_until = aware(row.open_until)
+            state.disabled = row.disabled_at is not None
+        return state
+
+    async def _claim(self, code: str, now: dt.datetime, limit: int) -> list[_Claimed]:
+        due = (
+            select(Delivery.id)
+            .where(Delivery.assignee == code, Delivery.state == PENDING, Delivery.next_attempt_at <= now)
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        # The WHERE is evaluated again on rows another replica changed meanwhile: each row is claimed once.
+        stmt = (
+            update(Delivery)
+            .where(Delivery.id.in_(due), Delivery.state == PENDING, Delivery.next_attempt_at <= now)
+            .values(next_attempt_at=now + self.config.lease)
+            .returning(
+                Delivery.id, Delivery.delivery_id, Delivery.work_order_id, Delivery.channel, Delivery.body,
+                Delivery.attempts,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions() as session, session.begin():
+            rows = (await session.execute(stmt)).all()
+        return [_Claimed(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    async def _send(self, endpoint: Assignee, row: _Claimed, now: dt.datetime) -> AttemptResult:
+        self.attempts += 1
+        if row.channel == "webhook":
+            assert endpoint.webhook_url is not None
+            if self._webhooks is None:
+                self._webhooks = WebhookSender(timeout_s=self.config.timeout_s)
+            return await self._webhooks.post(
+                endpoint.webhook_url,
+                msg_id=row.delivery_id,
+                body=row.body,
+                secrets=self.config.webhook_secrets[endpoint.code],
+                now=now,
+            )
+        assert self._mailer is not None
+        assert endpoint.email is not None
+        order = WorkOrderIssued.model_validate_json(row.body)
+        reply_to = None
+        if endpoint.responsible_department:
+            reply_to = self._catalogue.assignee(endpoint.responsible_department).email
+        message = compose_work_order_email(
+            order,
+            endpoint,
+            sender=self.config.smtp_from,
+            to=endpoint.email,
+            reply_to=reply_to or self.config.smtp_from,
+            delivery_id=row.delivery_id,
+            now=now,
+        )
+        try:
+            await self._mailer.send(message)
+        except aiosmtplib.SMTPResponseException as exc:
+            return AttemptResult(None, f"SMTP {exc.code}: {exc.message}"[:500])
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500])
+        return AttemptResult(250)
+
+    async def _record(
+        self,
+        endpoint: Assignee,
+        done: list[tuple[_Claimed, AttemptResult, dt.datetime]],
+        released: list[int],
+        state: _EndpointState,
+        now: dt.datetime,
+    ) -> None:
+        """One transaction per round: the deliveries' outcomes and the endpoint's health."""
+        rows: list[dict[str, object]] = []
+        for row, result, at in done:
+            attempts = row.attempts + 1
+            values: dict[str, object] = {
+                "id": row.id,
+                "attempts": attempts,
+                "last_attempt_at": at,
+                "last_status": result.status,
+                "state": PENDING,
+                "delivered_at": None,
+                "last_error": result.error,
+                "next_attempt_at": at,
+            }
+            if result.ok:
+                values |= {"state": DELIVERED, "delivered_at": at}
+            elif result.gone:
+                # Not this delivery's fault: it waits, with the others, until the endpoint is enabled again.
+                values["last_error"] = "410 Gone: endpoint disabled"
+            else:
+                delay = next_delay(attempts, self.config.schedule_s, retry_after_s=result.retry_after_s, rng=self._rng)
+                if delay is None:
+                    values["state"] = EXHAUSTED
+                    log.error("delivery %s to %s exhausted after %d attempts", row.delivery_id, endpoint.code, attempts)
+                else:
+                    values["next_attempt_at"] = at + dt.timedelta(seconds=delay)
+            rows.append(values)
+        ep = DeliveryEndpoint.__table__.c
+        where = ep.assignee == endpoint.code
+        outcomes = state.outcomes
+        async with self._sessions() as session, session.begin():
+            if rows:
+                await session.execute(update(Delivery), rows)
+            if released:
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(released), Delivery.state == PENDING)
+                    .values(next_attempt_at=now)
+                )
+            if any(not r.ok and r.gone for _, r, _ in done):
+                await session.execute(
+                    update(DeliveryEndpoint)
+                    .where(where)
+                    .values(disabled_at=now, disabled_reason=f"HTTP 410 Gone from {endpoint.webhook_url}", updated_at=now)
+                )
+                log.error("endpoint of %s answered 410 Gone: disabled", endpoint.code)
+            failed = [r for _, r, _ in done if not r.ok and not r.gone]
+            if True in outcomes:
+                # Consecutive failures: those after the round's last success.
+                tail = len(outcomes) - 1 - outcomes[::-1].index(True)
+                failures_after = sum(1 for ok in outcomes[tail + 1 :] if not ok)
+                if failures_after or state.loaded_failures:
+                    await session.execute(
+                        update(DeliveryEndpoint)
+                        .where(where)
+                        .values(consecutive_failures=failures_after, open_until=None, updated_at=now)
+                    )
+                total = failures_after
+            elif failed:
+                # An atomic increment: replicas never lose each other's failures.
+                total = (
+                    await session.execute(
+                        update(DeliveryEndpoint)
+                        .where(where)
+                        .values(consecutive_failures=ep.consecutive_failures + len(failed), updated_at=now)
+                        .returning(ep.consecutive_failures)
+                    )
+                ).scalar_one()
+            else:
+                total = 0
+            if total >= self.config.failure_threshold:
+                state.open_until = now + dt.timedelta(seconds=self.config.cooldown_s)
+                await session.execute(update(DeliveryEndpoint).where(where).values(open_until=state.open_until))
+        self.delivered += sum(1 for _, r, _ in done if r.ok)

@@ -1,0 +1,124 @@
+"""A work order as a readable Dutch e-mail (plain text and simple HTML), built only from the WorkOrderIssued.
+
+The message carries exactly what the assignee's data policy let the router put in the work order: for a
+contractor, no reporter. Nothing here reads the reports table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from zoneinfo import ZoneInfo
+
+from contracts import WorkOrderIssued
+from hub.catalogue import Assignee
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+_DAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+_MONTHS = (
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+_FRACTIONS = {"residual": "restafval", "pmd": "PMD", "paper": "papier-karton", "organic": "GFT", "glass": "glas"}
+
+
+def dutch_date(day: dt.date) -> str:
+    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def _address(order: WorkOrderIssued) -> str:
+    loc = order.location
+    street = f"{loc.street} {loc.house_number}" if loc.house_number else loc.street
+    return f"{street}, {loc.postcode} {loc.district}"
+
+
+def _lines(order: WorkOrderIssued, assignee: Assignee) -> list[tuple[str, str]]:
+    category = order.category_name_nl
+    if order.waste_fraction:
+        category += f" ({_FRACTIONS.get(order.waste_fraction, order.waste_fraction)})"
+    days = "werkdag" if order.sla_working_days == 1 else "werkdagen"
+    issued = order.issued_at.astimezone(BRUSSELS)
+    rows = [
+        ("Werkbon", order.work_order_id),
+        ("Melding", order.report_id),
+        ("Categorie", category),
+        ("Adres", _address(order)),
+        ("Uiterste datum", f"{dutch_date(order.due_date)} ({order.sla_working_days} {days})"),
+        ("Uitgegeven", f"{dutch_date(issued.date())} om {issued:%H:%M}"),
+        ("Ontvangst bevestigen binnen", f"{assignee.ack_hours:g} uur"),
+    ]
+    if order.location.lat is not None and order.location.lon is not None:
+        rows.append(("Coördinaten", f"{order.location.lat:.5f}, {order.location.lon:.5f}"))
+    reporter = order.reporter
+    if reporter is not None:  # only for assignees whose data policy allows it; never for contractors
+        for label, value in (("Melder", reporter.name), ("Telefoon", reporter.phone), ("E-mail", reporter.email)):
+            if value:
+                rows.append((label, str(value)))
+    return rows
+
+
+def answer_text(order: WorkOrderIssued) -> str:
+    return (
+        f"Antwoord op deze e-mail en vermeld de referentie {order.work_order_id} in het onderwerp. Laat ons weten "
+        "of u de werkbon aanvaardt of weigert (met de reden), voor wanneer de werken gepland zijn en wanneer ze "
+        "klaar zijn."
+    )
+
+
+def compose_work_order_email(
+    order: WorkOrderIssued,
+    assignee: Assignee,
+    *,
+    sender: str,
+    to: str,
+    reply_to: str | None,
+    delivery_id: str,
+    now: dt.datetime,
+) -> EmailMessage:
+    """One e-mail per work order; the same Message-ID on every attempt, so a mailbox can drop a copy."""
+    rows = _lines(order, assignee)
+    message = EmailMessage()
+    message["Subject"] = f"Werkbon {order.work_order_id}: {order.category_name_nl}, {_address(order)}"
+    message["From"] = sender
+    message["To"] = to
+    if reply_to:
+        message["Reply-To"] = reply_to
+    message["Date"] = format_datetime(now)
+    domain = sender.rpartition("@")[2] or "city-contact-hub"
+    message["Message-ID"] = f"<{delivery_id}@{domain}>" if delivery_id else make_msgid(domain=domain)
+    message["X-Work-Order-Id"] = order.work_order_id
+
+    width = max(len(label) for label, _ in rows) + 1
+    text = [f"Beste {assignee.name},", "", "De stad vraagt u de volgende melding op te volgen.", ""]
+    text += [f"{label + ':':<{width}} {value}" for label, value in rows]
+    text += ["", "Omschrijving:", order.description or "(geen omschrijving)", "", "Hoe antwoorden?", answer_text(order)]
+    text += ["", "Met vriendelijke groeten,", "Het ContactCenter van de stad"]
+    message.set_content("\n".join(text) + "\n")
+
+    esc = html.escape
+    table = "".join(
+        f'<tr><th style="text-align:left;padding-right:1em">{esc(label)}</th><td>{esc(value)}</td></tr>'
+        for label, value in rows
+    )
+    description = esc(order.description or "(geen omschrijving)").replace("\n", "<br>")
+    body = (
+        '<!doctype html><html lang="nl"><body style="font-family:sans-serif">'
+        f"<p>Beste {esc(assignee.name)},</p><p>De stad vraagt u de volgende melding op te volgen.</p>"
+        f"<table>{table}</table><h3>Omschrijving</h3><p>{description}</p>"
+        f"<h3>Hoe antwoorden?</h3><p>{esc(answer_text(order))}</p>"
+        "<p>Met vriendelijke groeten,<br>Het ContactCenter van de stad</p></body></html>"
+    )
+    message.add_alternative(body, subtype="html")
+    return message

@@ -1,0 +1,328 @@
+"""Status back from assignees (effects): apply a validated change, re-route rejections, escalate late acknowledgements.
+
+Everything here runs inside a TransactionBatcher transaction: the inbox row, the change, its history row and the
+messages it causes (outbox) commit together or not at all. A change that can never be applied raises
+PermanentError before anything is written, so the DeliveryPolicy dead-letters it with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from consumers.contractors.rules import (
+    OPEN_STATUSES,
+    Sender,
+    Verdict,
+    ack_deadline,
+    escalation_target,
+    judge_change,
+    sender_problem,
+)
+from consumers.router.rules import RoutingDecision
+from consumers.router.workorders import build_work_orders
+from contracts import (
+    ReportFiled,
+    WorkOrderEscalated,
+    WorkOrderStatus,
+    WorkOrderStatusApplied,
+    WorkOrderStatusChanged,
+)
+from hub.calendar import CityCalendar
+from hub.catalogue import TRIAGE, Catalogue
+from infra.db.dialect import insert_ignore
+from infra.db.models import Report, WorkOrder, WorkOrderEscalation, WorkOrderEvent
+from infra.errors import PermanentError
+from infra.outbox import Outgoing
+from infra.topology import CITY_EVENTS, workorder_escalated_routing_key, workorder_routing_key
+
+log = logging.getLogger(__name__)
+
+ESCALATION_BATCH = 500
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite gives time stamps back without their offset; the hub writes them in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class StatusService:
+    catalogue: Catalogue
+    calendar: CityCalendar
+    user_prefix: str
+    trusted_users: frozenset[str]
+    clock: Callable[[], dt.datetime] = utcnow
+
+    @property
+    def contractors(self) -> Sequence[str]:
+        return [a.code for a in self.catalogue.assignees.values() if a.is_contractor]
+
+    async def apply(
+        self, session: AsyncSession, change: WorkOrderStatusChanged, message_id: str, sender: Sender
+    ) -> list[Outgoing]:
+        """Apply one status change if the sender, the work order and the state machine allow it."""
+        problem = sender_problem(
+            change.assignee,
+            sender,
+            user_prefix=self.user_prefix,
+            contractors=self.contractors,
+            trusted_users=self.trusted_users,
+        )
+        if problem:
+            raise PermanentError(problem)
+        order = (
+            await session.execute(
+                select(WorkOrder).where(WorkOrder.work_order_id == change.work_order_id).with_for_update()
+            )
+        ).scalar_one_or_none()
+        if order is None:
+            raise PermanentError(f"unknown work order {change.work_order_id}")
+        if order.assignee != change.assignee:
+            # Say whose it is not, never whose it is: the sender must not learn about other assignees' orders.
+            raise PermanentError(f"work order {change.work_order_id} is not assigned to '{change.assignee}'")
+        current = WorkOrderStatus(order.status)
+        current_planned_for, last_changed_at = await self._last_event(session, order.work_order_id)
+        judgement = judge_change(current, change, current_planned_for, last_changed_at)
+        if judgement.verdict == Verdict.REFUSE:
+            raise PermanentError(f"work order {change.work_order_id}: {judgement.reason}")
+        if judgement.verdict in (Verdict.REPEAT, Verdict.STALE):
+            log.info("status %s, nothing to do", judgement.verdict, extra={"work_order_id": order.work_order_id})
+            return []
+
+        now = self.clock()
+        await session.execute(
+            update(WorkOrder)
+            .where(WorkOrder.work_order_id == order.work_order_id)
+            .values(status=change.status.value, updated_at=now)
+        )
+        session.add(
+            WorkOrderEvent(
+                work_order_id=order.work_order_id,
+                message_id=message_id,
+                previous_status=current.value,
+                status=change.status.value,
+                changed_at=change.changed_at.astimezone(dt.UTC),
+                recorded_at=now,
+                sender=sender.label()[:200],
+                planned_for=change.planned_for if change.status == "planned" else None,
+                reason=change.reason if change.status == "rejected" else None,
+                note=change.note,
+            )
+        )
+        report = (await session.execute(select(Report).where(Report.report_id == order.report_id))).scalar_one()
+        outgoing: list[Outgoing] = []
+        if change.status == "rejected" and order.assignee != TRIAGE:
+            outgoing.extend(await self._reroute_to_triage(session, report, order, change, now, message_id))
+        closed = False
+        if change.status in ("done", "rejected") and not outgoing:
+            closed = await self._close_report_if_finished(session, report, now)
+        applied = WorkOrderStatusApplied(
+            work_order_id=order.work_order_id,
+            report_id=order.report_id,
+            assignee=order.assignee,
+            category=order.category,
+            waste_fraction=report.waste_fraction,
+            district=report.district,
+            previous_status=current,
+            status=change.status,
+            changed_at=change.changed_at,
+            applied_at=now,
+            planned_for=change.planned_for if change.status == "planned" else None,
+            reason=change.reason if change.status == "rejected" else None,
+            report_closed=closed,
+        )
+        outgoing.append(
+            Outgoing.of(
+                applied,
+                exchange=CITY_EVENTS.name,
+                routing_key=WorkOrderStatusApplied.routing_key,
+                # Deterministic: a retried transaction emits the same id.
+                message_id=f"applied-{message_id}"[:200],
+                subject=order.work_order_id,
+                correlation_id=message_id,
+                time=now,
+            )
+        )
+        return outgoing
+
+    async def _last_event(self, session: AsyncSession, work_order_id: str) -> tuple[dt.date | None, dt.datetime | None]:
+        """The plan date in force (if planned) and the assignee's time of the last applied change."""
+        last = (
+            await session.execute(
+                select(WorkOrderEvent.status, WorkOrderEvent.planned_for, WorkOrderEvent.changed_at)
+                .where(WorkOrderEvent.work_order_id == work_order_id)
+                .order_by(WorkOrderEvent.id.desc())
+                .limit(1)
+            )
+        ).first()
+        if last is None:
+            return None, None
+        return (last.planned_for if last.status == "planned" else None), aware(last.changed_at)
+
+    async def _close_report_if_finished(self, session: AsyncSession, report: Report, now: dt.datetime) -> bool:
+        still_open = (
+            await session.execute(
+                select(WorkOrder.work_order_id)
+                .where(WorkOrder.report_id == report.report_id, WorkOrder.status.in_([s.value for s in OPEN_STATUSES]))
+                .limit(1)
+            )
+        ).first()
+        if still_open is not None:
+            return False
+        await session.execute(
+            update(Report).where(Report.report_id == report.report_id).values(status="closed", closed_at=now)
+        )
+        return True
+
+    async def _reroute_to_triage(
+        self,
+        session: AsyncSession,
+        report: Report,
+        order: WorkOrder,
+        change: WorkOrderStatusChanged,
+        now: dt.datetime,
+        message_id: str,
+    ) -> list[Outgoing]:
+        """A rejected work order sends its report back to ContactCenter triage: one triage order per report."""
+        filed = self._report_filed(report)
+        decision = RoutingDecision(
+            rule_id=f"rejected-by-{order.assignee}",
+            rule_line=0,
+            assignees=(TRIAGE,),
+            reasons=(f"{order.assignee} rejected work order {order.work_order_id}",),
+            category_known=report.category_known,
+        )
+        (triage,) = build_work_orders(filed, decision, self.catalogue, self.calendar, now, report.rules_version)
+        rejected_by = self.catalogue.assignee(order.assignee).name
+        triage = triage.model_copy(
+            update={
+                "description": f"[Geweigerd door {rejected_by}: {change.reason}]\n{triage.description}",
+                # Triage gets its own SLA from now: the rejection is new work for it.
+                "due_date": self.calendar.due_date(now, triage.sla_working_days),
+            }
+        )
+        inserted = await session.execute(
+            insert_ignore(session, WorkOrder)
+            .values(
+                work_order_id=triage.work_order_id,
+                report_id=triage.report_id,
+                assignee=TRIAGE,
+                category=triage.category,
+                status="issued",
+                issued_at=now,
+                due_date=triage.due_date,
+                rule_id=triage.rule_id,
+                includes_contact=triage.reporter is not None,
+                updated_at=now,
+            )
+            .returning(WorkOrder.work_order_id)
+        )
+        if inserted.scalar_one_or_none() is None:
+            log.info("report already has a triage work order", extra={"work_order_id": triage.work_order_id})
+            return []
+        return [
+            Outgoing.of(
+                triage,
+                exchange=CITY_EVENTS.name,
+                routing_key=workorder_routing_key(TRIAGE),
+                message_id=triage.work_order_id,
+                subject=triage.report_id,
+                correlation_id=message_id,
+                time=now,
+            )
+        ]
+
+    @staticmethod
+    def _report_filed(report: Report) -> ReportFiled:
+        contact = None
+        if report.reporter_name or report.reporter_phone or report.reporter_email:
+            contact = {"name": report.reporter_name, "phone": report.reporter_phone, "email": report.reporter_email}
+        return ReportFiled.model_validate(
+            {
+                "report_id": report.report_id,
+                "filed_at": aware(report.filed_at),
+                "channel": report.channel,
+                "category": report.category,
+                "waste_fraction": report.waste_fraction,
+                "location": {
+                    "street": report.street,
+                    "house_number": report.house_number,
+                    "postcode": report.postcode,
+                    "district": report.district,
+                    "lat": report.lat,
+                    "lon": report.lon,
+                },
+                "description": report.description,
+                "reporter": contact,
+                "call_id": report.call_id,
+            }
+        )
+
+    async def escalate_overdue(self, session: AsyncSession) -> list[Outgoing]:
+        """Escalate, once each, the work orders still `issued` after their assignee's acknowledgement time.
+
+        The escalation row's primary key makes it once with any number of replicas: a replica whose insert
+        found the row already there emits nothing.
+        """
+        now = self.clock()
+        outgoing: list[Outgoing] = []
+        for assignee in self.catalogue.assignees.values():
+            threshold = now - dt.timedelta(hours=assignee.ack_hours)
+            rows = (
+                await session.execute(
+                    select(WorkOrder)
+                    .where(
+                        WorkOrder.assignee == assignee.code,
+                        WorkOrder.status == "issued",
+                        WorkOrder.issued_at <= threshold,
+                        ~exists().where(WorkOrderEscalation.work_order_id == WorkOrder.work_order_id),
+                    )
+                    .order_by(WorkOrder.issued_at)
+                    .limit(ESCALATION_BATCH)
+                )
+            ).scalars()
+            target = escalation_target(assignee)
+            for order in list(rows):
+                inserted = await session.execute(
+                    insert_ignore(session, WorkOrderEscalation)
+                    .values(work_order_id=order.work_order_id, escalated_to=target, escalated_at=now)
+                    .returning(WorkOrderEscalation.work_order_id)
+                )
+                if inserted.scalar_one_or_none() is None:
+                    continue
+                issued_at = aware(order.issued_at)
+                message = WorkOrderEscalated(
+                    work_order_id=order.work_order_id,
+                    report_id=order.report_id,
+                    assignee=assignee.code,
+                    assignee_name=assignee.name,
+                    escalated_to=target,
+                    category=order.category,
+                    status=WorkOrderStatus(order.status),
+                    issued_at=issued_at,
+                    ack_hours=assignee.ack_hours,
+                    ack_due_at=ack_deadline(issued_at, assignee),
+                    escalated_at=now,
+                    due_date=order.due_date,
+                )
+                outgoing.append(
+                    Outgoing.of(
+                        message,
+                        exchange=CITY_EVENTS.name,
+                        routing_key=workorder_escalated_routing_key(target),
+                        message_id=f"escalated-{order.work_order_id}",
+                        subject=order.work_order_id,
+                        time=now,
+                    )
+                )
+        return outgoing

@@ -1,0 +1,84 @@
+"""The two consumers of the contractors package.
+
+* `status`: `workorder.status` in; the change applied exactly once, or dead-lettered with the reason.
+* `deliveries`: `workorder.issued.*` in; a scheduled delivery for each webhook or e-mail assignee's work order.
+"""
+
+from __future__ import annotations
+
+from faststream import AckPolicy
+from faststream.rabbit import Channel, RabbitRouter
+from faststream.rabbit.annotations import RabbitMessage
+
+from consumers.contractors.deliveries import DeliveryService, DeliveryWorker
+from consumers.contractors.rules import Sender
+from consumers.contractors.status import StatusService
+from contracts import WorkOrderIssued, WorkOrderStatusChanged
+from infra.batcher import TransactionBatcher
+from infra.cloudevents import message_id_of
+from infra.consuming import DeliveryPolicy
+from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, consumer_queue
+
+STATUS = "status"
+DELIVERIES = "deliveries"
+
+
+def build_status_router(
+    *,
+    service: StatusService,
+    batcher: TransactionBatcher,
+    policy: DeliveryPolicy,
+    prefetch: int,
+    delivery_limit: int,
+) -> RabbitRouter:
+    router = RabbitRouter(middlewares=[policy])
+
+    @router.subscriber(
+        consumer_queue(STATUS, CONSUMER_BINDINGS[STATUS][0], delivery_limit=delivery_limit),
+        CITY_EVENTS,
+        channel=Channel(prefetch_count=prefetch),
+        ack_policy=AckPolicy.MANUAL,
+        title="hub.status:workorder.status",
+        description=(
+            "Status updates from assignees: checked against the state machine, the work order's owner and the "
+            "sender's broker user (AMQP user_id), applied once; refused ones go to hub.status.dlq with the reason."
+        ),
+    )
+    async def on_status_changed(change: WorkOrderStatusChanged, message: RabbitMessage) -> None:
+        """Apply a status change exactly once, or refuse it (PermanentError: dead-lettered with the reason)."""
+        message_id = message_id_of(message.headers, message.message_id)
+        sender = Sender.amqp(message.raw_message.user_id)
+        await batcher.submit(message_id, lambda session: service.apply(session, change, message_id, sender))
+        await message.ack()
+
+    return router
+
+
+def build_deliveries_router(
+    *,
+    service: DeliveryService,
+    worker: DeliveryWorker | None,
+    batcher: TransactionBatcher,
+    policy: DeliveryPolicy,
+    prefetch: int,
+    delivery_limit: int,
+) -> RabbitRouter:
+    router = RabbitRouter(middlewares=[policy])
+
+    @router.subscriber(
+        consumer_queue(DELIVERIES, CONSUMER_BINDINGS[DELIVERIES][0], delivery_limit=delivery_limit),
+        CITY_EVENTS,
+        channel=Channel(prefetch_count=prefetch),
+        ack_policy=AckPolicy.MANUAL,
+        title="hub.deliveries:workorder.issued.*",
+        description="Schedules a signed webhook or an e-mail for each work order of a webhook or e-mail assignee.",
+    )
+    async def on_work_order_issued(order: WorkOrderIssued, message: RabbitMessage) -> None:
+        """Schedule the work order's delivery once; the worker sends it (never while the broker waits)."""
+        message_id = message_id_of(message.headers, message.message_id)
+        await batcher.submit(message_id, lambda session: service.enqueue(session, order))
+        await message.ack()
+        if worker is not None:
+            worker.wake(order.assignee)
+
+    return router

@@ -1,0 +1,239 @@
+"""Sends due alert notifications by e-mail and to the chat webhook, with retries scheduled in the database.
+
+* claim due rows with an UPDATE ... RETURNING that moves `next_attempt_at` a lease ahead, so replicas never
+  send the same row at the same time, and a crashed sender's row is tried again when its lease runs out;
+* send; 2xx (or the SMTP server's acceptance): delivered. Anything else (timeout, refused connection,
+  4xx/5xx, 3xx is not followed): the next attempt after the schedule's next delay, with jitter, or later
+  when `Retry-After` says so; after the last one the row is `exhausted` and shows in `hub alerts list`.
+
+Delivery is at least once: a crash after the send and before its row is updated sends it again on the same
+`Message-ID` / `idempotency-key`. The alert itself is on `comms.alerts` whatever happens here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import aiosmtplib
+from pydantic import TypeAdapter
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from consumers.notifier import compose
+from consumers.notifier.handler import DELIVERED, EXHAUSTED, PENDING
+from contracts import SpikeDetected, SpikeResolved
+from infra.chat import ChatWebhookSender, chat_body
+from infra.db.models import AlertNotification
+from infra.mailer import Mailer
+from infra.webhooks import AttemptResult
+
+log = logging.getLogger(__name__)
+
+_ALERT = TypeAdapter(SpikeDetected | SpikeResolved)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def next_delay(
+    attempts: int, schedule_s: Sequence[float], *, retry_after_s: float | None = None, rng: random.Random
+) -> float | None:
+    """Seconds until attempt `attempts + 1`, or None when the schedule is used up.
+
+    Up to 10 % jitter spreads the retries of many alerts that failed together (the chat was down); a
+    `Retry-After` longer than the schedule's delay wins, capped at an hour so a bogus header cannot park
+    an alert for days.
+    """
+    if attempts < 1:
+        raise ValueError("attempts counts the attempts made: at least 1")
+    if attempts > len(schedule_s):
+        return None
+    delay = schedule_s[attempts - 1] * (1.0 + 0.1 * rng.random())
+    if retry_after_s is not None:
+        delay = max(delay, min(retry_after_s, 3600.0))
+    return delay
+
+
+@dataclass(frozen=True)
+class NotifierConfig:
+    schedule_s: Sequence[float]
+    email_to: Sequence[str] = ()
+    email_from: str = "meldingspieken@stad.example.be"
+    timezone: str = "Europe/Brussels"
+    poll_interval_s: float = 1.0
+    batch_size: int = 20
+    lease_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    notification_id: str
+    channel: str
+    body: bytes
+    attempts: int
+
+
+class NotifierWorker:
+    """One loop: claim what is due, send it (a few at a time), record the outcome."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        config: NotifierConfig,
+        *,
+        mailer: Mailer | None = None,
+        chat: ChatWebhookSender | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self.config = config
+        self._mailer = mailer if config.email_to else None
+        self._chat = chat
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._tz = ZoneInfo(config.timezone)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.attempts = 0
+        self.delivered = 0
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The channels that can send; alerts are only scheduled on these."""
+        return tuple(c for c, ok in (("email", self._mailer is not None), ("webhook", self._chat is not None)) if ok)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        if not self.channels:
+            log.warning(
+                "no e-mail (HUB_SMTP_HOST, HUB_COMMS_EMAIL_TO) or chat webhook (HUB_COMMS_WEBHOOK_URL): "
+                "alerts reach the team on comms.alerts only"
+            )
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="notifier")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._chat is not None:
+            await self._chat.aclose()
+
+    async def _run(self) -> None:
+        backoff = self.config.poll_interval_s
+        while True:
+            try:
+                sent = await self.run_once()
+                backoff = self.config.poll_interval_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("notifier round failed: %s: %s", type(exc).__name__, exc)
+                sent = 0
+                backoff = min(backoff * 2, 30.0)
+            if sent:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), backoff)
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Claim and send what is due; the number of attempts made (tests drive the worker with this)."""
+        claimed = await self._claim(self._clock())
+        if not claimed:
+            return 0
+        gate = asyncio.Semaphore(4)
+
+        async def attempt(row: _Claimed) -> None:
+            async with gate:
+                result = await self._send(row, self._clock())
+                await self._record(row, result, self._clock())
+
+        await asyncio.gather(*(attempt(row) for row in claimed))
+        return len(claimed)
+
+    async def _claim(self, now: dt.datetime) -> list[_Claimed]:
+        n = AlertNotification
+        channels = self.channels
+        if not channels:
+            return []
+        due = (
+            select(n.id)
+            .where(n.state == PENDING, n.next_attempt_at <= now, n.channel.in_(channels))
+            .order_by(n.next_attempt_at, n.id)
+            .limit(self.config.batch_size)
+            .scalar_subquery()
+        )
+        # The WHERE is evaluated again on rows another replica changed meanwhile: each row is claimed once.
+        stmt = (
+            update(n)
+            .where(n.id.in_(due), n.state == PENDING, n.next_attempt_at <= now)
+            .values(next_attempt_at=now + dt.timedelta(seconds=self.config.lease_s))
+            .returning(n.id, n.notification_id, n.channel, n.body, n.attempts)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions() as session, session.begin():
+            rows = (await session.execute(stmt)).all()
+        return [_Claimed(r[0], r[1], r[2], r[3], r[4]) for r in sorted(rows, key=lambda r: r[0])]
+
+    async def _send(self, row: _Claimed, now: dt.datetime) -> AttemptResult:
+        self.attempts += 1
+        alert = _ALERT.validate_json(row.body)
+        if row.channel == "webhook":
+            assert self._chat is not None
+            return await self._chat.post(
+                chat_body(compose.chat_text(alert, self._tz)), idempotency_key=row.notification_id, now=now
+            )
+        assert self._mailer is not None
+        message = compose.email(
+            alert,
+            sender=self.config.email_from,
+            to=list(self.config.email_to),
+            notification_id=row.notification_id,
+            now=now,
+            tz=self._tz,
+        )
+        try:
+            await self._mailer.send(message)
+        except aiosmtplib.SMTPResponseException as exc:
+            return AttemptResult(None, f"SMTP {exc.code}: {exc.message}"[:500])
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500])
+        return AttemptResult(250)
+
+    async def _record(self, row: _Claimed, result: AttemptResult, now: dt.datetime) -> None:
+        attempts = row.attempts + 1
+        values: dict[str, object] = {"attempts": attempts, "last_attempt_at": now, "last_status": result.status}
+        if result.ok:
+            values |= {"state": DELIVERED, "delivered_at": now, "last_error": None}
+            self.delivered += 1
+        else:
+            delay = next_delay(attempts, self.config.schedule_s, retry_after_s=result.retry_after_s, rng=self._rng)
+            values["last_error"] = result.error
+            if delay is None:
+                values["state"] = EXHAUSTED
+                log.error(
+                    "alert notification exhausted", extra={"notification_id": row.notification_id, "attempts": attempts}
+                )
+            else:
+                values["next_attempt_at"] = now + dt.timedelta(seconds=delay)
+                log.warning(
+                    "alert notification failed, retrying",
+                    extra={"notification_id": row.notification_id, "attempt": attempts, "error": result.error},
+                )
+        async with self._sessions() as session, session.begin():
+            await session.execute(update(AlertNotification).where(AlertNotification.id == row.id).values(**values))

@@ -1,0 +1,219 @@
+"""`hub alerts list|silence|unsilence` (the parsers are registered in hub/cli.py).
+
+A silence is a row of `alert_silences`; the spikes consumer reads the silences in every transaction, so a
+new one applies from the next message on, in every replica. Times: a silence ends `--for` after now, or
+`--until` a moment; it is matched against event time (the time stamped in the messages), which is the
+clock's time in live operation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from consumers.spikes.config import load_spike_config
+from consumers.spikes.engine import EngineState
+from consumers.spikes.lifecycle import Incident
+from consumers.spikes.silences import Scope, SilenceError, new_silence_id, parse_duration, scope_of
+from consumers.spikes.store import STATE_ROW, aware, utc
+from hub.settings import Settings
+from infra.db import create_engine, create_session_factory
+from infra.db.models import Alert, AlertNotification, AlertSilence, SpikeState
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --------------------------------------------------------------------------------------------------
+# The database side, callable from tests
+
+
+async def create_silence(
+    sessions: async_sessionmaker[AsyncSession],
+    scope: Scope,
+    *,
+    ends_at: dt.datetime,
+    reason: str,
+    created_by: str | None,
+    now: dt.datetime,
+) -> str:
+    silence_id = new_silence_id()
+    async with sessions() as session, session.begin():
+        session.add(
+            AlertSilence(
+                silence_id=silence_id,
+                category=scope.category,
+                district=scope.district,
+                street=scope.street,
+                starts_at=None,
+                ends_at=utc(ends_at),
+                reason=reason,
+                created_by=created_by,
+                created_at=utc(now),
+                cancelled_at=None,
+            )
+        )
+    return silence_id
+
+
+async def cancel_silence(sessions: async_sessionmaker[AsyncSession], silence_id: str, now: dt.datetime) -> bool:
+    """Cancel a silence (kept for the record); False if there is no such silence still in force."""
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            update(AlertSilence)
+            .where(AlertSilence.silence_id == silence_id, AlertSilence.cancelled_at.is_(None))
+            .values(cancelled_at=utc(now))
+            .returning(AlertSilence.silence_id)
+        )
+        return result.scalar_one_or_none() is not None
+
+
+async def incident_scope(sessions: async_sessionmaker[AsyncSession], incident_id: str) -> Scope:
+    """The category and district of an incident the `alerts` table knows."""
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(Alert.category, Alert.district).where(Alert.incident_id == incident_id).limit(1)
+            )
+        ).first()
+    if row is None:
+        raise SilenceError(f"no alert recorded for incident {incident_id!r} (see `hub alerts list`)")
+    return Scope(row.category, row.district, None)
+
+
+@dataclass
+class Overview:
+    watermark: dt.datetime | None
+    incidents: list[Incident]
+    silences: list[AlertSilence]
+    alerts: list[Alert]
+    notifications: dict[tuple[str, str], int]
+
+
+async def overview(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, *, limit: int, all_silences: bool, now: dt.datetime
+) -> Overview:
+    config = load_spike_config(settings.spikes_file)
+    async with sessions() as session:
+        raw = (await session.execute(select(SpikeState.state).where(SpikeState.name == STATE_ROW))).scalar()
+        state = EngineState.from_dict(config, dict(raw or {}))
+        silences_q = select(AlertSilence).order_by(AlertSilence.created_at.desc())
+        if not all_silences:
+            silences_q = silences_q.where(AlertSilence.cancelled_at.is_(None), AlertSilence.ends_at > utc(now))
+        silences = list((await session.execute(silences_q)).scalars())
+        alerts = list((await session.execute(select(Alert).order_by(Alert.id.desc()).limit(limit))).scalars())
+        counts = (
+            await session.execute(
+                select(AlertNotification.channel, AlertNotification.state, func.count()).group_by(
+                    AlertNotification.channel, AlertNotification.state
+                )
+            )
+        ).all()
+    return Overview(
+        watermark=state.watermark,
+        incidents=state.book.incidents(),
+        silences=silences,
+        alerts=alerts,
+        notifications={(c, s): int(n) for c, s, n in counts},
+    )
+
+
+def render(view: Overview, tz: ZoneInfo) -> str:
+    def when(moment: dt.datetime | None) -> str:
+        return "-" if moment is None else aware(moment).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+    lines = [f"Event time reached: {when(view.watermark)}", "", f"Live incidents ({len(view.incidents)}):"]
+    for i in view.incidents:
+        streets = f" streets {', '.join(i.scope_streets)}" if i.scope_streets else ""
+        lines.append(
+            f"  {i.incident_id}  {i.scope.value}{streets}  since {when(i.onset)}  "
+            f"{i.observed} in {i.window_minutes} min (expected {i.expected:.2f})  total {i.total_observed}"
+        )
+    lines += ["", f"Silences ({len(view.silences)}):"]
+    for s in view.silences:
+        state = "cancelled" if s.cancelled_at is not None else "in force"
+        where = Scope(s.category, s.district, s.street).describe()
+        lines.append(
+            f"  {s.silence_id}  {where}  until {when(s.ends_at)}  {state}  by {s.created_by or '-'}: {s.reason}"
+        )
+    lines += ["", f"Alerts, newest first ({len(view.alerts)} shown):"]
+    for a in view.alerts:
+        reason = f"  ({a.reason})" if a.reason else ""
+        lines.append(f"  {when(a.event_at)}  {a.state:<10} {a.kind:<22} {a.incident_id}{reason}")
+    lines += ["", "Deliveries to the communication team:"]
+    if not view.notifications:
+        lines.append("  none")
+    for channel in sorted({c for c, _ in view.notifications}):
+        states = ", ".join(f"{s} {n}" for (c, s), n in sorted(view.notifications.items()) if c == channel)
+        lines.append(f"  {channel}: {states}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# The commands
+
+
+def _run(settings: Settings, job: Any) -> Any:
+    async def _go() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            return await job(create_session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_go())
+
+
+def alerts_list_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    now = utcnow()
+    view = _run(settings, lambda s: overview(s, settings, limit=args.limit, all_silences=args.all_silences, now=now))
+    print(render(view, ZoneInfo(settings.timezone)))
+    return 0
+
+
+def alerts_silence_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    now = utcnow()
+    try:
+        if args.until is not None:
+            ends_at = args.until if args.until.tzinfo else args.until.replace(tzinfo=ZoneInfo(settings.timezone))
+        else:
+            ends_at = now + parse_duration(args.duration)
+        if ends_at <= now:
+            raise SilenceError("the silence would end in the past")
+        if not args.reason.strip():
+            raise SilenceError("give a reason (it is shown with every alert the silence holds back)")
+        if args.incident:
+            if args.key or args.category or args.district or args.street:
+                raise SilenceError("give an incident id, or a key, or a category and/or area")
+            scope = _run(settings, lambda s: incident_scope(s, args.incident))
+        else:
+            scope = scope_of(key=args.key, category=args.category, district=args.district, street=args.street)
+    except SilenceError as exc:
+        print(f"error: {exc}")
+        return 1
+    by = args.by or getpass.getuser()
+    silence_id = _run(
+        settings,
+        lambda s: create_silence(s, scope, ends_at=ends_at, reason=args.reason.strip(), created_by=by, now=now),
+    )
+    local = ends_at.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    print(f"{silence_id}: alerts for {scope.describe()} are silenced until {local}")
+    return 0
+
+
+def alerts_unsilence_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    done = _run(settings, lambda s: cancel_silence(s, args.silence_id, utcnow()))
+    if not done:
+        print(f"error: no silence {args.silence_id!r} in force")
+        return 1
+    print(f"{args.silence_id}: cancelled; a live incident it held back is announced at the next message")
+    return 0

@@ -1,0 +1,347 @@
+"""The spikes consumer's effects: count each call and report once, judge, and record and emit alerts, exactly once.
+
+Deliveries only hand their message to the transaction (`apply_call` / `apply_report`); the work happens once
+per transaction, in a `before_commit` hook, because the batcher owns the transaction and a step must see
+the whole batch in event-time order (the broker's order, and the batcher's message-id order, are not
+event-time order: a replay at full speed puts hours of event time in one batch). In the hook:
+
+1. lock the `spike_state` row (serialises the steps of all replicas, see `store.py`);
+2. store the batch's contacts; only calls and reports never seen before (under any message id) count;
+3. run `SpikeEngine.process` on the new ones, with the counts in `spike_counts` (upserted atomically)
+   and the silences of `alert_silences`;
+4. record every action in `alerts` under its unique key `<incident>/<kind>/<seq>` (`detected` and
+   `resolved` have seq 1: once per incident, ever); what is sent goes to the outbox with that key as its
+   message id; silenced and inhibited ones are recorded as `suppressed-*` and not sent;
+5. write the state (book, watermark, baseline of the day) back to the locked row.
+
+A failed commit rolls all of it back with the inbox entries, so every message is counted once and every
+alert is emitted once, whatever the crashes, redeliveries and replicas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from consumers.spikes.baseline import BaselineModel
+from consumers.spikes.config import SpikeConfig
+from consumers.spikes.drafts import build_spike_detected, build_spike_resolved
+from consumers.spikes.engine import (
+    DEFAULT_MAX_FUTURE_SKEW,
+    DEFAULT_WARMUP,
+    EngineState,
+    Observation,
+    Progress,
+    SpikeEngine,
+    observe,
+)
+from consumers.spikes.lifecycle import Action, Fire, Incident, Resolve, Suppress, Update
+from consumers.spikes.store import (
+    ContactFact,
+    DbCounts,
+    active_silences,
+    incident_content,
+    insert_assignment,
+    insert_contacts,
+    load_baseline,
+    lock_state,
+    next_seq,
+    record_alert,
+    save_state,
+    utc,
+    write_outbox,
+)
+from contracts import CallLogged, ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued
+from hub.calendar import CityCalendar
+from hub.catalogue import Catalogue
+from infra.outbox import Outgoing
+from infra.topology import CITY_EVENTS
+
+log = logging.getLogger(__name__)
+
+_PENDING = "spikes.pending"
+_HOOKED = "spikes.hooked"
+_WAKE = "spikes.wake"
+_FITTED = "spikes.fitted"
+
+SENT, SUPPRESSED = "sent", "suppressed"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class _Batch:
+    """The calls and reports of one transaction, handled when it commits."""
+
+    observations: list[tuple[str | None, Observation]] = field(default_factory=list)
+    contacts: dict[str, ContactFact] = field(default_factory=dict)
+
+
+def contact_of(message: CallLogged | ReportFiled, observation: Observation) -> ContactFact | None:
+    """The contact row of a call or report that counts somewhere (no row for service calls: nothing to count)."""
+    if not observation.increments:
+        return None
+    key = observation.increments[0].key
+    if isinstance(message, CallLogged):
+        return ContactFact(
+            contact_id=f"call:{message.call_id}",
+            kind="call",
+            at=observation.at,
+            category=key.category,
+            district=key.district,
+            street=None,
+            waste_fraction=None,
+            report_id=message.related_report_id,
+        )
+    return ContactFact(
+        contact_id=f"report:{message.report_id}",
+        kind="report",
+        at=observation.at,
+        category=key.category,
+        district=key.district,
+        street=message.location.street,
+        waste_fraction=message.waste_fraction,
+        report_id=message.report_id,
+    )
+
+
+class SpikesService:
+    """The consumer's decision and effects; the pure part is `SpikeEngine`, the tables are in `store.py`."""
+
+    def __init__(
+        self,
+        config: SpikeConfig,
+        catalogue: Catalogue,
+        calendar: CityCalendar,
+        *,
+        warmup: dt.timedelta = DEFAULT_WARMUP,
+        max_future_skew: dt.timedelta = DEFAULT_MAX_FUTURE_SKEW,
+        clock: Callable[[], dt.datetime] = utcnow,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.calendar = calendar
+        self.engine = SpikeEngine(
+            config, closed_day=calendar.is_public_holiday, warmup=warmup, max_future_skew=max_future_skew
+        )
+        self.clock = clock
+        self.on_commit = on_commit
+        # The day's baseline, as this process last read or fitted it: it changes once a day.
+        self._baseline: tuple[dt.date, BaselineModel] | None = None
+        codes = [*config.categories, "default"]
+        longest = max(config.for_category(c).span_minutes + config.for_category(c).bucket_minutes for c in codes)
+        self._longest_span = dt.timedelta(minutes=longest)
+        self.last_progress = Progress()
+
+    def category_of(self, subject: str) -> str | None:
+        category = self.catalogue.category_for_call_subject(subject)
+        return category.code if category is not None else None
+
+    # ---- what deliveries do: hand their message to the transaction
+
+    async def apply_call(self, session: AsyncSession, call: CallLogged, message_id: str) -> list[Outgoing]:
+        """Count a call about a report category toward its district (judged when the transaction commits)."""
+        self._add(session, call, message_id)
+        return []
+
+    async def apply_report(self, session: AsyncSession, report: ReportFiled, message_id: str) -> list[Outgoing]:
+        """Count a report toward its district and street (judged when the transaction commits)."""
+        self._add(session, report, message_id)
+        return []
+
+    async def apply_workorder(self, session: AsyncSession, order: WorkOrderIssued) -> list[Outgoing]:
+        """Remember who got a work order for a report: an alert names the assignees already notified."""
+        await session.run_sync(lambda s: insert_assignment(s, order.report_id, order.assignee))
+        return []
+
+    def _add(self, session: AsyncSession, message: CallLogged | ReportFiled, message_id: str) -> None:
+        observation = observe(message, message_id, self.config, self.category_of)
+        contact = contact_of(message, observation)
+        batch = self._batch(session)
+        if contact is not None:
+            # The same call or report twice in one transaction (two message ids): the first one counts.
+            if contact.contact_id in batch.contacts:
+                return
+            batch.contacts[contact.contact_id] = contact
+        batch.observations.append((None if contact is None else contact.contact_id, observation))
+
+    def _batch(self, session: AsyncSession) -> _Batch:
+        current = session.info.get(_PENDING)
+        if current is None:
+            current = session.info[_PENDING] = _Batch()
+            if not session.info.get(_HOOKED):
+                session.info[_HOOKED] = True
+                event.listen(session.sync_session, "before_commit", self._before_commit)
+                event.listen(session.sync_session, "after_commit", self._after_commit)
+                event.listen(session.sync_session, "after_rollback", self._after_rollback)
+        assert isinstance(current, _Batch)
+        return current
+
+    def _before_commit(self, session: Session) -> None:
+        batch = session.info.pop(_PENDING, None)
+        if batch is not None:
+            assert isinstance(batch, _Batch)
+            if self.step(session, batch):
+                session.info[_WAKE] = True
+
+    def _after_commit(self, session: Session) -> None:
+        fitted = session.info.pop(_FITTED, None)
+        if fitted is not None:
+            # Cached only once stored: a refit rolled back here may be done differently by another replica.
+            self._baseline = fitted
+        if session.info.pop(_WAKE, None) and self.on_commit is not None:
+            self.on_commit()
+
+    def _after_rollback(self, session: Session) -> None:
+        for name in (_PENDING, _WAKE, _FITTED):
+            session.info.pop(name, None)
+
+    # ---- the step, in the transaction, under the state lock
+
+    def step(self, session: Session, batch: _Batch) -> bool:
+        """Count, judge, record and emit for one transaction's calls and reports; True if messages were emitted."""
+        now = self.clock()
+        locked = lock_state(session, now)
+        new = insert_contacts(session, batch.contacts)
+        observations = [obs for contact_id, obs in batch.observations if contact_id is None or contact_id in new]
+        state = self._state(session, locked.state, locked.baseline_day)
+        day_before = state.baseline_day
+
+        store = DbCounts(session)
+        if observations:
+            earliest = min(o.at for o in observations)
+            if state.watermark is not None:
+                earliest = min(earliest, state.watermark)
+            keys = {k for o in observations for k in o.keys} | set(state.book.live_keys())
+            store.preload(keys, earliest - self._longest_span)
+        progress = Progress()
+        silences = active_silences(session, state.watermark)
+        actions = self.engine.process(state, observations, store, silences=silences, wall_now=now, progress=progress)
+        store.flush()
+        self.last_progress = progress
+        if progress.future:
+            log.warning(
+                "spike counts: messages stamped in the future did not move event time", extra={"n": progress.future}
+            )
+
+        outgoing: list[Outgoing] = []
+        for action in actions:
+            outgoing.extend(self._record(session, action, now))
+        write_outbox(session, outgoing, now)
+
+        refitted = state.baseline_day != day_before and state.baseline is not None
+        save_state(
+            session,
+            state.to_dict(),
+            now=now,
+            baseline_day=state.baseline_day,
+            baseline=state.baseline.to_dict() if refitted and state.baseline is not None else None,
+        )
+        if refitted and state.baseline is not None and state.baseline_day is not None:
+            session.info[_FITTED] = (state.baseline_day, state.baseline)
+        return bool(outgoing)
+
+    def _state(self, session: Session, raw: dict[str, Any], baseline_day: dt.date | None) -> EngineState:
+        baseline: BaselineModel | None = None
+        if baseline_day is not None:
+            if self._baseline is not None and self._baseline[0] == baseline_day:
+                baseline = self._baseline[1]
+            else:
+                stored = load_baseline(session)
+                if stored is not None:
+                    baseline = BaselineModel.from_dict(stored, closed_day=self.calendar.is_public_holiday)
+                    self._baseline = (baseline_day, baseline)
+        state = EngineState.from_dict(self.config, raw, baseline=baseline)
+        # The column is what was locked and read; without a model the day is fitted again.
+        state.baseline_day = baseline_day if baseline is not None else None
+        return state
+
+    def _record(self, session: Session, action: Action, now: dt.datetime) -> list[Outgoing]:
+        """One `alerts` row per action, under its unique key; the outgoing message if it is to be sent."""
+        incident = action.incident
+        message: SpikeDetected | SpikeResolved | None
+        reason: str | None = None
+        if isinstance(action, Fire):
+            kind, state, message = "detected", SENT, self._detected(session, incident, update=False)
+        elif isinstance(action, Update):
+            kind, state, message = "update", SENT, self._detected(session, incident, update=True)
+        elif isinstance(action, Resolve):
+            kind, state, message = "resolved", SENT, build_spike_resolved(incident)
+        else:
+            assert isinstance(action, Suppress)
+            kind, state, reason = f"suppressed-{action.kind}", SUPPRESSED, action.reason
+            # A silenced detection keeps its draft, so the team can read what it would have said.
+            message = (
+                self._detected(session, incident, update=action.kind == "update")
+                if action.kind in ("fire", "update")
+                else None
+            )
+        seq = 1 if kind in ("detected", "resolved") else next_seq(session, incident.incident_id, kind)
+        alert_id = f"{incident.incident_id}/{kind}/{seq}"
+        inserted = record_alert(
+            session,
+            {
+                "alert_id": alert_id,
+                "incident_id": incident.incident_id,
+                "incident_key": incident.incident_key,
+                "kind": kind,
+                "seq": seq,
+                "state": state,
+                "reason": reason,
+                "category": incident.category,
+                "district": incident.district,
+                "street": incident.street,
+                "event_at": utc(incident.at),
+                "onset": utc(incident.onset),
+                "resolved_at": None if incident.resolved_at is None else utc(incident.resolved_at),
+                "observed": incident.observed,
+                "expected": incident.expected,
+                "p_value": incident.p_value,
+                "routing_key": message.routing_key if message is not None else None,
+                "body": message.model_dump_json().encode() if message is not None else None,
+                "created_at": utc(now),
+            },
+        )
+        if not inserted:
+            # Decided before (the book was rebuilt, or a replay): the unique key keeps it from going out twice.
+            log.info("spike alert already recorded", extra={"alert_id": alert_id})
+            return []
+        log.info(
+            "spike alert %s", state, extra={"alert_id": alert_id, "incident_id": incident.incident_id, "kind": kind}
+        )
+        if state != SENT or message is None:
+            return []
+        return [
+            Outgoing.of(
+                message,
+                exchange=CITY_EVENTS.name,
+                routing_key=message.routing_key,
+                message_id=alert_id,
+                subject=incident.incident_id,
+                time=incident.at,
+            )
+        ]
+
+    def _detected(self, session: Session, incident: Incident, *, update: bool) -> SpikeDetected:
+        content = incident_content(session, incident)
+        return build_spike_detected(
+            incident,
+            self.config,
+            update=update,
+            fraction=content.fraction,
+            assignees=content.assignees,
+            sample_report_ids=content.sample_report_ids,
+            first_seen_at=content.first_seen_at,
+            last_seen_at=content.last_seen_at,
+            affected_streets=content.affected_streets or None,
+        )

@@ -1,0 +1,167 @@
+"""`hub stats`: the figures for a period as a table, CSV or JSON; `hub stats rebuild`.
+
+Registered by `hub.cli`; heavy imports stay inside the commands so `hub --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from consumers.stats.queries import Period, Table
+    from hub.settings import Settings
+
+FORMATS = ("table", "csv", "json")
+
+
+def add_parser(sub: Any) -> None:
+    """Add `stats` (and `stats rebuild`) to the `hub` command's subparsers."""
+    from consumers.stats.queries import GROUPINGS
+
+    stats = sub.add_parser(
+        "stats",
+        help="figures: calls, reports, work orders and spikes per period and grouping",
+        description=(
+            "Figures for a period of whole days in Europe/Brussels (default: this year). Without --by: a summary. "
+            "Time groupings show calls (answered, at once, first-contact resolution, handle time, outside opening "
+            "hours), reports, work orders and spikes per period."
+        ),
+    )
+    stats.add_argument("--year", type=int, help="a calendar year, e.g. 2021")
+    stats.add_argument("--from", dest="date_from", type=_date, metavar="DATE", help="first day, YYYY-MM-DD")
+    stats.add_argument("--to", dest="date_to", type=_date, metavar="DATE", help="last day (inclusive), YYYY-MM-DD")
+    stats.add_argument("--by", choices=GROUPINGS, help="grouping (default: a summary)")
+    stats.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    stats.add_argument(
+        "--as-of", dest="as_of", type=_date, metavar="DATE", help="day work orders are overdue against (default: today)"
+    )
+    stats.set_defaults(func=cmd_stats)
+    actions = stats.add_subparsers(metavar="ACTION")
+    rebuild = actions.add_parser("rebuild", help="recompute every counter from the stored facts, in one transaction")
+    rebuild.set_defaults(func=cmd_rebuild)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def resolve_period(year: int | None, date_from: dt.date | None, date_to: dt.date | None, today: dt.date) -> Period:
+    """`--year`, or `--from` [`--to`, default today], or else this year."""
+    from consumers.stats.queries import Period
+
+    if year is not None:
+        if date_from is not None or date_to is not None:
+            raise ValueError("give --year or --from/--to, not both")
+        return Period.year(year)
+    if date_from is None:
+        if date_to is not None:
+            raise ValueError("--to needs --from")
+        return Period.year(today.year)
+    return Period(date_from, date_to or today)
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from hub.calendar import CityCalendar
+
+    calendar = CityCalendar.load(settings.calendar_file)
+    today = dt.datetime.now(calendar.tz).date()
+    try:
+        period = resolve_period(args.year, args.date_from, args.date_to, today)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        table = asyncio.run(_query(settings.database_url, period, args.by, calendar.tz, args.as_of or today))
+    except DBAPIError as exc:
+        return _database_error(exc)
+    sys.stdout.write(render(table, args.format, period=period, by=args.by))
+    return 0
+
+
+def _database_error(exc: Exception) -> int:
+    from infra.errors import describe
+
+    print(f"error: {describe(exc)} (is the schema up to date? `hub db upgrade`)", file=sys.stderr)
+    return 1
+
+
+async def _query(database_url: str, period: Period, by: Any, tz: Any, as_of: dt.date) -> Table:
+    from consumers.stats.queries import stats_table
+    from infra.db import create_engine, create_session_factory
+
+    engine = create_engine(database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            return await stats_table(session, period, by, tz=tz, as_of=as_of)
+    finally:
+        await engine.dispose()
+
+
+def render(table: Table, fmt: str, *, period: Period, by: str | None) -> str:
+    if fmt == "json":
+        document = {
+            "title": table.title,
+            "period": {"from": period.first.isoformat(), "to": period.last.isoformat()},
+            "by": by,
+            "columns": table.columns,
+            "rows": table.records(),
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(table.columns)
+        writer.writerows(["" if v is None else v for v in row] for row in table.rows)
+        return out.getvalue()
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    rich_table = RichTable()
+    for i, column in enumerate(table.columns):
+        rich_table.add_column(column, justify="left" if i == 0 else "right")
+    for row in table.rows:
+        rich_table.add_row(*("-" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    # The title on its own line: rich would wrap it to the width of a narrow table.
+    buffer = io.StringIO(table.title + "\n")
+    buffer.seek(0, io.SEEK_END)
+    Console(file=buffer, width=max(100, 14 * len(table.columns)), force_terminal=False).print(rich_table)
+    return buffer.getvalue()
+
+
+def cmd_rebuild(_args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from consumers.stats.rebuild import rebuild
+    from hub.calendar import CityCalendar
+    from infra.db import create_engine, create_session_factory
+
+    calendar = CityCalendar.load(settings.calendar_file)
+
+    async def _go() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            result = await rebuild(create_session_factory(engine), calendar.tz)
+        finally:
+            await engine.dispose()
+        print(
+            f"rebuilt {result.counters:,} counters from {result.calls:,} calls, {result.reports:,} reports, "
+            f"{result.workorders:,} work orders and {result.incidents:,} incidents in {result.seconds:.1f} s"
+        )
+
+    try:
+        asyncio.run(_go())
+    except DBAPIError as exc:
+        return _database_error(exc)
+    return 0

@@ -1,0 +1,226 @@
+"""The statistics consumer's effects: store each fact once, add its counter deltas in the same transaction.
+
+A fact is new when its row is inserted (its business id was never seen, under any message id); only then are
+its deltas added. The calls, reports and work orders of all deliveries in one transaction are written just
+before it commits, as one set-based statement per table, and their deltas summed into ONE counter upsert in
+primary-key order:
+  * `INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n` is atomic, so replicas never lose an update;
+  * every transaction locks fact and counter rows in key order, so two replicas cannot deadlock on the hot
+    rows (every call touches today's totals), which per-message upserts in delivery order would;
+  * a few statements per batch instead of several per delivery: the consumer keeps up with the broker.
+This happens in a `before_commit` hook because the batcher owns the transaction: deliveries only get the
+session. A failed commit rolls it all back with the inbox entries, so each message still counts exactly once.
+Rare messages (status changes, spikes) are written at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import event, inspect, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Session
+
+from consumers.stats.aggregates import (
+    CallFact,
+    CounterKey,
+    ReportFact,
+    Tally,
+    WorkOrderFact,
+    call_deltas,
+    call_fact,
+    incident_deltas,
+    incident_fact,
+    report_deltas,
+    report_fact,
+    utc,
+    workorder_deltas,
+    workorder_fact,
+)
+from contracts import CallLogged, ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued, WorkOrderStatusChanged
+from hub.calendar import CityCalendar
+from infra.db.models import (
+    StatCall,
+    StatCounter,
+    StatIncident,
+    StatReport,
+    StatWorkOrder,
+    StatWorkOrderEvent,
+)
+from infra.outbox import Outgoing
+
+F = TypeVar("F")
+
+_PENDING = "stats.pending"
+_HOOKED = "stats.hooked"
+
+# Rows per statement: far below the bind-parameter limits of PostgreSQL (32,767) and SQLite (32,766).
+CHUNK = 2_000
+
+
+def _insert(dialect: str, model: Any) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(model)
+    if dialect == "sqlite":
+        return sqlite.insert(model)
+    raise RuntimeError(f"unsupported database dialect {dialect!r}")  # pragma: no cover - two databases
+
+
+def counter_upsert(dialect: str) -> Any:
+    """`INSERT INTO stat_counters ... ON CONFLICT (key) DO UPDATE SET n = n + excluded.n, ...` for the dialect."""
+    stmt = _insert(dialect, StatCounter.__table__)
+    return stmt.on_conflict_do_update(
+        index_elements=[column.name for column in inspect(StatCounter).primary_key],
+        set_={
+            "n": StatCounter.n + stmt.excluded.n,
+            "sum_seconds": StatCounter.sum_seconds + stmt.excluded.sum_seconds,
+        },
+    )
+
+
+def write_counters(session: Session, tally: Tally) -> None:
+    """Add a tally to `stat_counters` (sync: runs inside the commit, or in a rebuild's `run_sync`)."""
+    stmt = counter_upsert(session.get_bind().dialect.name)
+    rows = tally.rows()
+    for i in range(0, len(rows), CHUNK):
+        session.execute(stmt, rows[i : i + CHUNK])
+
+
+def insert_new_facts(session: Session, model: type[DeclarativeBase], key: str, facts: dict[str, Any]) -> set[str]:
+    """Insert the facts whose key is not stored yet (in key order); the keys that were new."""
+    table = model.__table__
+    # One cached statement, executed for many rows: SQLAlchemy batches them into multi-row INSERTs and collects
+    # RETURNING, which names only the rows that were inserted.
+    stmt = _insert(session.get_bind().dialect.name, table).on_conflict_do_nothing().returning(table.c[key])
+    names = [f.name for f in dataclasses.fields(next(iter(facts.values())))]
+    # Facts are flat: a shallow dict is what `dataclasses.asdict` would give, without its deep copies.
+    ordered = [{name: getattr(facts[k], name) for name in names} for k in sorted(facts)]
+    new: set[str] = set()
+    for i in range(0, len(ordered), CHUNK):
+        new.update(session.execute(stmt, ordered[i : i + CHUNK]).scalars())
+    return new
+
+
+@dataclass
+class Pending:
+    """What the deliveries of one transaction add, written when it commits."""
+
+    tz: ZoneInfo
+    calls: dict[str, CallFact] = field(default_factory=dict)
+    reports: dict[str, ReportFact] = field(default_factory=dict)
+    workorders: dict[str, WorkOrderFact] = field(default_factory=dict)
+    tally: Tally = field(default_factory=Tally)
+
+    def write(self, session: Session) -> None:
+        self._facts(session, StatCall, "call_id", self.calls, call_deltas)
+        self._facts(session, StatReport, "report_id", self.reports, report_deltas)
+        self._facts(session, StatWorkOrder, "work_order_id", self.workorders, workorder_deltas)
+        if len(self.tally):
+            write_counters(session, self.tally)
+
+    def _facts(
+        self,
+        session: Session,
+        model: type[DeclarativeBase],
+        key: str,
+        facts: dict[str, F],
+        deltas: Callable[[F, ZoneInfo], Iterator[tuple[CounterKey, int, int]]],
+    ) -> None:
+        if facts:
+            for new in insert_new_facts(session, model, key, facts):
+                self.tally.add_all(deltas(facts[new], self.tz))
+
+
+def pending(session: AsyncSession, tz: ZoneInfo) -> Pending:
+    """The statistics of the session's current transaction, written when it commits."""
+    current = session.info.get(_PENDING)
+    if current is None:
+        current = session.info[_PENDING] = Pending(tz)
+        if not session.info.get(_HOOKED):
+            session.info[_HOOKED] = True
+            event.listen(session.sync_session, "before_commit", _write_pending)
+            event.listen(session.sync_session, "after_rollback", _discard_pending)
+    assert isinstance(current, Pending)
+    return current
+
+
+def _write_pending(session: Session) -> None:
+    current = session.info.pop(_PENDING, None)
+    if current is not None:
+        current.write(session)
+
+
+def _discard_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@dataclass(frozen=True)
+class StatsService:
+    """Turns each message into a stored fact and counter deltas (`consumers.stats.aggregates` decides which)."""
+
+    calendar: CityCalendar
+
+    async def apply_call(self, session: AsyncSession, call: CallLogged) -> list[Outgoing]:
+        """Count a logged call once per call id."""
+        fact = call_fact(call, self.calendar)
+        # The first delivery of a call id in the transaction wins, as the first stored row would.
+        pending(session, self.calendar.tz).calls.setdefault(fact.call_id, fact)
+        return []
+
+    async def apply_report(self, session: AsyncSession, report: ReportFiled) -> list[Outgoing]:
+        """Count a filed report once per report id; its personal data never reaches the statistics."""
+        fact = report_fact(report, self.calendar)
+        pending(session, self.calendar.tz).reports.setdefault(fact.report_id, fact)
+        return []
+
+    async def apply_workorder(self, session: AsyncSession, order: WorkOrderIssued) -> list[Outgoing]:
+        """Count an issued work order once per work order id."""
+        fact = workorder_fact(order, self.calendar)
+        pending(session, self.calendar.tz).workorders.setdefault(fact.work_order_id, fact)
+        return []
+
+    async def apply_status(self, session: AsyncSession, change: WorkOrderStatusChanged) -> list[Outgoing]:
+        """Store a status change for the SLA figures (the status consumer validates transitions, not us)."""
+        stmt = _insert(session.get_bind().dialect.name, StatWorkOrderEvent).values(
+            work_order_id=change.work_order_id,
+            status=change.status.value,
+            changed_at=utc(change.changed_at),
+            assignee=change.assignee,
+        )
+        await session.execute(stmt.on_conflict_do_nothing())
+        return []
+
+    async def apply_spike(self, session: AsyncSession, spike: SpikeDetected | SpikeResolved) -> list[Outgoing]:
+        """Record an incident once (counted in the period of its detection); later messages fill in details."""
+        fact = incident_fact(spike)
+        stmt = _insert(session.get_bind().dialect.name, StatIncident).values(**dataclasses.asdict(fact))
+        inserted = await session.execute(stmt.on_conflict_do_nothing().returning(StatIncident.incident_id))
+        if inserted.scalar_one_or_none() is not None:
+            pending(session, self.calendar.tz).tally.add_all(incident_deltas(fact, self.calendar.tz))
+            return []
+        row = StatIncident.__table__.c
+        if isinstance(spike, SpikeResolved):
+            await session.execute(
+                update(StatIncident)
+                .where(row.incident_id == fact.incident_id)
+                .values(resolved_at=fact.resolved_at, total_calls=fact.total_calls, total_reports=fact.total_reports)
+            )
+        else:
+            # The resolution arrived first (another queue order after a retry): keep the detection's details,
+            # and the first detection's counts when an update of a live alert comes in.
+            await session.execute(
+                update(StatIncident)
+                .where(row.incident_id == fact.incident_id, row.first_seen_at.is_(None))
+                .values(
+                    first_seen_at=fact.first_seen_at,
+                    waste_fraction=fact.waste_fraction,
+                    calls_in_window=fact.calls_in_window,
+                    reports_in_window=fact.reports_in_window,
+                )
+            )
+        return []

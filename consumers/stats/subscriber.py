@@ -1,0 +1,137 @@
+"""The statistics consumer: calls, reports, work orders, status changes and spikes in; counters kept current.
+
+All of them arrive on the one queue `hub.stats` (one queue per consumer, see `infra.topology`), each type with
+its own handler. The type is named by the routing key the message was published with (the public contract);
+after a retry round the broker's `x-death` header still has it. A message replayed from the dead-letter queue
+(`hub dlq replay`) comes straight to the queue under the queue's name: its CloudEvents type names it then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from faststream import AckPolicy
+from faststream.rabbit import Channel, RabbitRouter
+from faststream.rabbit.annotations import RabbitMessage
+
+from consumers.stats.handler import StatsService
+from contracts import (
+    CallLogged,
+    Contract,
+    ReportFiled,
+    SpikeDetected,
+    SpikeResolved,
+    WorkOrderIssued,
+    WorkOrderStatusChanged,
+)
+from infra.batcher import Apply, TransactionBatcher
+from infra.cloudevents import PREFIX as CE_PREFIX
+from infra.cloudevents import message_id_of
+from infra.consuming import DeliveryPolicy, original_route
+from infra.errors import PermanentError
+from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, WORKORDER_ISSUED_PREFIX, consumer_queue, consumer_queue_name
+
+NAME = "stats"
+
+
+CONTRACTS: tuple[type[Contract], ...] = (
+    CallLogged,
+    ReportFiled,
+    WorkOrderIssued,
+    WorkOrderStatusChanged,
+    SpikeDetected,
+    SpikeResolved,
+)
+_BY_CE_TYPE = {contract.ce_type: contract for contract in CONTRACTS}
+
+
+def routing_key_of(message: RabbitMessage) -> str:
+    """The routing key the message was first published with, also after a retry round."""
+    return original_route(message, consumer_queue_name(NAME))[1]
+
+
+def contract_of(message: RabbitMessage) -> type[Contract] | None:
+    """Which message this is: by routing key, else (a replay straight to the queue) by CloudEvents type."""
+    key = routing_key_of(message)
+    if key.startswith(f"{WORKORDER_ISSUED_PREFIX}."):
+        return WorkOrderIssued
+    for contract in CONTRACTS:
+        if key == contract.routing_key:
+            return contract
+    ce_type = message.headers.get(f"{CE_PREFIX}type") or message.raw_message.type
+    if isinstance(ce_type, bytes):
+        ce_type = ce_type.decode("utf-8", "replace")
+    return _BY_CE_TYPE.get(str(ce_type)) if ce_type else None
+
+
+def _is(contract: type[Contract]) -> Callable[[RabbitMessage], Awaitable[bool]]:
+    # A coroutine function: FastStream runs a plain function filter in a worker thread, per handler and delivery.
+    async def matches(message: RabbitMessage) -> bool:
+        return contract_of(message) is contract
+
+    return matches
+
+
+def build_router(
+    *,
+    service: StatsService,
+    batcher: TransactionBatcher,
+    policy: DeliveryPolicy,
+    prefetch: int,
+    delivery_limit: int,
+) -> RabbitRouter:
+    router = RabbitRouter(middlewares=[policy])
+    # FastStream binds the queue with this first key; `declare_topology` (run before the broker starts) binds
+    # the others, with the same queue arguments.
+    subscriber = router.subscriber(
+        consumer_queue(NAME, CONSUMER_BINDINGS[NAME][0], delivery_limit=delivery_limit),
+        CITY_EVENTS,
+        channel=Channel(prefetch_count=prefetch),
+        ack_policy=AckPolicy.MANUAL,
+        title="hub.stats",
+        description="Keeps the statistics: calls, reports, work orders, their status changes and spikes.",
+    )
+
+    async def once(message: RabbitMessage, apply: Apply) -> None:
+        await batcher.submit(message_id_of(message.headers, message.message_id), apply)
+        await message.ack()
+
+    @subscriber(filter=_is(CallLogged))
+    async def on_call_logged(call: CallLogged, message: RabbitMessage) -> None:
+        """Count a logged call."""
+        await once(message, lambda session: service.apply_call(session, call))
+
+    @subscriber(filter=_is(ReportFiled))
+    async def on_report_filed(report: ReportFiled, message: RabbitMessage) -> None:
+        """Count a filed report (without its reporter's data)."""
+        await once(message, lambda session: service.apply_report(session, report))
+
+    @subscriber(filter=_is(WorkOrderIssued))
+    async def on_workorder_issued(order: WorkOrderIssued, message: RabbitMessage) -> None:
+        """Count an issued work order and keep its due date for the SLA figures."""
+        await once(message, lambda session: service.apply_workorder(session, order))
+
+    @subscriber(filter=_is(WorkOrderStatusChanged))
+    async def on_workorder_status(change: WorkOrderStatusChanged, message: RabbitMessage) -> None:
+        """Keep a work order's status change for the SLA figures."""
+        await once(message, lambda session: service.apply_status(session, change))
+
+    @subscriber(filter=_is(SpikeDetected))
+    async def on_spike_detected(spike: SpikeDetected, message: RabbitMessage) -> None:
+        """Count a detected spike and keep its alert time for the incident timeline."""
+        await once(message, lambda session: service.apply_spike(session, spike))
+
+    @subscriber(filter=_is(SpikeResolved))
+    async def on_spike_resolved(spike: SpikeResolved, message: RabbitMessage) -> None:
+        """Keep when a spike was resolved."""
+        await once(message, lambda session: service.apply_spike(session, spike))
+
+    @subscriber
+    async def on_unexpected(message: RabbitMessage) -> None:
+        """Anything else bound to the queue by mistake goes to the dead-letter queue, not into a figure."""
+        raise PermanentError(
+            f"the statistics do not count messages with routing key {routing_key_of(message)!r} "
+            f"and type {message.raw_message.type!r}"
+        )
+
+    return router

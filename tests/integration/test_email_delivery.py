@@ -1,0 +1,90 @@
+"""E-mailed work orders against a real SMTP server (aiosmtpd): readable Dutch, only the allowed data, retried like
+webhooks when the server refuses, the same Message-ID on every attempt."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from consumers.contractors.deliveries import DeliveryConfig, DeliveryService, DeliveryWorker
+from contracts import WorkOrderIssued
+from hub.catalogue import Catalogue
+from hub.settings import Settings
+from infra.db import create_engine, create_session_factory
+from infra.db.models import Delivery
+from infra.mailer import Mailer, SmtpSettings
+from tests.contractors_support import FakeClock, SmtpSink
+
+pytestmark = pytest.mark.integration
+
+PII = {"name": "Testpersoon Mail", "phone": "+32 470 55 44 33", "email": "mail.burger@example.be"}
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[SmtpSink]:
+    sink = await SmtpSink().start()
+    yield sink
+    await sink.stop()
+
+
+async def test_email_work_order_is_retried_until_the_server_takes_it(
+    sqlite_url: str, smtp: SmtpSink, tmp_path: Path
+) -> None:
+    settings = Settings()
+    catalogue = Catalogue.load(settings.categories_file, settings.assignees_file)
+    clock = FakeClock()
+    engine = create_engine(sqlite_url)
+    sessions = create_session_factory(engine)
+    mailer = Mailer(SmtpSettings("127.0.0.1", smtp.port, None, None, starttls=False, timeout_s=5))
+    worker = DeliveryWorker(
+        sessions, catalogue, DeliveryConfig(schedule_s=(5, 300)), mailer=mailer, clock=clock, rng=random.Random(3)
+    )
+    await worker.ensure_endpoints()
+    example = dict(WorkOrderIssued.model_json_schema()["examples"][0])
+    example |= {"work_order_id": f"wo-{uuid.uuid4().hex}", "assignee": "road_firm", "category": "road.damage",
+                "category_name_nl": "Put in de weg of het voetpad", "waste_fraction": None,
+                "reporter": PII}  # fmt: skip
+    order = WorkOrderIssued.model_validate(example)
+    async with sessions() as session, session.begin():
+        await DeliveryService(catalogue, clock=clock).enqueue(session, order)
+    try:
+        smtp.refuse = True  # 451: try again later
+        assert await worker.run_once() == 1
+        assert smtp.messages == []
+        async with sessions() as session:
+            (row,) = (await session.execute(select(Delivery))).scalars()
+        assert row.state == "pending"
+        assert "451" in (row.last_error or "")
+        smtp.refuse = False
+        assert await worker.run_once() == 0  # not due yet
+        clock.advance(7)
+        assert await worker.run_once() == 1
+        async with sessions() as session:
+            (row,) = (await session.execute(select(Delivery))).scalars()
+        assert row.state == "delivered"
+        assert row.attempts == 2
+    finally:
+        await worker.stop()
+        await engine.dispose()
+
+    (message,) = smtp.messages
+    assert message["To"] == "planning@road-firm.example.be"
+    assert message["Reply-To"] == "technischedienst@example.be"  # the department that owns the contract
+    assert message["Message-ID"] == f"<{row.delivery_id}@stad.example.be>"
+    plain = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert plain is not None
+    assert html is not None
+    text = plain.get_content()
+    assert order.work_order_id in text
+    assert "Put in de weg of het voetpad" in text
+    assert "Uiterste datum" in text
+    assert "Hoe antwoorden?" in text
+    raw = smtp.raw[0].decode(errors="replace")
+    for value in PII.values():
+        assert value not in raw, "the road firm's data policy forbids the reporter's data"
