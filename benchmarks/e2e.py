@@ -619,15 +619,16 @@ async def bare_hop(bench: Bench, n: int, *, pipelined: bool) -> dict[str, Any]:
         messages = (report_message(r) for r in reports)
         if pipelined:
             tag = await cqa.consume(hop)
+            cpu0 = cpu_snapshot()
             t0 = time.perf_counter()
             await publish_all(pch.default_exchange, qa_name, messages)
         else:
             t_pub = time.perf_counter()
             await publish_all(pch.default_exchange, qa_name, messages)
             log(f"bare: {n} messages waiting in {qa_name} (published at {n / (time.perf_counter() - t_pub):,.0f}/s)")
+            cpu0 = cpu_snapshot()
             t0 = time.perf_counter()
             tag = await cqa.consume(hop)
-        cpu0 = cpu_snapshot()
         t1 = await asyncio.wait_for(finished, timeout=max(120.0, n / 200))
         cores = cpu_by_group(cpu0, cpu_snapshot(), set(), t1 - t0)
         await cqa.cancel(tag)
@@ -770,6 +771,15 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+def per_second_max(timeline: list[tuple[float, float]], start: float) -> list[float]:
+    """The slowest work order of the reports published in each second of the run."""
+    out: dict[int, float] = {}
+    for published, ms in timeline:
+        second = int(published - start)
+        out[second] = max(out.get(second, 0.0), ms)
+    return [round(out.get(i, 0.0), 1) for i in range(max(out) + 1)] if out else []
+
+
 async def phase_latency(bench: Bench, probe: Probe, rate: float, duration: float) -> dict[str, Any]:
     await purge_queues(bench.amqp_url, bench.workorder_queues)
     if bench.hub is None or not bench.hub.alive():
@@ -778,6 +788,7 @@ async def phase_latency(bench: Bench, probe: Probe, rate: float, duration: float
     total = int(rate * duration)
     sent: dict[str, float] = {}
     latencies: list[float] = []
+    timeline: list[tuple[float, float]] = []  # (publish time, latency ms): when the slow ones happen
     expected = 0
     all_in = asyncio.Event()
 
@@ -785,6 +796,7 @@ async def phase_latency(bench: Bench, probe: Probe, rate: float, duration: float
         published = sent.get(report_id)
         if published is not None:
             latencies.append((arrival - published) * 1000)
+            timeline.append((published, latencies[-1]))
             if len(latencies) >= expected and publishing_done:
                 all_in.set()
 
@@ -835,6 +847,7 @@ async def phase_latency(bench: Bench, probe: Probe, rate: float, duration: float
         "p99_ms": round(percentile(values, 99), 1),
         "max_ms": round(values[-1], 1) if values else None,
         "cores_used": cores,
+        "max_ms_per_second": per_second_max(timeline, start),
     }
     log(f"latency: {result}")
     return result

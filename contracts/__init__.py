@@ -2,6 +2,7 @@
 
 from contracts.base import CloudEventMeta, Contract, Location, ReporterContact
 from contracts.calls import CallLogged, CallOutcome, CallTopic
+from contracts.privacy import ErasureReason, ReporterDataErased
 from contracts.reports import ReportChannel, ReportFiled
 from contracts.spikes import SpikeDetected, SpikeResolved
 from contracts.workorder_progress import WorkOrderEscalated, WorkOrderStatusApplied
@@ -16,6 +17,7 @@ ALL_CONTRACTS: tuple[type[Contract], ...] = (
     WorkOrderEscalated,
     SpikeDetected,
     SpikeResolved,
+    ReporterDataErased,
 )
 
 __all__ = [
@@ -25,10 +27,12 @@ __all__ = [
     "CallTopic",
     "CloudEventMeta",
     "Contract",
+    "ErasureReason",
     "Location",
     "ReportChannel",
     "ReportFiled",
     "ReporterContact",
+    "ReporterDataErased",
     "SpikeDetected",
     "SpikeResolved",
     "WorkOrderEscalated",

@@ -27,7 +27,14 @@ from consumers.spikes.handler import SpikesService
 from consumers.spikes.subscriber import build_router as build_spikes_router
 from consumers.stats.handler import StatsService
 from consumers.stats.subscriber import build_router as build_stats_router
-from contracts import SpikeDetected, SpikeResolved, WorkOrderEscalated, WorkOrderIssued, WorkOrderStatusApplied
+from contracts import (
+    ReporterDataErased,
+    SpikeDetected,
+    SpikeResolved,
+    WorkOrderEscalated,
+    WorkOrderIssued,
+    WorkOrderStatusApplied,
+)
 from hub.calendar import CityCalendar
 from hub.catalogue import Catalogue
 from hub.settings import Settings
@@ -37,7 +44,9 @@ from infra.chat import ChatWebhookSender
 from infra.consuming import DeliveryPolicy
 from infra.db import create_engine, create_session_factory, upgrade_schema
 from infra.mailer import Mailer, SmtpSettings
+from infra.metrics import HubMetrics  # operations (issue 6)
 from infra.periodic import Background, Periodic
+from infra.privacy import PrivacyService, RetentionJob  # operations (issue 6)
 from infra.relay import OutboxRelay
 from infra.topology import CITY_EVENTS, declare_topology
 
@@ -74,6 +83,8 @@ class Hub:
     policies: dict[str, DeliveryPolicy] = field(default_factory=dict)
     # Started after the broker, stopped first: periodic jobs and workers beside the consumers (contractors).
     background: list[Background] = field(default_factory=list)
+    # operations (issue 6): /metrics, served by `hub run` (build_app) only, so in-process hubs never take the port.
+    metrics: HubMetrics | None = None
 
     async def prepare(self) -> None:
         """Schema and topology first, so that nothing is consumed into a missing table or queue."""
@@ -171,6 +182,7 @@ def build_hub(
         )
     _build_contractors(hub)
     _build_spikes(hub)
+    _build_operations(hub)
     _document_outputs(broker)
     return hub
 
@@ -325,6 +337,48 @@ def _build_spikes(hub: Hub) -> None:
 # --- end spikes ---
 
 
+# --- operations (issue 6) ---
+def _build_operations(hub: Hub) -> None:
+    """Metrics (broker middlewares, relay counts) and the personal-data retention job beside the router."""
+    settings, broker = hub.settings, hub.broker
+    if settings.metrics_port:
+        hub.metrics = HubMetrics(
+            policies=hub.policies,
+            relay=hub.relay,
+            sessions=hub.sessions,
+            assignees=list(hub.domain.catalogue.assignees),
+            host=settings.metrics_host,
+            port=settings.metrics_port,
+            sample_interval_s=settings.metrics_sample_interval_s,
+        )
+        for middleware in hub.metrics.middlewares():
+            broker.add_middleware(middleware)
+    if "router" in hub.consumers:
+        # Beside the router, which stores the reports; replicas may each run it (the erasure's UPDATE guards).
+        privacy = PrivacyService(
+            hub.sessions,
+            amqp_url=settings.amqp_url,
+            consumers=CONSUMERS,
+            retention_days=settings.privacy_retention_days,
+            batch_size=settings.privacy_batch_size,
+            on_commit=hub.relay.wake if hub.relay is not None else None,
+        )
+        hub.background.append(
+            Periodic("privacy-retention", settings.privacy_retention_interval_s, RetentionJob(privacy))
+        )
+    broker.publisher(
+        "",
+        CITY_EVENTS,
+        routing_key="workorder.reporter_erased.{assignee}",
+        schema=ReporterDataErased,
+        title="workorders.{assignee}:workorder.reporter_erased",
+        description="The reporter's contact data was erased (on request or by retention): erase the copy this work order carried.",
+    )
+
+
+# --- end operations ---
+
+
 def _document_outputs(broker: RabbitBroker) -> None:
     """Publishers for the AsyncAPI document only: the outbox relay does the real publishing."""
     # --- contractors (issue 4) ---
@@ -369,6 +423,8 @@ def build_app(hub: Hub) -> FastStream:
             await hub.relay.start()
         for job in hub.background:
             await job.start()
+        if hub.metrics is not None:  # operations (issue 6)
+            await hub.metrics.start()
 
     @app.on_shutdown
     async def _stop_background() -> None:
@@ -381,6 +437,8 @@ def build_app(hub: Hub) -> FastStream:
             await batcher.stop()
         if hub.relay is not None:
             await hub.relay.stop()
+        if hub.metrics is not None:  # operations (issue 6)
+            await hub.metrics.stop()
         await hub.engine.dispose()
 
     return app

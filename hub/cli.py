@@ -165,6 +165,12 @@ def _parser() -> argparse.ArgumentParser:
     al_unsilence.set_defaults(func=_spikes("alerts_unsilence_cmd"))
     # --- end spikes ---
 
+    # --- operations (issue 6): `hub privacy erase|retention`, parser and commands in hub/privacy_cli.py ---
+    from hub.privacy_cli import add_parser as add_privacy_parser
+
+    add_privacy_parser(sub)
+    # --- end operations ---
+
     contracts = sub.add_parser("contracts", help="the public message contract")
     c_sub = contracts.add_subparsers(metavar="ACTION")
     export = c_sub.add_parser("export", help="write JSON Schemas and the AsyncAPI 3 document")

@@ -143,6 +143,27 @@ class Settings(BaseSettings):
     comms_poll_interval_s: float = Field(default=1.0, gt=0, description="How often due alert deliveries are looked for.")
     # --- end spikes ---
 
+    # --- operations (issue 6): metrics, personal-data retention ---
+    metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="Port of `/metrics` (Prometheus) of each `hub run` process; 0: off."
+    )
+    metrics_host: str = Field(default="0.0.0.0", description="Address the metrics endpoint listens on.")
+    metrics_sample_interval_s: float = Field(
+        default=5.0, gt=0, description="How often sampled metrics (outbox backlog) are refreshed."
+    )
+    privacy_retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="Days after a report was closed before its reporter's contact data is erased everywhere.",
+    )
+    privacy_retention_interval_s: float = Field(
+        default=3600.0, gt=0, description="How often the retention job looks for contact data past its retention."
+    )
+    privacy_batch_size: int = Field(
+        default=200, ge=1, le=5_000, description="Reports erased per retention transaction."
+    )
+    # --- end operations ---
+
     @property
     def comms_email_recipients(self) -> list[str]:
         """HUB_COMMS_EMAIL_TO split on commas (spikes, issue 7)."""

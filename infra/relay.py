@@ -51,6 +51,8 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.failed = 0
+        # metrics (issue 6): told which rows the broker confirmed, e.g. to count work orders per assignee.
+        self.on_published: Callable[[list[OutboxMessage]], None] | None = None
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows: publish now rather than at the next poll."""
@@ -157,6 +159,8 @@ class OutboxRelay:
                 )
         self.published += len(ok_ids)
         self.failed += len(rows) - len(ok_ids)
+        if self.on_published is not None and ok_ids:  # metrics (issue 6)
+            self.on_published([row for row, res in zip(rows, results, strict=True) if res is None])
         return len(ok_ids)
 
     async def _publish(self, row: OutboxMessage) -> None:

@@ -63,6 +63,17 @@ def workorder_escalated_routing_key(assignee: str) -> str:
 
 # --- end contractors ---
 
+# --- operations (issue 6) ---
+WORKORDER_REPORTER_ERASED_PREFIX = "workorder.reporter_erased"
+
+
+def workorder_reporter_erased_routing_key(assignee: str) -> str:
+    """`hub privacy erase` tells an assignee on its own queue `workorders.<assignee>` to erase a reporter's data."""
+    return f"{WORKORDER_REPORTER_ERASED_PREFIX}.{assignee}"
+
+
+# --- end operations ---
+
 # --- spikes (issue 7) ---
 COMMS_ALERTS_QUEUE = "comms.alerts"
 SPIKE_ROUTING_PATTERN = "spike.*"
@@ -174,6 +185,7 @@ async def declare_topology(
             queue = await channel.declare_queue(wq.name, durable=True, arguments=wq.arguments)
             await queue.bind(exchanges[CITY_EVENTS.name], workorder_routing_key(assignee))
             await queue.bind(exchanges[CITY_EVENTS.name], workorder_escalated_routing_key(assignee))  # contractors
+            await queue.bind(exchanges[CITY_EVENTS.name], workorder_reporter_erased_routing_key(assignee))  # operations
         # spikes (issue 7): the communication team's queue, whichever consumers run.
         comms = comms_alerts_queue()
         cq = await channel.declare_queue(comms.name, durable=True, arguments=comms.arguments)

@@ -1,4 +1,4 @@
-"""Incident spike detection: the pure core (no I/O, no database, no broker).
+"""Incident spike detection: a pure core (no I/O, no database, no broker) and the consumer around it.
 
 Data flows in one direction, on event time only (the time stamped in the messages, never the clock):
 
@@ -15,6 +15,11 @@ Data flows in one direction, on event time only (the time stamped in the message
    serialises to a dict.
 5. `drafts` renders the Dutch and English broadcast drafts and builds the `SpikeDetected` /
    `SpikeResolved` contracts.
+6. `engine.SpikeEngine` strings 1-4 together on event time (one step per message, daily refits, warm-up),
+   on any `CountStore`: the consumer's database table or the benchmark's in-memory table.
 
 Settings per category come from `hub/config/spikes.yaml` through `config.load_spike_config`.
+
+The consumer around the core: `subscriber` (the queue `hub.spikes`), `handler` (one locked step per
+transaction, alerts recorded and emitted once), `store` (its tables), `cli` (`hub alerts ...`).
 """

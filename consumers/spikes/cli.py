@@ -12,11 +12,13 @@ import argparse
 import asyncio
 import datetime as dt
 import getpass
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.spikes.config import load_spike_config
@@ -27,6 +29,7 @@ from consumers.spikes.store import STATE_ROW, aware, utc
 from hub.settings import Settings
 from infra.db import create_engine, create_session_factory
 from infra.db.models import Alert, AlertNotification, AlertSilence, SpikeState
+from infra.errors import describe
 
 
 def utcnow() -> dt.datetime:
@@ -162,17 +165,37 @@ def render(view: Overview, tz: ZoneInfo) -> str:
 # The commands
 
 
+class _DatabaseError(Exception):
+    """The database could not be read or written (unreachable, or its schema not upgraded)."""
+
+
 def _run(settings: Settings, job: Any) -> Any:
     async def _go() -> Any:
         engine = create_engine(settings.database_url)
         try:
             return await job(create_session_factory(engine))
+        except DBAPIError as exc:
+            raise _DatabaseError(f"{describe(exc)} (is the schema up to date? `hub db upgrade`)") from exc
         finally:
             await engine.dispose()
 
     return asyncio.run(_go())
 
 
+def _reported(command: Callable[[argparse.Namespace, Settings], int]) -> Callable[[argparse.Namespace, Settings], int]:
+    """A command that prints a database failure as one line instead of a traceback."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        try:
+            return command(args, settings)
+        except _DatabaseError as exc:
+            print(f"error: {exc}")
+            return 1
+
+    return run
+
+
+@_reported
 def alerts_list_cmd(args: argparse.Namespace, settings: Settings) -> int:
     now = utcnow()
     view = _run(settings, lambda s: overview(s, settings, limit=args.limit, all_silences=args.all_silences, now=now))
@@ -180,6 +203,7 @@ def alerts_list_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@_reported
 def alerts_silence_cmd(args: argparse.Namespace, settings: Settings) -> int:
     now = utcnow()
     try:
@@ -210,6 +234,7 @@ def alerts_silence_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@_reported
 def alerts_unsilence_cmd(args: argparse.Namespace, settings: Settings) -> int:
     done = _run(settings, lambda s: cancel_silence(s, args.silence_id, utcnow()))
     if not done:

@@ -11,7 +11,7 @@ event-time order, whatever order and batching the broker delivered them in:
   history in the store (`fit_window` with `counting_since`), with the incidents resolved so far left
   out and public holidays counted as Sundays: every replica and every replay fits the same model for
   the same day;
-* for `warmup_days` after counting began nothing is judged: a baseline learned from a day or two of
+* for `warmup` (HUB_SPIKES_WARMUP_DAYS) after counting began nothing is judged: a baseline learned from a day or two of
   history does not yet know the weekly rhythm (a district's collection day would look like an
   incident), so it would wake the team for nothing;
 * a message stamped further in the future than `max_future_skew` (a telephony clock gone wrong) is

@@ -1,0 +1,95 @@
+"""`hub privacy erase --report ID` and `hub privacy retention --dry-run|--apply` (registered by `hub.cli`).
+
+Output names report ids and counts, never the data that was erased.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
+    from infra.privacy import PrivacyService
+
+
+def add_parser(sub: Any) -> None:
+    """Add `privacy erase` and `privacy retention` to the `hub` command's subparsers."""
+    privacy = sub.add_parser("privacy", help="reporters' personal data: erase on request, retention")
+    actions = privacy.add_subparsers(metavar="ACTION")
+    erase = actions.add_parser(
+        "erase",
+        help="erase a report's contact data everywhere the hub stored it and notify the assignees that received it",
+        description=(
+            "Erases the reporter's name, phone and e-mail from the report, the work orders in the outbox, the webhook "
+            "and e-mail payloads and the dead-letter copies; records the erasure (without the data) and sends "
+            "`workorder.reporter_erased.<assignee>` to each assignee that received the data. Statistics do not change. "
+            "Running it again is safe."
+        ),
+    )
+    erase.add_argument("--report", required=True, metavar="ID", help="the report id")
+    erase.set_defaults(func=erase_cmd)
+    retention = actions.add_parser(
+        "retention",
+        help="erase contact data of reports closed longer ago than HUB_PRIVACY_RETENTION_DAYS (as `hub run` does hourly)",
+    )
+    mode = retention.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true", help="count what would be erased, change nothing")
+    mode.add_argument("--apply", action="store_true", help="erase it now")
+    retention.set_defaults(func=retention_cmd)
+
+
+async def _with_service(settings: Settings, job: Any) -> Any:
+    from hub.app import CONSUMERS
+    from infra.db import create_engine, create_session_factory, upgrade_schema
+    from infra.privacy import PrivacyService
+
+    engine = create_engine(settings.database_url)
+    try:
+        # The erasure records are a table of their own: a database the consumers have not upgraded yet gets it now.
+        await upgrade_schema(engine)
+        service = PrivacyService(
+            create_session_factory(engine),
+            amqp_url=settings.amqp_url,
+            consumers=CONSUMERS,
+            retention_days=settings.privacy_retention_days,
+            batch_size=settings.privacy_batch_size,
+        )
+        return await job(service)
+    finally:
+        await engine.dispose()
+
+
+def erase_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    async def job(service: PrivacyService) -> Any:
+        return await service.erase(args.report)
+
+    erasure = asyncio.run(_with_service(settings, job))
+    dead = "not reached (broker unreachable: run again)" if erasure.dead_letters is None else erasure.dead_letters
+    print(f"erasure {erasure.erasure_id} of report {erasure.report_id}")
+    print(f"  report row:         {'contact data erased' if erasure.report_erased else 'no contact data (left)'}")
+    print(f"  outbox messages:    {erasure.outbox_rows} rewritten without the reporter")
+    print(f"  webhook/e-mail:     {erasure.delivery_rows} payload(s) rewritten")
+    print(f"  dead letters:       {dead} scrubbed")
+    print(f"  assignees notified: {', '.join(erasure.notified) or 'none (no assignee received the data)'}")
+    return 0 if erasure.dead_letters is not None else 1
+
+
+def retention_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    async def job(service: PrivacyService) -> Any:
+        return await service.retention(apply=bool(args.apply))
+
+    result = asyncio.run(_with_service(settings, job))
+    days = settings.privacy_retention_days
+    print(f"retention: contact data of reports closed before {result.cutoff.isoformat()} ({days} days)")
+    if args.dry_run:
+        print(f"  would erase: {result.due} report(s){': ' + ', '.join(result.sample) if result.sample else ''}")
+        if result.due > len(result.sample):
+            print(f"  (first {len(result.sample)} shown)")
+        print(f"  dead letters that would be scrubbed: {result.dead_letters}")
+        print("  dry run: nothing changed")
+        return 0
+    print(f"  erased: {len(result.erased)} report(s)")
+    print(f"  dead letters scrubbed: {result.dead_letters}")
+    return 0

@@ -1,0 +1,313 @@
+"""Prometheus metrics: what each `hub run` process did, and what `hub serve` sees on the broker and the database.
+
+A `hub run` process (`HubMetrics`) exposes on `HUB_METRICS_PORT`:
+  * FastStream's own (`faststream_*`, `RabbitPrometheusMiddleware`): messages received, processed (by status),
+    in flight, sizes and durations per exchange and routing key, and what the broker published;
+  * the hub's: `hub_deliveries_total{consumer,outcome}` (ok, retried, dead_lettered, as the delivery policy
+    decided), `hub_delivery_duration_seconds{consumer}`, `hub_outbox_backlog` (sampled), `hub_outbox_published_total`
+    / `hub_outbox_failed_total`, `hub_workorders_issued_total{assignee}` and `hub_alerts_raised_total{kind}`.
+Work orders and alerts are counted when the broker confirmed them to the relay, so in the process that runs the
+relay: that is the moment an assignee or the communication team can have them.
+
+Counters live in the process (they restart at zero, as Prometheus expects); totals across replicas are a `sum()`.
+Each hub gets its own registry, so several hubs in one process (tests) never share or clash on a metric.
+
+`hub serve` (`render_serve_metrics`) adds what no single consumer knows: queue depths and consumer counts of the
+hub's queues (passive declares over one connection, with a short timeout: a slow broker makes a scrape report
+`hub_broker_up 0`, never hang) and the outbox backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+import aio_pika
+from faststream import BaseMiddleware
+from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from infra.consuming import DeliveryPolicy
+from infra.db.models import OutboxMessage
+from infra.periodic import Periodic
+from infra.relay import OutboxRelay, pending_count
+from infra.topology import (
+    WORKORDER_ISSUED_PREFIX,
+    consumer_queue_name,
+    dead_letter_queue_name,
+    retry_queue_name,
+    workorder_queue_name,
+)
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("ok", "retried", "dead_lettered")
+ALERT_KINDS = ("detected", "update", "resolved")
+# From a millisecond (a batch that filled at once) to the graceful timeout's order (a delivery held by a slow commit).
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_QUEUE_PREFIX = "hub."
+
+
+def consumer_of_queue(queue: str) -> str:
+    """`hub.router` -> `router`; any other queue keeps its name."""
+    return queue[len(_QUEUE_PREFIX) :] if queue.startswith(_QUEUE_PREFIX) else queue
+
+
+class _PolicyCounts(Collector):
+    """Reads the counts the delivery policies and the relay keep anyway, at scrape time: nothing on the hot path."""
+
+    def __init__(self, policies: Mapping[str, DeliveryPolicy], relay: OutboxRelay | None) -> None:
+        self._policies = policies
+        self._relay = relay
+
+    def collect(self) -> Iterator[Metric]:
+        deliveries = CounterMetricFamily(
+            "hub_deliveries",
+            "Deliveries per consumer and outcome: ok (applied or a duplicate), retried (back after a delay), "
+            "dead_lettered (in the consumer's DLQ with the reason).",
+            labels=["consumer", "outcome"],
+        )
+        for name, policy in sorted(self._policies.items()):
+            for outcome in OUTCOMES:
+                deliveries.add_metric([name, outcome], policy.counts.get(outcome, 0))
+        yield deliveries
+        if self._relay is not None:
+            yield CounterMetricFamily(
+                "hub_outbox_published",
+                "Outbox messages the broker confirmed to this process's relay.",
+                value=self._relay.published,
+            )
+            yield CounterMetricFamily(
+                "hub_outbox_failed",
+                "Outbox publish attempts that failed (unroutable, broker down); the row is retried.",
+                value=self._relay.failed,
+            )
+
+
+class _Timing(BaseMiddleware):
+    """Times each delivery for its consumer, policy decision (ack, retry, dead-letter) included."""
+
+    def __init__(self, msg: Any, /, *, context: Any, metrics: HubMetrics) -> None:
+        super().__init__(msg, context=context)
+        self._metrics = metrics
+
+    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await call_next(msg)
+        finally:
+            self._metrics.observe_delivery(self.context.get("handler_"), time.perf_counter() - started)
+
+
+class HubMetrics:
+    """The metrics of one `hub run` process, served on their own port by a thread (a busy event loop still answers)."""
+
+    def __init__(
+        self,
+        *,
+        policies: Mapping[str, DeliveryPolicy],
+        relay: OutboxRelay | None,
+        sessions: async_sessionmaker[AsyncSession],
+        assignees: Iterable[str],
+        host: str,
+        port: int,
+        sample_interval_s: float,
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.host = host
+        self.port = port
+        self._sessions = sessions
+        self.faststream = RabbitPrometheusMiddleware(registry=self.registry, app_name="city-contact-hub")
+        self.delivery_seconds = Histogram(
+            "hub_delivery_duration_seconds",
+            "Time from receiving a delivery to its ack, retry or dead-lettering (its batch's commit included).",
+            ["consumer"],
+            registry=self.registry,
+            buckets=DURATION_BUCKETS,
+        )
+        self.outbox_backlog = Gauge(
+            "hub_outbox_backlog", "Outbox messages not yet published (sampled).", registry=self.registry
+        )
+        self.workorders_issued = Counter(
+            "hub_workorders_issued",
+            "Work orders the broker confirmed on their way to the assignee's queue.",
+            ["assignee"],
+            registry=self.registry,
+        )
+        self.alerts_raised = Counter(
+            "hub_alerts_raised",
+            "Spike alerts the broker confirmed on their way to the communication team: detected, update, resolved.",
+            ["kind"],
+            registry=self.registry,
+        )
+        # Present at zero from the start: a dashboard tells "none yet" from "not measured".
+        for assignee in assignees:
+            self.workorders_issued.labels(assignee)
+        for kind in ALERT_KINDS:
+            self.alerts_raised.labels(kind)
+        self.registry.register(_PolicyCounts(policies, relay))
+        self._durations: dict[int, Any] = {}
+        self._sampler = Periodic("metrics-sampler", sample_interval_s, self.sample)
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        if relay is not None:
+            relay.on_published = self.outbox_published
+
+    def middlewares(self) -> tuple[Any, ...]:
+        """Broker middlewares: FastStream's (outermost) and the hub's per-consumer timing."""
+
+        def timing(msg: Any, /, *, context: Any) -> _Timing:
+            return _Timing(msg, context=context, metrics=self)
+
+        return (self.faststream, timing)
+
+    def observe_delivery(self, subscriber: Any, seconds: float) -> None:
+        # One histogram child per subscriber, looked up once: label resolution is the costly part.
+        child = self._durations.get(id(subscriber))
+        if child is None:
+            queue = getattr(getattr(subscriber, "queue", None), "name", None) or "unknown"
+            child = self.delivery_seconds.labels(consumer_of_queue(queue))
+            self._durations[id(subscriber)] = child
+        child.observe(seconds)
+
+    def outbox_published(self, rows: Sequence[OutboxMessage]) -> None:
+        for row in rows:
+            key = row.routing_key
+            if key.startswith(f"{WORKORDER_ISSUED_PREFIX}."):
+                self.workorders_issued.labels(key[len(WORKORDER_ISSUED_PREFIX) + 1 :]).inc()
+            elif key.startswith("spike."):
+                self.alerts_raised.labels(alert_kind(row.message_id, key)).inc()
+
+    async def sample(self) -> None:
+        self.outbox_backlog.set(await pending_count(self._sessions))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    async def start(self) -> None:
+        """Serve `/metrics`; a port already taken is logged, not fatal: a consumer never stops for its metrics."""
+        try:
+            self._server, self._thread = start_http_server(self.port, addr=self.host, registry=self.registry)
+        except OSError as exc:
+            log.error("metrics endpoint not started on %s:%s: %s", self.host, self.port, exc)
+        else:
+            log.info("metrics on http://%s:%s/metrics", self.host, self.port)
+        await self._sampler.start()
+
+    async def stop(self) -> None:
+        await self._sampler.stop()
+        server, self._server = self._server, None
+        if server is not None:
+            # shutdown() waits for the serving thread's loop to notice: off the event loop.
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()
+
+
+def alert_kind(message_id: str, routing_key: str) -> str:
+    """Alert message ids are `<incident id>/<kind>/<seq>` (spikes); the routing key says detected or resolved."""
+    parts = message_id.rsplit("/", 2)
+    if len(parts) == 3 and parts[1] in ALERT_KINDS:
+        return parts[1]
+    return routing_key.split(".", 1)[-1]
+
+
+# --- hub serve: queue depths, consumer counts, outbox backlog ---
+
+
+@dataclass(frozen=True)
+class QueueSample:
+    queue: str
+    messages: int
+    consumers: int
+
+
+async def sample_queues(amqp_url: str, names: Sequence[str], *, timeout_s: float = 3.0) -> list[QueueSample]:
+    """Passive declares over one connection; a queue that does not exist is left out. Raises when the broker is down."""
+    samples: list[QueueSample] = []
+    async with asyncio.timeout(timeout_s):
+        connection = await aio_pika.connect(amqp_url, client_properties={"connection_name": "hub-metrics"})
+        async with connection:
+            channel = await connection.channel()
+            for name in names:
+                try:
+                    declared = await channel.declare_queue(name, passive=True)
+                except aio_pika.exceptions.ChannelClosed:
+                    # A missing queue closes the channel (404): a fresh one for the next name.
+                    channel = await connection.channel()
+                    continue
+                result = declared.declaration_result
+                samples.append(QueueSample(name, int(result.message_count or 0), int(result.consumer_count or 0)))
+    return samples
+
+
+async def render_serve_metrics(
+    amqp_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    queues: Sequence[str],
+    *,
+    timeout_s: float = 3.0,
+) -> bytes:
+    """One scrape of `hub serve`: sampled now, both sides at once, each bounded by `timeout_s`."""
+
+    async def outbox() -> int:
+        async with asyncio.timeout(timeout_s):
+            return await pending_count(sessions)
+
+    started = time.perf_counter()
+    queue_result, outbox_result = await asyncio.gather(
+        sample_queues(amqp_url, queues, timeout_s=timeout_s), outbox(), return_exceptions=True
+    )
+    collector = _Snapshot(
+        queues=None if isinstance(queue_result, BaseException) else queue_result,
+        backlog=None if isinstance(outbox_result, BaseException) else outbox_result,
+        seconds=time.perf_counter() - started,
+    )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return generate_latest(registry)
+
+
+@dataclass(frozen=True)
+class _Snapshot(Collector):
+    queues: list[QueueSample] | None
+    backlog: int | None
+    seconds: float
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("hub_broker_up", "1 if the broker answered this scrape.", value=self.queues is not None)
+        yield GaugeMetricFamily(
+            "hub_database_up", "1 if the database answered this scrape.", value=self.backlog is not None
+        )
+        messages = GaugeMetricFamily(
+            "hub_queue_messages", "Messages ready in each of the hub's queues.", labels=["queue"]
+        )
+        consumers = GaugeMetricFamily(
+            "hub_queue_consumers", "Consumers attached to each of the hub's queues.", labels=["queue"]
+        )
+        for sample in self.queues or ():
+            messages.add_metric([sample.queue], sample.messages)
+            consumers.add_metric([sample.queue], sample.consumers)
+        yield messages
+        yield consumers
+        if self.backlog is not None:
+            yield GaugeMetricFamily("hub_outbox_backlog", "Outbox messages not yet published.", value=self.backlog)
+        yield GaugeMetricFamily("hub_scrape_duration_seconds", "Time this scrape took.", value=self.seconds)
+
+
+def hub_queue_names(consumers: Iterable[str], assignees: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
+    """Every queue of the hub: each consumer's input, retry and dead-letter queue, each assignee's, and `extra`."""
+    names: list[str] = []
+    for consumer in consumers:
+        names += [consumer_queue_name(consumer), retry_queue_name(consumer), dead_letter_queue_name(consumer)]
+    names += [workorder_queue_name(a) for a in assignees]
+    names += list(extra)
+    return names

@@ -1,0 +1,564 @@
+"""Personal data: erase a reporter's contact data everywhere the hub stored it, on request or after retention.
+
+The hub keeps a reporter's name, phone and e-mail in exactly these places (statistics, spikes and alerts never
+hold them, so an erasure changes no figure):
+  * `reports.reporter_name`, `reporter_phone`, `reporter_email`;
+  * outbox bodies of the report's work orders (`reporter`, only for assignees whose data policy allows it);
+  * webhook and e-mail payloads of those work orders in `deliveries` (`reporter`, or `data.reporter` in a webhook
+    envelope);
+  * copies in the consumers' dead-letter queues (`ReportFiled` and `WorkOrderIssued` bodies).
+
+An erasure is one database transaction: the report row, the outbox and delivery bodies (rewritten without
+`reporter`), a `privacy_erasures` record (what was erased where, never the data) and, in the outbox, one
+`ReporterDataErased` per work order that carried the data, to that assignee's queue. It starts with
+`UPDATE reports ... WHERE report_id IN (...) AND <contact data present> RETURNING report_id`: of two replicas (or a
+request racing the retention job) only the one whose UPDATE returned the row goes on, so nobody is notified twice.
+Then the dead-letter queues: a copy is scrubbed when its report was erased (the records say so) or when it failed
+longer ago than the retention period; the scrubbed copy is published (confirmed) before the original is acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contracts import ErasureReason, ReporterDataErased
+from infra.batcher import insert_ignore_table
+from infra.consuming import HEADER_FAILED_AT
+from infra.db.models import Delivery, OutboxMessage, PrivacyErasure, Report, WorkOrder
+from infra.outbox import Outgoing
+from infra.topology import CITY_EVENTS, dead_letter_queue_name, workorder_reporter_erased_routing_key
+
+log = logging.getLogger(__name__)
+
+REPORTER = "reporter"
+HEADER_REPORTER_ERASED = "x-hub-reporter-erased"
+_CHUNK = 500
+
+_reports = cast(Table, Report.__table__).c
+_orders = cast(Table, WorkOrder.__table__).c
+_outbox = cast(Table, OutboxMessage.__table__).c
+_deliveries = cast(Table, Delivery.__table__).c
+_erasures = cast(Table, PrivacyErasure.__table__).c
+
+_HAS_CONTACT = or_(
+    _reports.reporter_name.is_not(None), _reports.reporter_phone.is_not(None), _reports.reporter_email.is_not(None)
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _document(body: bytes) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def scrub_reporter(body: bytes) -> bytes | None:
+    """The body without `reporter` (top level, or in a webhook envelope's `data`); None when there is none to remove.
+
+    Compact JSON without ASCII escapes, as pydantic writes the hub's messages.
+    """
+    doc = _document(body)
+    if doc is None:
+        return None
+    data = doc.get("data")
+    changed = False
+    # A `"reporter": null` (an assignee that may not see it) holds nothing: the body stays as it is.
+    for holder in (doc, data) if isinstance(data, dict) else (doc,):
+        if holder.get(REPORTER) is not None:
+            del holder[REPORTER]
+            changed = True
+    if not changed:
+        return None
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def report_id_of(body: bytes) -> str | None:
+    doc = _document(body)
+    if doc is None:
+        return None
+    data = doc.get("data")
+    value = doc.get("report_id") or (data.get("report_id") if isinstance(data, dict) else None)
+    return value if isinstance(value, str) else None
+
+
+@dataclass
+class Erasure:
+    """What one erasure did; recorded in `privacy_erasures` (ids and counts only)."""
+
+    erasure_id: str
+    report_id: str
+    trigger: ErasureReason
+    erased_at: dt.datetime
+    report_erased: bool
+    outbox_rows: int = 0
+    delivery_rows: int = 0
+    notified: list[str] = field(default_factory=list)
+    dead_letters: int | None = None
+
+
+@dataclass
+class RetentionResult:
+    cutoff: dt.datetime
+    due: int
+    erased: list[str] = field(default_factory=list)
+    sample: list[str] = field(default_factory=list)
+    dead_letters: int | None = None
+
+
+@dataclass
+class _Letter:
+    message: AbstractIncomingMessage
+    report_id: str | None
+    failed_at: dt.datetime | None
+    scrubbed: bytes
+
+    @classmethod
+    def of(cls, message: AbstractIncomingMessage) -> _Letter | None:
+        scrubbed = scrub_reporter(message.body)
+        if scrubbed is None:
+            return None
+        return cls(message, report_id_of(message.body), _failed_at(message), scrubbed)
+
+    def copy(self, now: dt.datetime) -> aio_pika.Message:
+        """The same dead letter without the reporter: headers (reason, original route) and ids kept.
+
+        `user_id` is left out: RabbitMQ refuses a publish whose user_id is not the publishing user.
+        """
+        m = self.message
+        return aio_pika.Message(
+            self.scrubbed,
+            headers={**(m.headers or {}), HEADER_REPORTER_ERASED: now.isoformat()},
+            content_type=m.content_type,
+            content_encoding=m.content_encoding,
+            message_id=m.message_id,
+            correlation_id=m.correlation_id,
+            type=m.type,
+            app_id=m.app_id,
+            timestamp=m.timestamp,
+            reply_to=m.reply_to,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+
+
+def _failed_at(message: AbstractIncomingMessage) -> dt.datetime | None:
+    raw = (message.headers or {}).get(HEADER_FAILED_AT)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    if isinstance(raw, str):
+        try:
+            moment = dt.datetime.fromisoformat(raw)
+        except ValueError:
+            moment = None
+        if moment is not None:
+            return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    stamp = message.timestamp
+    if stamp is None:
+        return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=dt.UTC)
+
+
+Decide = Callable[[list[_Letter]], Awaitable[list[_Letter]]]
+
+
+class PrivacyService:
+    """Erases contact data by report id (`hub privacy erase`) and after the retention period (`hub privacy retention`)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        amqp_url: str,
+        consumers: Sequence[str],
+        retention_days: int,
+        batch_size: int = 200,
+        broker_timeout_s: float = 30.0,
+        on_commit: Callable[[], None] | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self.amqp_url = amqp_url
+        self.consumers = tuple(consumers)
+        self.retention_days = retention_days
+        self.batch_size = batch_size
+        self.broker_timeout_s = broker_timeout_s
+        self._on_commit = on_commit
+        self._clock = clock
+
+    # --- on request ---
+
+    async def erase(self, report_id: str, *, trigger: ErasureReason = ErasureReason.REQUEST) -> Erasure:
+        """Erase one report's contact data in the database, notify its assignees, then scrub the dead letters."""
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            (erasure,) = await self._erase(session, [report_id], trigger, now, record_all=True)
+        self._committed(erasure.notified)
+        try:
+            erasure.dead_letters = await self.scrub_dead_letters()
+        except Exception as exc:
+            # The database part stands; the record says the dead letters are still to do (NULL), a rerun does them.
+            log.warning(
+                "dead letters not scrubbed: %s: %s",
+                type(exc).__name__,
+                exc,
+                extra={"report_id": report_id, "erasure_id": erasure.erasure_id},
+            )
+        else:
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    update(PrivacyErasure)
+                    .where(_erasures.erasure_id == erasure.erasure_id)
+                    .values(dead_letters=erasure.dead_letters)
+                )
+        log.info(
+            "contact data erased",
+            extra={
+                "report_id": report_id,
+                "erasure_id": erasure.erasure_id,
+                "trigger": trigger.value,
+                "report_erased": erasure.report_erased,
+                "outbox_rows": erasure.outbox_rows,
+                "delivery_rows": erasure.delivery_rows,
+                "dead_letters": erasure.dead_letters,
+                "notified": erasure.notified,
+            },
+        )
+        return erasure
+
+    # --- retention ---
+
+    def cutoff(self, now: dt.datetime) -> dt.datetime:
+        return now - dt.timedelta(days=self.retention_days)
+
+    async def retention(self, *, apply: bool, sweep_dead_letters: bool = True) -> RetentionResult:
+        """Erase (or with apply=False only count) contact data of reports closed before the retention cutoff."""
+        now = self._clock()
+        cutoff = self.cutoff(now)
+        due_where = and_(_reports.closed_at.is_not(None), _reports.closed_at < cutoff, _HAS_CONTACT)
+        async with self._sessions() as session:
+            due = int((await session.execute(select(func.count()).select_from(Report).where(due_where))).scalar_one())
+            sample = list(
+                (
+                    await session.execute(
+                        select(_reports.report_id).where(due_where).order_by(_reports.closed_at).limit(20)
+                    )
+                ).scalars()
+            )
+        result = RetentionResult(cutoff=cutoff, due=due, sample=sample)
+        if not apply:
+            if sweep_dead_letters:
+                # Also the copies of the reports that are due: they would be erased now.
+                due_ids = set(await self._due_ids(due_where, limit=None))
+                result.dead_letters = await self.scrub_dead_letters(older_than=cutoff, also=due_ids, apply=False)
+            return result
+        for _ in range(max(1, due // self.batch_size + 2)):
+            erased, full = await self._retention_batch(due_where, now)
+            result.erased += erased
+            if not full:
+                break
+        if sweep_dead_letters:
+            result.dead_letters = await self.scrub_dead_letters(older_than=cutoff)
+        if result.erased:
+            log.info(
+                "retention erased contact data of %d report(s)",
+                len(result.erased),
+                extra={"cutoff": cutoff.isoformat(), "dead_letters": result.dead_letters},
+            )
+        return result
+
+    async def _due_ids(self, due_where: ColumnElement[bool], *, limit: int | None, lock: bool = False) -> list[str]:
+        async with self._sessions() as session:
+            return await self._select_due(session, due_where, limit=limit, lock=lock)
+
+    @staticmethod
+    async def _select_due(
+        session: AsyncSession, due_where: ColumnElement[bool], *, limit: int | None, lock: bool
+    ) -> list[str]:
+        stmt = select(_reports.report_id).where(due_where).order_by(_reports.closed_at, _reports.report_id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        if lock:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return list((await session.execute(stmt)).scalars())
+
+    async def _retention_batch(self, due_where: ColumnElement[bool], now: dt.datetime) -> tuple[list[str], bool]:
+        """One transaction of at most `batch_size` reports; (erased ids, whether a full batch was due)."""
+        async with self._sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # Another replica's batch is skipped, not waited for: no two replicas block on (or deadlock over)
+                # the same rows, and the UPDATE's guard still erases each report once.
+                async with session.begin():
+                    ids = await self._select_due(session, due_where, limit=self.batch_size, lock=True)
+                    erasures = await self._erase(
+                        session, ids, ErasureReason.RETENTION, now, record_all=False, guard=due_where
+                    )
+            else:
+                # SQLite: read, then a transaction that starts with its write (a read upgraded to a write fails at
+                # once when another process committed in between); the UPDATE's guard makes the stale read harmless.
+                async with session.begin():
+                    ids = await self._select_due(session, due_where, limit=self.batch_size, lock=False)
+                async with session.begin():
+                    erasures = await self._erase(
+                        session, ids, ErasureReason.RETENTION, now, record_all=False, guard=due_where
+                    )
+        self._committed([a for e in erasures for a in e.notified])
+        return [e.report_id for e in erasures], len(ids) >= self.batch_size
+
+    # --- the database part, in the caller's transaction ---
+
+    async def _erase(
+        self,
+        session: AsyncSession,
+        report_ids: Sequence[str],
+        trigger: ErasureReason,
+        now: dt.datetime,
+        *,
+        record_all: bool,
+        guard: ColumnElement[bool] | None = None,
+    ) -> list[Erasure]:
+        if not report_ids:
+            return []
+        ids = sorted(set(report_ids))
+        condition = and_(_reports.report_id.in_(ids), _HAS_CONTACT)
+        if guard is not None:
+            condition = and_(condition, guard)
+        # First statement of the transaction, and the one that decides: only the rows it returns are ours.
+        erased = set(
+            (
+                await session.execute(
+                    update(cast(Table, Report.__table__))
+                    .where(condition)
+                    .values(reporter_name=None, reporter_phone=None, reporter_email=None)
+                    .returning(_reports.report_id)
+                )
+            ).scalars()
+        )
+        # Outbox and delivery bodies of every requested report: a rerun finds and fixes what a crash left behind.
+        orders = (
+            await session.execute(
+                select(_orders.work_order_id, _orders.report_id, _orders.assignee, _orders.includes_contact).where(
+                    _orders.report_id.in_(ids)
+                )
+            )
+        ).all()
+        report_of = {o.work_order_id: o.report_id for o in orders}
+        outbox_rows = await self._scrub_rows(session, OutboxMessage, _outbox.message_id, list(report_of), report_of)
+        delivery_rows = await self._scrub_rows(session, Delivery, _deliveries.work_order_id, list(report_of), report_of)
+        erasures: list[Erasure] = []
+        outgoing: list[Outgoing] = []
+        for report_id in ids:
+            if report_id not in erased and not record_all:
+                continue
+            erasure = Erasure(
+                erasure_id=f"era-{uuid.uuid4().hex}",
+                report_id=report_id,
+                trigger=trigger,
+                erased_at=now,
+                report_erased=report_id in erased,
+                outbox_rows=outbox_rows.get(report_id, 0),
+                delivery_rows=delivery_rows.get(report_id, 0),
+            )
+            if erasure.report_erased:
+                # Those who received the contact data: work orders issued under a policy that allowed it.
+                for order in sorted(orders, key=lambda o: o.work_order_id):
+                    if order.report_id != report_id or not order.includes_contact:
+                        continue
+                    erasure.notified.append(order.assignee)
+                    outgoing.append(self._notice(erasure, order.work_order_id, order.assignee))
+            erasures.append(erasure)
+        if erasures:
+            await session.execute(
+                insert_ignore_table(session, PrivacyErasure),
+                [
+                    {
+                        "erasure_id": e.erasure_id,
+                        "report_id": e.report_id,
+                        "trigger": e.trigger.value,
+                        "erased_at": e.erased_at,
+                        "report_erased": e.report_erased,
+                        "outbox_rows": e.outbox_rows,
+                        "delivery_rows": e.delivery_rows,
+                        "dead_letters": None,
+                        "notified": e.notified,
+                    }
+                    for e in erasures
+                ],
+            )
+        if outgoing:
+            await session.execute(
+                insert_ignore_table(session, OutboxMessage),
+                [
+                    {
+                        "message_id": m.message_id,
+                        "exchange": m.exchange,
+                        "routing_key": m.routing_key,
+                        "body": m.body,
+                        "headers": m.headers,
+                        "content_type": "application/json",
+                        "message_type": m.message_type,
+                        "correlation_id": m.correlation_id,
+                        "created_at": now,
+                        "attempts": 0,
+                    }
+                    for m in outgoing
+                ],
+            )
+        return erasures
+
+    @staticmethod
+    async def _scrub_rows(
+        session: AsyncSession,
+        model: type[OutboxMessage] | type[Delivery],
+        key: Any,
+        work_order_ids: list[str],
+        report_of: dict[str, str],
+    ) -> dict[str, int]:
+        """Rewrite the bodies that hold a reporter; per report, how many rows were rewritten."""
+        table = cast(Table, model.__table__)
+        changed: dict[str, int] = {}
+        for start in range(0, len(work_order_ids), _CHUNK):
+            chunk = work_order_ids[start : start + _CHUNK]
+            rows = (await session.execute(select(table.c.id, key, table.c.body).where(key.in_(chunk)))).all()
+            for row_id, work_order_id, body in rows:
+                scrubbed = scrub_reporter(body)
+                if scrubbed is None:
+                    continue
+                await session.execute(update(table).where(table.c.id == row_id).values(body=scrubbed))
+                report_id = report_of[work_order_id]
+                changed[report_id] = changed.get(report_id, 0) + 1
+        return changed
+
+    @staticmethod
+    def _notice(erasure: Erasure, work_order_id: str, assignee: str) -> Outgoing:
+        notice = ReporterDataErased(
+            erasure_id=erasure.erasure_id,
+            work_order_id=work_order_id,
+            report_id=erasure.report_id,
+            assignee=assignee,
+            reason=erasure.trigger,
+            erased_at=erasure.erased_at,
+        )
+        return Outgoing.of(
+            notice,
+            exchange=CITY_EVENTS.name,
+            routing_key=workorder_reporter_erased_routing_key(assignee),
+            # One notice per erasure and work order: a replica or a rerun that erased nothing sends nothing.
+            message_id=f"{erasure.erasure_id}/{work_order_id}",
+            subject=erasure.report_id,
+            time=erasure.erased_at,
+        )
+
+    def _committed(self, notified: Iterable[str]) -> None:
+        if any(True for _ in notified) and self._on_commit is not None:
+            self._on_commit()
+
+    async def erased_report_ids(self, report_ids: Iterable[str]) -> set[str]:
+        """Which of these reports were ever erased (on request or by retention), from the records."""
+        wanted = sorted(set(report_ids))
+        found: set[str] = set()
+        async with self._sessions() as session:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                found |= set(
+                    (
+                        await session.execute(
+                            select(_erasures.report_id).where(_erasures.report_id.in_(chunk)).distinct()
+                        )
+                    ).scalars()
+                )
+        return found
+
+    # --- dead-letter copies on the broker ---
+
+    async def scrub_dead_letters(
+        self, *, older_than: dt.datetime | None = None, also: set[str] | None = None, apply: bool = True
+    ) -> int:
+        """Scrub the dead letters of erased reports (and those that failed before `older_than`); returns how many."""
+
+        async def decide(letters: list[_Letter]) -> list[_Letter]:
+            erased = (await self.erased_report_ids(x.report_id for x in letters if x.report_id)) | (also or set())
+            return [
+                x
+                for x in letters
+                if (x.report_id is not None and x.report_id in erased)
+                or (older_than is not None and x.failed_at is not None and x.failed_at < older_than)
+            ]
+
+        total = 0
+        connection = await aio_pika.connect(
+            self.amqp_url, timeout=self.broker_timeout_s, client_properties={"connection_name": "hub-privacy"}
+        )
+        async with connection:
+            for consumer in self.consumers:
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                try:
+                    async with asyncio.timeout(self.broker_timeout_s):
+                        total += await self._scrub_queue(channel, dead_letter_queue_name(consumer), decide, apply=apply)
+                except aio_pika.exceptions.ChannelNotFoundEntity:
+                    continue  # this consumer's queues were never declared here
+                finally:
+                    if not channel.is_closed:
+                        await channel.close()
+        return total
+
+    async def _scrub_queue(self, channel: AbstractChannel, name: str, decide: Decide, *, apply: bool) -> int:
+        queue = await channel.declare_queue(name, passive=True)
+        ready = int(queue.declaration_result.message_count or 0)
+        if not ready:
+            return 0
+        # Everything is taken (unacked, so nothing is lost if we die) and judged together: one records lookup.
+        taken: list[AbstractIncomingMessage] = []
+        settled: set[int] = set()
+        try:
+            while len(taken) < ready and (message := await queue.get(no_ack=False, fail=False)) is not None:
+                taken.append(message)
+            letters = [letter for m in taken if (letter := _Letter.of(m)) is not None]
+            chosen = await decide(letters)
+            if not apply:
+                return len(chosen)
+            now = self._clock()
+            for letter in chosen:
+                # Confirmed copy first, then the original goes: a crash in between leaves two copies, never none.
+                await channel.default_exchange.publish(letter.copy(now), routing_key=name, mandatory=True)
+                await letter.message.ack()
+                settled.add(id(letter.message))
+            return len(chosen)
+        finally:
+            for message in taken:
+                if id(message) not in settled:
+                    await message.nack(requeue=True)
+
+
+class RetentionJob:
+    """The periodic retention round of `hub run`: the database every round, the dead-letter queues when that round
+    erased something, else at most every `sweep_every_s` (each look returns the untouched messages to their queue)."""
+
+    def __init__(self, service: PrivacyService, *, sweep_every_s: float = 86_400.0) -> None:
+        self.service = service
+        self.sweep_every_s = sweep_every_s
+        self._last_sweep: float | None = None
+
+    async def __call__(self) -> RetentionResult:
+        result = await self.service.retention(apply=True, sweep_dead_letters=False)
+        now = time.monotonic()
+        if result.erased or self._last_sweep is None or now - self._last_sweep >= self.sweep_every_s:
+            result.dead_letters = await self.service.scrub_dead_letters(older_than=result.cutoff)
+            self._last_sweep = now
+        return result

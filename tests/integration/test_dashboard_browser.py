@@ -1,0 +1,296 @@
+"""The dashboard in a real headless Chromium (Debian's `chromium`), driven by Playwright.
+
+`hub serve` runs as its own process on a random port over a PostgreSQL database that holds a known week,
+put in through the real stats handler. The test reads the figures off the SVG marks (every bar and point
+carries data-series / data-label / data-value) and checks them against the API's answers and against the
+database's own rows, then changes the filters and checks the charts follow. Any console error, uncaught
+exception or failed request fails the test. No Chromium is a failure with instructions, never a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from infra.db import create_engine
+from infra.db.models import StatCall
+from tests.stats_dashboard_support import Week, build_week, fill
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium")
+# As this machine's Chromium must run: no sandbox as root, and no background traffic to a closed network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CHARTS = (
+    "calls-over-time",
+    "calls-by-hour",
+    "topics-outcomes",
+    "reports-by-category",
+    "reports-by-district",
+    "workorders-by-assignee",
+    "incident-timeline",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def chromium() -> str:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(
+            f"Chromium is needed for the dashboard test and {CHROMIUM} does not exist. Install Debian's: "
+            "apt-get update && apt-get install -y chromium chromium-driver (.ci/run does), "
+            "or set HUB_TEST_CHROMIUM to a Chromium binary. Tests never skip a missing browser.",
+            pytrace=False,
+        )
+    return CHROMIUM
+
+
+@pytest.fixture
+def week() -> Week:
+    return build_week()
+
+
+@pytest.fixture
+async def hub_serve(postgres_url: str, week: Week, tmp_path: Path) -> AsyncIterator[str]:
+    """`hub serve` as its own process on a random free port, over the week's database."""
+    await fill(postgres_url, week)
+    port = _free_port()
+    log_path = tmp_path / "serve.log"
+    env = {**os.environ, "HUB_DATABASE_URL": postgres_url, "HUB_LOG_LEVEL": "WARNING"}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient(base_url=base, timeout=1) as client:
+            while True:
+                if proc.poll() is not None:
+                    raise AssertionError(f"hub serve exited with {proc.returncode}: {log_path.read_text()}")
+                try:
+                    if (await client.get("/health/live")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"hub serve not up after 30 s: {log_path.read_text()}")
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Dashboard:
+    """The page, with what the browser said collected for the final check."""
+
+    def __init__(self, page: Any, base: str) -> None:
+        self.page = page
+        self.base = base
+        self.problems: list[str] = []
+        page.on(
+            "console",
+            lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None,
+        )
+        page.on("pageerror", lambda e: self.problems.append(f"uncaught: {e}"))
+        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} {r.failure}"))
+        page.on("response", lambda r: self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+
+    async def loads(self) -> int:
+        return int(await self.page.evaluate("Number(document.body.dataset.loads || 0)"))
+
+    async def after(self, action: Any) -> None:
+        """Run an action that refetches, and wait until the charts are drawn from the new answers."""
+        before = await self.loads()
+        await action()
+        await self.page.wait_for_function(
+            f"Number(document.body.dataset.loads || 0) > {before} && document.body.dataset.state === 'ready'",
+            timeout=15_000,
+        )
+
+    async def marks(self, chart: str, series: str, mark: str = "rect.bar") -> dict[str, float]:
+        return dict(
+            await self.page.eval_on_selector_all(
+                f'[data-chart="{chart}"] {mark}[data-series="{series}"]',
+                "els => els.map(e => [e.dataset.label, Number(e.dataset.value)])",
+            )
+        )
+
+    async def totals(self, chart: str, group: str = "g.bar-row", key: str = "key") -> dict[str, float]:
+        return dict(
+            await self.page.eval_on_selector_all(
+                f'[data-chart="{chart}"] {group}',
+                f"els => els.map(e => [e.dataset.{key}, Number(e.dataset.total)])",
+            )
+        )
+
+    async def api(self, path: str, query: str) -> Any:
+        async with httpx.AsyncClient(base_url=self.base) as client:
+            response = await client.get(f"/api/stats{path}?{query}")
+            assert response.status_code == 200, response.text
+            return response.json()
+
+
+@pytest.fixture
+async def dashboard(chromium: str, hub_serve: str, tmp_path: Path) -> AsyncIterator[Dashboard]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        # A persistent context on a fresh, empty profile folder: nothing carried over from another run.
+        context = await p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+            timezone_id="Europe/Brussels",
+        )
+        try:
+            page = context.pages[0] if context.pages else await context.new_page()
+            board = Dashboard(page, hub_serve)
+            yield board
+            shot = os.environ.get("HUB_DASHBOARD_SCREENSHOT")
+            if shot:
+                await page.screenshot(path=shot, full_page=True)
+        finally:
+            await context.close()
+
+
+async def db_calls_per_day(database_url: str) -> dict[str, int]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            c = StatCall.__table__.c
+            rows = await conn.execute(select(c.local_date, func.count()).group_by(c.local_date))
+            return {day.isoformat(): int(n) for day, n in rows}
+    finally:
+        await engine.dispose()
+
+
+async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters(
+    dashboard: Dashboard, week: Week, postgres_url: str
+) -> None:
+    page = dashboard.page
+    await dashboard.after(lambda: page.goto(f"{dashboard.base}/dashboard"))
+    assert page.url.endswith("/dashboard/?year=2021"), page.url  # the latest year with figures, in the URL
+    assert await page.title() == "Contact centre statistics · City contact hub"
+
+    # Every chart is an SVG image with a title, and has a table beside it.
+    for chart in CHARTS:
+        svg = page.locator(f'[data-chart="{chart}"] svg[role="img"]')
+        assert await svg.count() == 1, chart
+        assert (await svg.locator("title").first.text_content() or "").strip(), chart
+        assert await page.locator(f'[data-chart="{chart}"] table').count() == 1, chart
+
+    # Calls per day: a bar per day of 2021, each the API's figure, which is the database's count.
+    per_day = await dashboard.marks("calls-over-time", "calls")
+    api_days = await dashboard.api("/series", "year=2021&grain=day")
+    assert len(per_day) == 365
+    assert per_day == {p["label"]: p["calls"] for p in api_days["points"]}
+    in_db = await db_calls_per_day(postgres_url)
+    assert {d: n for d, n in per_day.items() if n} == in_db
+    assert {d: n for d, n in per_day.items() if n} == {d: n for d, n in week.calls_per_day().items() if n}
+    reports_line = await dashboard.marks("calls-over-time", "reports", "circle.point")
+    assert sum(reports_line.values()) == len(week.reports)
+
+    # Calls per hour of the day, in and outside opening hours.
+    hours = await dashboard.totals("calls-by-hour", "g.bar-group", "label")
+    assert [hours[f"{h:02d}"] for h in range(24)] == week.calls_per_hour()
+    outside = await dashboard.marks("calls-by-hour", "outside")
+    assert sum(outside.values()) == 5  # the week's evening calls
+    api_hours = await dashboard.api("/calls/hours", "year=2021")
+    assert [h["calls"] for h in api_hours["hours"]] == week.calls_per_hour()
+
+    # Topics and outcomes: a row per topic, a segment per outcome.
+    topics = await dashboard.totals("topics-outcomes")
+    assert topics == dict(Counter(c.topic.value for c in week.calls))
+    at_once = await dashboard.marks("topics-outcomes", "answered_at_once")
+    assert at_once == dict(Counter(c.topic.value for c in week.calls if c.outcome.value == "answered_at_once"))
+
+    # Reports by category and district.
+    assert await dashboard.totals("reports-by-category") == dict(Counter(r.category for r in week.reports))
+    assert await dashboard.totals("reports-by-district") == dict(Counter(r.location.district for r in week.reports))
+
+    # Open and overdue work orders per assignee. The page judges against today, the expectation against AS_OF:
+    # every due date of the week lies before both, so an open order is overdue either way.
+    want = week.orders_per_assignee()
+    assert await dashboard.marks("workorders-by-assignee", "overdue") == {a: c["overdue"] for a, c in want.items()}
+    assert await dashboard.marks("workorders-by-assignee", "done") == {a: c["done"] for a, c in want.items()}
+    assert await dashboard.marks("workorders-by-assignee", "rejected") == {a: c["rejected"] for a, c in want.items()}
+
+    # The incident timeline: the API's buckets, the alert and the resolution marked.
+    timeline = await dashboard.api(f"/incidents/{await page.locator('#f-incident').input_value()}/timeline", "")
+    bars = await dashboard.marks("incident-timeline", "calls")
+    assert bars == {str(b["minutes_from_alert"]): b["calls"] for b in timeline["buckets"]}
+    assert sum(bars.values()) > 0
+    for marker in ("alert", "resolved"):
+        assert await page.locator(f'[data-chart="incident-timeline"] [data-marker="{marker}"]').count() == 1
+
+    # A district: every chart refetches and shows that district's figures only.
+    district = week.incident.district
+    await dashboard.after(lambda: page.select_option("#f-district", district))
+    assert f"district={district}" in page.url
+    assert await dashboard.totals("reports-by-category") == dict(Counter(r.category for r in week.reports_in(district)))
+    assert await dashboard.totals("reports-by-district") == {district: len(week.reports_in(district))}
+    days = await dashboard.marks("calls-over-time", "calls")
+    assert {d: n for d, n in days.items() if n} == {d: n for d, n in week.calls_per_day(district).items() if n}
+    orders = await dashboard.marks("workorders-by-assignee", "overdue")
+    assert orders == {a: c["overdue"] for a, c in week.orders_per_assignee(district).items()}
+    kpi = await page.locator('[data-kpi="Calls"] .k-value').text_content()
+    assert kpi == f"{len(week.calls_in(district)):,}"
+
+    # And a category on top.
+    category = week.incident.category
+    await dashboard.after(lambda: page.select_option("#f-category", category))
+    assert await dashboard.totals("reports-by-category") == {category: len(week.reports_in(district, category))}
+    hours = await dashboard.totals("calls-by-hour", "g.bar-group", "label")
+    assert [hours[f"{h:02d}"] for h in range(24)] == week.calls_per_hour(district, category)
+
+    # A date range of the week, by week: one bar with all the week's calls of that district and category.
+    await dashboard.after(lambda: page.select_option("#f-district", ""))
+    await dashboard.after(lambda: page.select_option("#f-mode", "range"))
+    await dashboard.after(lambda: page.fill("#f-from", "2021-03-15"))
+    await dashboard.after(lambda: page.fill("#f-to", "2021-03-21"))
+    days = await dashboard.marks("calls-over-time", "calls")
+    assert days == week.calls_per_day(None, category)
+    await dashboard.after(lambda: page.click('[data-grain="week"]'))
+    assert await dashboard.marks("calls-over-time", "calls") == {"2021-W11": len(week.calls_in(None, category))}
+    assert "from=2021-03-15&to=2021-03-21" in page.url
+    await dashboard.after(lambda: page.select_option("#f-category", ""))
+
+    assert not dashboard.problems, "\n".join(dashboard.problems)
