@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job: all consumers on this machine, with simulated city traffic")
     demo.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2021, 3, 15), help="first simulated day")
     demo.add_argument("--days", type=int, default=5, help="simulated days (default 5)")
-    demo.add_argument("--incidents", type=int, default=2, help="planted incidents (default 2)")
+    demo.add_argument("--incidents", type=int, default=3, help="planted incidents in the live days (default 3)")
+    demo.add_argument("--history-days", type=int, default=15, help="quiet days before, for the spike baseline (default 15)")
     demo.add_argument(
         "--seed", type=int, default=None, help="simulator seed (default: random, so every run is new traffic)"
     )
@@ -203,7 +204,9 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     # The progress bar is the demo's output: only warnings from the consumers.
     configure_logging("WARNING", json_lines=False)
-    options = DemoOptions(start=args.start, days=args.days, incidents=args.incidents, seed=args.seed)
+    options = DemoOptions(
+        start=args.start, days=args.days, incidents=args.incidents, history_days=args.history_days, seed=args.seed
+    )
     asyncio.run(run_demo(settings, options))
     return 0
 

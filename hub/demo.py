@@ -1,153 +1,222 @@
 """`hub demo`: the hub's main job on the embedded default, with simulated city traffic to show it working.
 
-All consumers start in this process (SQLite file, RabbitMQ on localhost); the simulator plays a few days of
-the city's calls and reports with incidents, as city systems would publish them; a progress bar follows
-the routing; at the end the figures of this run are printed.
+All consumers start in this process (SQLite file, RabbitMQ on localhost). The simulator plays the city's
+calls and reports as city systems would publish them: first a quiet history (so the spike detector has
+learned the city's weekly rhythm), then a few days with incidents. Progress bars follow the consumers;
+at the end the figures of this run are printed, with the alerts raised and their draft broadcast text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
-from contracts import ReportFiled
+from contracts import CallLogged, ReportFiled
 from hub.app import CONSUMERS, build_hub
 from hub.settings import Settings
 from hub.simulator import Scenario, describe, publish, simulate
-from infra.db.models import Report, WorkOrder
+from infra.db.models import Alert, InboxEntry, Report, StatCall, WorkOrder
 from infra.relay import pending_count
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
 @dataclass(frozen=True)
 class DemoOptions:
     start: dt.date = dt.date(2021, 3, 15)
     days: int = 5
-    incidents: int = 2
+    incidents: int = 3
+    history_days: int = 15
     seed: int | None = None
-    timeout_s: float = 300.0
+    timeout_s: float = 600.0
 
 
 @dataclass(frozen=True)
 class DemoFigures:
+    calls_by_topic: dict[str, int]
+    calls_by_outcome: dict[str, int]
     reports_per_category: dict[str, int]
     work_orders_per_assignee: dict[str, int]
+    alerts: list[dict[str, str]] = field(default_factory=list)
 
 
 async def run_demo(settings: Settings, options: DemoOptions, console: Console | None = None) -> DemoFigures:
     console = console or Console()
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(1, 2**31)
-    scenario = simulate(start=options.start, days=options.days, seed=seed, incidents=options.incidents)
-    report_ids = [e.message.report_id for e in scenario.events if isinstance(e.message, ReportFiled)]
+    history = simulate(
+        start=options.start - dt.timedelta(days=options.history_days), days=options.history_days, seed=seed, incidents=0
+    )
+    live = simulate(start=options.start, days=options.days, seed=seed + 1, incidents=options.incidents)
+    events = [*history.events, *live.events]
+    event_ids = [e.event_id for e in events]
+    report_ids = [e.message.report_id for e in events if isinstance(e.message, ReportFiled)]
+    call_ids = [e.message.call_id for e in events if isinstance(e.message, CallLogged)]
+    live_reports = [e.message.report_id for e in live.events if isinstance(e.message, ReportFiled)]
+    live_calls = [e.message.call_id for e in live.events if isinstance(e.message, CallLogged)]
+
     console.rule("[bold]City contact hub: demo")
     console.print(
-        f"Database {settings.database_url}   broker {_safe(settings.amqp_url)}   consumers: {', '.join(CONSUMERS)}\n"
-        f"Scenario: {options.days} days from {options.start} (seed {seed}): "
-        f"{len(scenario.events) - len(report_ids)} calls, {len(report_ids)} reports, {len(scenario.incidents)} incidents"
+        f"Database {settings.database_url}   broker {_safe(settings.amqp_url)}\n"
+        f"Consumers: {', '.join(CONSUMERS)}\n"
+        f"Traffic (seed {seed}): {options.history_days} quiet days from {history.start} so the spike detector learns "
+        f"the city's rhythm, then {options.days} days from {options.start} with {len(live.incidents)} incidents: "
+        f"{len(call_ids)} calls and {len(report_ids)} reports in all."
     )
 
     hub = build_hub(settings)
     await hub.start()
+    wall_start = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     try:
         with Progress(
-            TextColumn("{task.description:<28}"),
+            TextColumn("{task.description:<34}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=console,
         ) as progress:
-            published = progress.add_task("published by city systems", total=len(scenario.events))
-            routed = progress.add_task("reports routed", total=len(report_ids))
+            published = progress.add_task("published by city systems", total=len(events))
+            report_event_ids = [e.event_id for e in events if isinstance(e.message, ReportFiled)]
+            watched = {
+                "router": (progress.add_task("reports routed (router)", total=len(report_ids)), report_event_ids),
+                "stats": (progress.add_task("calls and reports counted (stats)", total=len(events)), event_ids),
+                "spikes": (progress.add_task("calls and reports watched (spikes)", total=len(events)), event_ids),
+            }
             publisher = asyncio.create_task(
                 publish(
-                    scenario.events,
-                    amqp_url=settings.amqp_url,
-                    on_progress=lambda n: progress.update(published, completed=n),
+                    events, amqp_url=settings.amqp_url, on_progress=lambda n: progress.update(published, completed=n)
                 )
             )
             deadline = time.monotonic() + options.timeout_s
             while True:
-                done = await _routed(hub.sessions, report_ids)
-                progress.update(routed, completed=done)
-                if done >= len(report_ids) and publisher.done():
+                done = True
+                for consumer, (task, ids) in watched.items():
+                    n = await _applied(hub.sessions, consumer, ids)
+                    progress.update(task, completed=n)
+                    done = done and n >= len(ids)
+                if done and publisher.done():
                     break
                 if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"only {done} of {len(report_ids)} reports routed after {options.timeout_s:.0f}s"
-                    )
-                await asyncio.sleep(0.2)
+                    raise TimeoutError(f"the consumers did not catch up within {options.timeout_s:.0f}s")
+                await asyncio.sleep(0.25)
             await publisher
-            # Work orders are in the outbox once routed; wait until the relay has them on the assignee queues.
-            # Polling the database: the relay may run in another process, so there is no event to wait on.
-            while await pending_count(hub.sessions) and time.monotonic() < deadline:  # noqa: ASYNC110
+            # Work orders and alerts are in the outbox once applied; wait until the relay has published them.
+            while await pending_count(hub.sessions) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the DB
                 await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - started
-        figures = await _figures(hub.sessions, report_ids)
+        figures = await _figures(hub.sessions, live_calls, live_reports, wall_start)
     finally:
         await hub.stop()
 
-    _print_figures(console, scenario, figures, elapsed)
+    _print_figures(console, live, figures, elapsed, len(events))
     return figures
 
 
-async def _routed(sessions: async_sessionmaker[AsyncSession], report_ids: list[str]) -> int:
+async def _applied(sessions: async_sessionmaker[AsyncSession], consumer: str, message_ids: list[str]) -> int:
+    """How many of these messages the consumer has committed (its inbox is the truth)."""
     async with sessions() as session:
         total = 0
-        for chunk in _chunks(report_ids, 500):
-            total += (
-                await session.execute(select(func.count()).select_from(Report).where(Report.report_id.in_(chunk)))
-            ).scalar_one()
+        for chunk in _chunks(message_ids, 500):
+            stmt = (
+                select(func.count())
+                .select_from(InboxEntry)
+                .where(InboxEntry.consumer == consumer, InboxEntry.message_id.in_(chunk))
+            )
+            total += (await session.execute(stmt)).scalar_one()
         return int(total)
 
 
-async def _figures(sessions: async_sessionmaker[AsyncSession], report_ids: list[str]) -> DemoFigures:
-    per_category: Counter[str] = Counter()
-    per_assignee: Counter[str] = Counter()
+async def _grouped(
+    session: AsyncSession, column: InstrumentedAttribute[str], key: InstrumentedAttribute[str], ids: list[str]
+) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for chunk in _chunks(ids, 500):
+        rows = await session.execute(select(column, func.count()).where(key.in_(chunk)).group_by(column))
+        counts.update({str(k): int(n) for k, n in rows.all()})
+    return dict(counts)
+
+
+async def _figures(
+    sessions: async_sessionmaker[AsyncSession], call_ids: list[str], report_ids: list[str], since: dt.datetime
+) -> DemoFigures:
     async with sessions() as session:
-        for chunk in _chunks(report_ids, 500):
-            rows = await session.execute(
-                select(Report.category, func.count()).where(Report.report_id.in_(chunk)).group_by(Report.category)
+        by_topic = await _grouped(session, StatCall.topic, StatCall.call_id, call_ids)
+        by_outcome = await _grouped(session, StatCall.outcome, StatCall.call_id, call_ids)
+        per_category = await _grouped(session, Report.category, Report.report_id, report_ids)
+        per_assignee = await _grouped(session, WorkOrder.assignee, WorkOrder.report_id, report_ids)
+        rows = await session.execute(
+            select(Alert)
+            .where(Alert.created_at >= since, Alert.kind.in_(("detected", "resolved")))
+            .order_by(Alert.event_at)
+        )
+        alerts = [_alert_line(alert) for alert in rows.scalars()]
+    return DemoFigures(by_topic, by_outcome, per_category, per_assignee, alerts)
+
+
+def _alert_line(alert: Alert) -> dict[str, str]:
+    body = json.loads(alert.body) if alert.body else {}
+    return {
+        "kind": alert.kind,
+        "incident": alert.incident_key,
+        "at": alert.event_at.astimezone(BRUSSELS).strftime("%a %d %b %H:%M"),
+        "observed": str(alert.observed),
+        "expected": f"{alert.expected:.2f}",
+        "draft_nl": str(body.get("draft_nl", "")),
+        "draft_en": str(body.get("draft_en", "")),
+    }
+
+
+def _table(title: str, header: tuple[str, str], counts: dict[str, int]) -> Table:
+    table = Table(title=title)
+    table.add_column(header[0])
+    table.add_column(header[1], justify="right")
+    for key, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        table.add_row(key, str(n))
+    table.add_row("[bold]total", f"[bold]{sum(counts.values())}")
+    return table
+
+
+def _print_figures(console: Console, live: Scenario, figures: DemoFigures, elapsed: float, events: int) -> None:
+    console.rule("[bold]Figures of the live days (from the hub's database)")
+    console.print(_table("Calls by topic (stats)", ("topic", "calls"), figures.calls_by_topic))
+    console.print(_table("Calls by outcome (stats)", ("outcome", "calls"), figures.calls_by_outcome))
+    console.print(_table("Reports per category (router)", ("category", "reports"), figures.reports_per_category))
+    console.print(
+        _table("Work orders per assignee (router)", ("assignee", "work orders"), figures.work_orders_per_assignee)
+    )
+    console.rule("[bold]Alerts for the communication team (spikes)")
+    if not figures.alerts:
+        console.print("No alert was raised.")
+    for alert in figures.alerts:
+        if alert["kind"] == "detected":
+            console.print(
+                f"[bold red]SPIKE[/] {alert['at']}  {alert['incident']}  "
+                f"{alert['observed']} contacts where {alert['expected']} were expected"
             )
-            per_category.update(dict(rows.all()))
-            rows = await session.execute(
-                select(WorkOrder.assignee, func.count())
-                .where(WorkOrder.report_id.in_(chunk))
-                .group_by(WorkOrder.assignee)
-            )
-            per_assignee.update(dict(rows.all()))
-    return DemoFigures(dict(per_category), dict(per_assignee))
+            console.print(f"   NL: {alert['draft_nl']}\n   EN: {alert['draft_en']}")
+        else:
+            console.print(f"[green]resolved[/] {alert['at']}  {alert['incident']}")
+    console.rule("[bold]What the simulator planted (ground truth)")
+    console.print(describe(live))
+    console.print(f"{events} messages handled by {len(CONSUMERS)} consumers in {elapsed:.1f}s.")
 
 
-def _print_figures(console: Console, scenario: Scenario, figures: DemoFigures, elapsed: float) -> None:
-    console.rule("[bold]Figures of this run")
-    console.print(describe(scenario))
-    table = Table(title="Reports per category (routed)")
-    table.add_column("category")
-    table.add_column("reports", justify="right")
-    for category, n in sorted(figures.reports_per_category.items(), key=lambda kv: -kv[1]):
-        table.add_row(category, str(n))
-    console.print(table)
-    table = Table(title="Work orders per assignee")
-    table.add_column("assignee")
-    table.add_column("work orders", justify="right")
-    for assignee, n in sorted(figures.work_orders_per_assignee.items(), key=lambda kv: -kv[1]):
-        table.add_row(assignee, str(n))
-    console.print(table)
-    console.print(f"Done in {elapsed:.1f}s.")
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    return (items[i : i + size] for i in range(0, len(items), size))
 
 
 def _safe(url: str) -> str:
