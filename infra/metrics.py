@@ -276,7 +276,7 @@ async def render_serve_metrics(
     return generate_latest(registry)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: the registry keys its collectors
 class _Snapshot(Collector):
     queues: list[QueueSample] | None
     backlog: int | None

@@ -547,18 +547,25 @@ class PrivacyService:
 
 
 class RetentionJob:
-    """The periodic retention round of `hub run`: the database every round, the dead-letter queues when that round
-    erased something, else at most every `sweep_every_s` (each look returns the untouched messages to their queue)."""
+    """The periodic retention round of `hub run`: the database every round; the dead-letter queues when that round
+    erased something, else at most every `sweep_every_s`, the first time `first_sweep_after_s` after start.
 
-    def __init__(self, service: PrivacyService, *, sweep_every_s: float = 86_400.0) -> None:
+    Each look at a dead-letter queue takes its messages for a moment and returns the untouched ones: not at every
+    start (an operator inspecting a DLQ right after a deploy would see it flicker), and rarely, because copies that
+    failed more than the retention period ago are not in a hurry.
+    """
+
+    def __init__(
+        self, service: PrivacyService, *, sweep_every_s: float = 86_400.0, first_sweep_after_s: float = 600.0
+    ) -> None:
         self.service = service
         self.sweep_every_s = sweep_every_s
-        self._last_sweep: float | None = None
+        self._next_sweep = time.monotonic() + min(first_sweep_after_s, sweep_every_s)
 
     async def __call__(self) -> RetentionResult:
         result = await self.service.retention(apply=True, sweep_dead_letters=False)
         now = time.monotonic()
-        if result.erased or self._last_sweep is None or now - self._last_sweep >= self.sweep_every_s:
+        if result.erased or now >= self._next_sweep:
             result.dead_letters = await self.service.scrub_dead_letters(older_than=result.cutoff)
-            self._last_sweep = now
+            self._next_sweep = now + self.sweep_every_s
         return result

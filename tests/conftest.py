@@ -7,6 +7,7 @@ Under CI=true, or whenever neither the environment nor Docker gives a service, a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -45,7 +46,8 @@ def _service_missing(name: str, env: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def amqp_url() -> Iterator[str]:
+def broker_url() -> Iterator[str]:
+    """The RabbitMQ the tests were given (or a testcontainers one)."""
     url = os.environ.get("HUB_TEST_AMQP_URL")
     if url:
         yield url
@@ -58,6 +60,48 @@ def amqp_url() -> Iterator[str]:
         host = rabbit.get_container_host_ip()
         port = rabbit.get_exposed_port(5672)
         yield f"amqp://guest:guest@{host}:{port}/"
+
+
+@pytest.fixture(scope="session")
+def amqp_url(broker_url: str) -> Iterator[str]:
+    """A vhost of this test session's own, so nothing else on the broker (a demo, another run) meets its queues.
+
+    Made through the management API or rabbitmqctl; where neither is allowed, the given vhost is used as it is.
+    """
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    from infra.broker_admin import BrokerAdminError, Permissions, connect_admin, credentials_of
+
+    parts = urlsplit(broker_url)
+    management_url = f"http://{parts.hostname}:15672"
+    vhost = f"hub-tests-{uuid.uuid4().hex[:8]}"
+
+    user = credentials_of(broker_url)[0]
+
+    async def _create() -> None:
+        admin = await connect_admin("auto", amqp_url=broker_url, management_url=management_url)
+        try:
+            await admin.add_vhost(vhost)
+            await admin.set_permissions(vhost, user, Permissions(".*", ".*", ".*"))
+        finally:
+            await admin.aclose()
+
+    async def _delete() -> None:
+        admin = await connect_admin("auto", amqp_url=broker_url, management_url=management_url)
+        try:
+            await admin.delete_vhost(vhost)
+        finally:
+            await admin.aclose()
+
+    try:
+        asyncio.run(_create())
+    except BrokerAdminError:
+        yield broker_url
+        return
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), parts.query, parts.fragment))
+    finally:
+        asyncio.run(_delete())
 
 
 @pytest.fixture(scope="session")

@@ -210,7 +210,15 @@ async def fill(database_url: str, week: Week) -> None:
     )
     applies.append(("spike-detected", lambda s: service.apply_spike(s, detected)))
     applies.append(("spike-resolved", lambda s: service.apply_spike(s, resolved)))
+    await submit(database_url, applies)
 
+
+async def add_calls(database_url: str, calls: list[CallLogged]) -> None:
+    service = StatsService(CALENDAR)
+    await submit(database_url, [(f"call-{c.call_id}", lambda s, m=c: service.apply_call(s, m)) for c in calls])
+
+
+async def submit(database_url: str, applies: list[tuple[str, Callable[[AsyncSession], Awaitable[object]]]]) -> None:
     engine = create_engine(database_url)
     try:
         batcher = TransactionBatcher("stats", create_session_factory(engine), max_size=256)

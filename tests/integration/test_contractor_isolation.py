@@ -37,6 +37,7 @@ async def refused(
     connection = await aio_pika.connect(url)
     try:
         channel = await connection.channel(publisher_confirms=True)
+
         async def attempt_and_round_trip() -> None:
             await asyncio.wait_for(attempt(channel), 10)
             # A refused publish closes the channel asynchronously: a round trip makes it surface.
@@ -45,7 +46,9 @@ async def refused(
         with pytest.raises(aiormq.exceptions.ChannelClosed) as caught:
             await attempt_and_round_trip()
         error = caught.value
-        expected = aiormq.exceptions.ChannelAccessRefused if code == 403 else aiormq.exceptions.ChannelPreconditionFailed
+        expected = (
+            aiormq.exceptions.ChannelAccessRefused if code == 403 else aiormq.exceptions.ChannelPreconditionFailed
+        )
         assert isinstance(error, expected), f"expected {code}, got {type(error).__name__}: {error.args}"
         return error
     finally:

@@ -56,7 +56,11 @@ def report(run: str, n: int, category: str, description: str) -> ReportFiled:
             "category": category,
             "location": {"street": "Stapelstraat", "house_number": str(n), "postcode": "3800", "district": "Brustem"},
             "description": f"{description}. Bel me op 0470 11 22 {n:02d} of mail burger.{run}.{n}@example.be",
-            "reporter": {"name": f"Burger Testnaam{n}", "phone": f"+32 470 11 22 {n:02d}", "email": f"burger.{run}.{n}@example.be"},
+            "reporter": {
+                "name": f"Burger Testnaam{n}",
+                "phone": f"+32 470 11 22 {n:02d}",
+                "email": f"burger.{run}.{n}@example.be",
+            },
         }
     )
 
@@ -205,7 +209,11 @@ async def test_contractors_end_to_end(amqp_url: str, postgres_url: str, tmp_path
 
                 # o1 through its whole life, published at once (two replicas may take them in any order).
                 await send(status_body(o1, "grid_operator", "accepted", t))
-                await send(status_body(o1, "grid_operator", "planned", t + dt.timedelta(seconds=1), planned_for=str(dt.date.today())))
+                await send(
+                    status_body(
+                        o1, "grid_operator", "planned", t + dt.timedelta(seconds=1), planned_for=str(dt.date.today())
+                    )
+                )
                 await send(status_body(o1, "grid_operator", "in_progress", t + dt.timedelta(seconds=2)))
                 await send(status_body(o1, "grid_operator", "done", t + dt.timedelta(seconds=3)))
                 # o2 rejected: the same message twice (same id), and again under a new id.
@@ -215,7 +223,9 @@ async def test_contractors_end_to_end(amqp_url: str, postgres_url: str, tmp_path
                 await send(rejection)
                 await until(lambda: _status_is(postgres_url, o1, "done"), what="o1 done")
                 # The impossible ones.
-                await send(status_body(o1, "grid_operator", "accepted", t + dt.timedelta(seconds=10)), f"bad-final-{run}")
+                await send(
+                    status_body(o1, "grid_operator", "accepted", t + dt.timedelta(seconds=10)), f"bad-final-{run}"
+                )
                 await send(status_body(f"wo-{uuid.uuid4().hex}", "grid_operator", "accepted", t), f"bad-unknown-{run}")
                 await send(status_body(w1, "grid_operator", "accepted", t), f"bad-notmine-{run}")
                 await send(status_body(w1, "waste_company", "accepted", t), f"bad-forged-{run}")
@@ -240,7 +250,9 @@ async def test_contractors_end_to_end(amqp_url: str, postgres_url: str, tmp_path
                         "webhook-timestamp": str(int(now.timestamp())),
                         "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()),
                     }
-                    return await client.post("/contractors/waste_company/workorder-status", content=body, headers=headers)
+                    return await client.post(
+                        "/contractors/waste_company/workorder-status", content=body, headers=headers
+                    )
 
                 accepted = status_body(w1, "waste_company", "accepted", t)
                 first = await callback(accepted, f"cb-{run}")
@@ -307,7 +319,11 @@ async def test_contractors_end_to_end(amqp_url: str, postgres_url: str, tmp_path
     assert await _count_orders(postgres_url, lights[1].report_id) == 2
 
     # Escalated once each, to the department responsible for the road firm's contract.
-    esc = [b for b, h in zip(escalations.bodies, escalations.headers, strict=True) if "escalated" in _text(h.get("cloudEvents:type", ""))]
+    esc = [
+        b
+        for b, h in zip(escalations.bodies, escalations.headers, strict=True)
+        if "escalated" in _text(h.get("cloudEvents:type", ""))
+    ]
     assert sorted(b["work_order_id"] for b in esc) == sorted(road_ids)
     assert all(b["escalated_to"] == "technische_dienst" for b in esc)
 
@@ -316,7 +332,9 @@ async def test_contractors_end_to_end(amqp_url: str, postgres_url: str, tmp_path
     assert [b["work_order_id"] for b in done_events] == [o1]
     assert done_events[0]["report_closed"] is True
     assert done_events[0]["district"] == "Brustem"
-    assert sorted(b["work_order_id"] for b in applied.bodies if b["status"] != "done" and b["work_order_id"] != o1) == sorted([o2, w1])
+    assert sorted(
+        b["work_order_id"] for b in applied.bodies if b["status"] != "done" and b["work_order_id"] != o1
+    ) == sorted([o2, w1])
     assert await _report_status(postgres_url, lights[0].report_id) == "closed"
 
     # Nothing personal in what the hub logged.
@@ -365,7 +383,9 @@ async def _history(database_url: str, work_order_id: str) -> list[str]:
 
 
 async def _count_orders(database_url: str, report_id: str) -> int:
-    rows = await _query(database_url, select(func.count()).select_from(WorkOrder).where(WorkOrder.report_id == report_id))
+    rows = await _query(
+        database_url, select(func.count()).select_from(WorkOrder).where(WorkOrder.report_id == report_id)
+    )
     return int(rows[0][0])
 
 

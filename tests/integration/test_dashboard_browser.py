@@ -76,21 +76,25 @@ def week() -> Week:
     return build_week()
 
 
-@pytest.fixture
-async def hub_serve(postgres_url: str, week: Week, tmp_path: Path) -> AsyncIterator[str]:
-    """`hub serve` as its own process on a random free port, over the week's database."""
-    await fill(postgres_url, week)
-    port = _free_port()
-    log_path = tmp_path / "serve.log"
-    env = {**os.environ, "HUB_DATABASE_URL": postgres_url, "HUB_LOG_LEVEL": "WARNING"}
+def _start_serve(database_url: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HUB_DATABASE_URL": database_url, "HUB_LOG_LEVEL": "WARNING"}
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+@pytest.fixture
+async def hub_serve(postgres_url: str, week: Week, tmp_path: Path) -> AsyncIterator[str]:
+    """`hub serve` as its own process on a random free port, over the week's database."""
+    await fill(postgres_url, week)
+    port = _free_port()
+    log_path = tmp_path / "serve.log"
+    proc = _start_serve(postgres_url, port, log_path)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -53,9 +53,15 @@ async def test_list_replay_and_purge(clean_broker: str, sqlite_url: str) -> None
             meta = cloudevents.meta_for(report, source="/city/test", event_id=f"valid-{run}")
             assert city.channel is not None
             exchange = await city.channel.get_exchange(DEAD_LETTER_EXCHANGE.name, ensure=False)
-            headers = {**cloudevents.amqp_headers(meta), "x-hub-error": "TimeoutError: database", "x-hub-consumer": "router"}
+            headers = {
+                **cloudevents.amqp_headers(meta),
+                "x-hub-error": "TimeoutError: database",
+                "x-hub-consumer": "router",
+            }
             await exchange.publish(
-                aio_pika.Message(report.model_dump_json().encode(), message_id=meta.id, headers=headers, delivery_mode=2),
+                aio_pika.Message(
+                    report.model_dump_json().encode(), message_id=meta.id, headers=headers, delivery_mode=2
+                ),
                 routing_key=consumer_queue_name("router"),
             )
 
@@ -68,7 +74,8 @@ async def test_list_replay_and_purge(clean_broker: str, sqlite_url: str) -> None
         assert letters[f"poison-{run}"].error.startswith("broken JSON")
         assert await dlq.count() == 2, "peeking must not remove anything"
 
-        listed = subprocess.run(
+        listed = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, "-m", "hub.cli", "dlq", "list", "router"],
             cwd=ROOT,
             env={**os.environ, "HUB_AMQP_URL": clean_broker, "HUB_DATABASE_URL": sqlite_url},

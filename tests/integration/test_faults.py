@@ -52,13 +52,14 @@ async def _publish_with_retries(amqp_url: str, reports: list[ReportFiled], *, ra
             )
             for _attempt in range(240):
                 try:
+                    if channel.is_closed:
+                        channel = await connection.channel(publisher_confirms=True)
                     exchange = await channel.get_exchange("city.events", ensure=False)
                     await exchange.publish(message, routing_key="report.filed", timeout=5)
                     break
                 except Exception:
+                    # The broker is away (or the robust connection is still reconnecting): try again shortly.
                     await asyncio.sleep(0.5)
-                    if channel.is_closed:
-                        channel = await connection.channel(publisher_confirms=True)
             else:
                 raise AssertionError(f"could not publish {report.report_id} within two minutes")
             await asyncio.sleep(1 / rate)

@@ -6,7 +6,6 @@ import asyncio
 import os
 import random
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -91,7 +90,7 @@ async def test_hub_run_and_hub_serve_metrics_count_what_happened(
         "HUB_METRICS_SAMPLE_INTERVAL_S": "0.2",
     }
     hub = HubProcess("router", "stats", env=env, log_path=tmp_path / "hub.log").start()
-    serve: subprocess.Popen[bytes] | None = None
+    serve: asyncio.subprocess.Process | None = None
     try:
         await hub.wait_ready(clean_broker)
         await hub.wait_ready(clean_broker, queue="hub.stats")
@@ -128,19 +127,27 @@ async def test_hub_run_and_hub_serve_metrics_count_what_happened(
         assert total(s, "faststream_received_messages_total", handler="city.events.report.filed") == 14
         assert total(s, "faststream_received_processed_messages_total", handler="city.events.report.filed") == 14
         assert (
-            total(s, "faststream_received_processed_messages_duration_seconds_count", handler="city.events.report.filed")
+            total(
+                s, "faststream_received_processed_messages_duration_seconds_count", handler="city.events.report.filed"
+            )
             == 14
         )
         # The dead-lettering publishes went through the broker and its middleware too.
         assert total(s, "faststream_published_messages_total", destination="hub.dead.hub.router", status="success") == 1
 
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--port", str(serve_port)],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=(tmp_path / "serve.log").open("ab"),
-            stderr=subprocess.STDOUT,
-        )
+        with (tmp_path / "serve.log").open("ab") as serve_log:
+            serve = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "hub.cli",
+                "serve",
+                "--port",
+                str(serve_port),
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=serve_log,
+                stderr=asyncio.subprocess.STDOUT,
+            )
         per_queue = {a: sum(o.assignee == a for o in orders) for a in DOMAIN.catalogue.assignees}
 
         def sampled(s: Samples) -> bool:
@@ -164,5 +171,5 @@ async def test_hub_run_and_hub_serve_metrics_count_what_happened(
     finally:
         if serve is not None:
             serve.terminate()
-            serve.wait(timeout=30)
+            await asyncio.wait_for(serve.wait(), timeout=30)
         assert hub.stop() == 0, hub.log_tail()

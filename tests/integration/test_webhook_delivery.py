@@ -234,7 +234,9 @@ async def test_retry_after_is_honoured(sqlite_url: str, make_rig: object, receiv
     receiver.behaviour["grid_operator"] = status(503, {"retry-after": http_date})
     await rig.enqueue(order("waste_company", 1), order("grid_operator", 2))
     assert await rig.worker.run_once() == 2
-    due = {r.assignee: (r.next_attempt_at.replace(tzinfo=dt.UTC) - rig.clock.now).total_seconds() for r in await rig.rows()}
+    due = {
+        r.assignee: (r.next_attempt_at.replace(tzinfo=dt.UTC) - rig.clock.now).total_seconds() for r in await rig.rows()
+    }
     assert due["waste_company"] == pytest.approx(3600, abs=1)  # instead of ~5 s
     assert due["grid_operator"] == pytest.approx(7200, abs=2)
 

@@ -57,7 +57,9 @@ def _judge(current: WorkOrderStatus, new: WorkOrderStatus) -> Verdict:
 @pytest.mark.parametrize(("current", "new"), list(itertools.product(S, S)), ids=lambda s: str(s))
 def test_every_status_pair(current: WorkOrderStatus, new: WorkOrderStatus) -> None:
     pair = (current, new)
-    expected = Verdict.APPLY if pair in EXPECTED_APPLY else Verdict.REPEAT if pair in EXPECTED_REPEAT else Verdict.REFUSE
+    expected = (
+        Verdict.APPLY if pair in EXPECTED_APPLY else Verdict.REPEAT if pair in EXPECTED_REPEAT else Verdict.REFUSE
+    )
     assert _judge(current, new) == expected
 
 

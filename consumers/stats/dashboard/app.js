@@ -172,7 +172,8 @@
     const top = ticks[ticks.length - 1];
     const y = (v) => m.top + h - (v / top) * h;
     const band = w / Math.max(n, 1);
-    const gap = band > 6 ? Math.min(band * 0.22, 8) : 0.5;
+    // A few bars over a wide chart stay bar-shaped: at most 56 px wide, centred in their band.
+    const gap = band > 6 ? Math.max(Math.min(band * 0.22, 8), band - 56) : 0.5;
     const root = frame(container, opts.title, opts.desc, width, height);
 
     for (const t of ticks) {
@@ -393,9 +394,9 @@
   }
 
   function renderKpis() {
-    const { summary } = state.data;
+    const { summary, orders } = state.data;
     const c = summary.calls;
-    const w = summary.workorders;
+    const w = orders.total;
     $("#kpis").replaceChildren(
       kpi("Calls", fmt(c.total), `${fmt(c.answered)} answered · ${fmt(c.abandoned)} abandoned`),
       kpi("First-contact resolution", pct(c.first_contact_resolution_pct), "answered at once, of answered calls"),
@@ -408,7 +409,7 @@
     );
     const p = summary.period;
     $("#period-label").textContent = p.first_day === `${p.label}-01-01` ? p.label : `${shortDay(p.first_day)} – ${shortDay(p.last_day)} ${p.last_day.slice(0, 4)}`;
-    $("#as-of").textContent = summary.as_of;
+    $("#as-of").textContent = orders.as_of;
   }
 
   function renderCallsOverTime(container) {
