@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from faststream import FastStream
 from faststream.rabbit import RabbitBroker
@@ -44,9 +45,9 @@ from infra.chat import ChatWebhookSender
 from infra.consuming import DeliveryPolicy
 from infra.db import create_engine, create_session_factory, upgrade_schema
 from infra.mailer import Mailer, SmtpSettings
-from infra.metrics import HubMetrics  # operations (issue 6)
+from infra.metrics import HubMetrics
 from infra.periodic import Background, Periodic
-from infra.privacy import PrivacyService, RetentionJob  # operations (issue 6)
+from infra.privacy import PrivacyService, RetentionJob
 from infra.relay import OutboxRelay
 from infra.topology import CITY_EVENTS, declare_topology
 
@@ -83,7 +84,7 @@ class Hub:
     policies: dict[str, DeliveryPolicy] = field(default_factory=dict)
     # Started after the broker, stopped first: periodic jobs and workers beside the consumers (contractors).
     background: list[Background] = field(default_factory=list)
-    # operations (issue 6): /metrics, served by `hub run` (build_app) only, so in-process hubs never take the port.
+    # /metrics, served by `hub run` (build_app) only, so in-process hubs never take the port.
     metrics: HubMetrics | None = None
 
     async def prepare(self) -> None:
@@ -164,20 +165,14 @@ def build_hub(
         broker.include_router(
             build_router(
                 service=service,
-                batcher=hub.batchers["router"],
-                policy=hub.policies["router"],
-                prefetch=settings.prefetch,
-                delivery_limit=settings.delivery_limit,
+                **_delivery(hub, "router"),
             )
         )
     if "stats" in consumers:
         broker.include_router(
             build_stats_router(
                 service=StatsService(domain.calendar),
-                batcher=hub.batchers["stats"],
-                policy=hub.policies["stats"],
-                prefetch=settings.prefetch,
-                delivery_limit=settings.delivery_limit,
+                **_delivery(hub, "stats"),
             )
         )
     _build_contractors(hub)
@@ -187,8 +182,34 @@ def build_hub(
     return hub
 
 
+def _mailer(settings: Settings) -> Mailer | None:
+    """The SMTP sender for contractors' work orders and the communication team's alerts; none without a host."""
+    if not settings.smtp_host:
+        return None
+    return Mailer(
+        SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            user=settings.smtp_user,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            starttls=settings.smtp_starttls,
+            timeout_s=settings.smtp_timeout_s,
+        )
+    )
+
+
+def _delivery(hub: Hub, name: str) -> dict[str, Any]:
+    """What every consumer's router is built with: its batcher, its failure policy, prefetch and delivery limit."""
+    return {
+        "batcher": hub.batchers[name],
+        "policy": hub.policies[name],
+        "prefetch": hub.settings.prefetch,
+        "delivery_limit": hub.settings.delivery_limit,
+    }
+
+
 def _build_contractors(hub: Hub) -> None:
-    """contractors (issue 4): status back (with the escalation job) and webhook/e-mail deliveries (with the worker)."""
+    """Contractors: status back (with the escalation job) and webhook/e-mail deliveries (with the worker)."""
     settings, domain, broker = hub.settings, hub.domain, hub.broker
     if "status" in hub.consumers:
         own_user, _ = credentials_of(settings.amqp_url)
@@ -202,10 +223,7 @@ def _build_contractors(hub: Hub) -> None:
         broker.include_router(
             build_status_router(
                 service=status,
-                batcher=batcher,
-                policy=hub.policies["status"],
-                prefetch=settings.prefetch,
-                delivery_limit=settings.delivery_limit,
+                **_delivery(hub, "status"),
             )
         )
 
@@ -215,18 +233,7 @@ def _build_contractors(hub: Hub) -> None:
 
         hub.background.append(Periodic("escalations", settings.escalation_interval_s, escalate))
     if "deliveries" in hub.consumers:
-        mailer = None
-        if settings.smtp_host:
-            mailer = Mailer(
-                SmtpSettings(
-                    host=settings.smtp_host,
-                    port=settings.smtp_port,
-                    user=settings.smtp_user,
-                    password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-                    starttls=settings.smtp_starttls,
-                    timeout_s=settings.smtp_timeout_s,
-                )
-            )
+        mailer = _mailer(settings)
         worker = DeliveryWorker(
             hub.sessions,
             domain.catalogue,
@@ -246,16 +253,12 @@ def _build_contractors(hub: Hub) -> None:
             build_deliveries_router(
                 service=DeliveryService(domain.catalogue),
                 worker=worker,
-                batcher=hub.batchers["deliveries"],
-                policy=hub.policies["deliveries"],
-                prefetch=settings.prefetch,
-                delivery_limit=settings.delivery_limit,
+                **_delivery(hub, "deliveries"),
             )
         )
         hub.background.append(worker)
 
 
-# --- spikes (issue 7) ---
 def _build_spikes(hub: Hub) -> None:
     """Spike detection (alerts out through the outbox) and the communication team's e-mail and chat deliveries."""
     settings, domain, broker = hub.settings, hub.domain, hub.broker
@@ -271,25 +274,11 @@ def _build_spikes(hub: Hub) -> None:
         broker.include_router(
             build_spikes_router(
                 service=service,
-                batcher=hub.batchers["spikes"],
-                policy=hub.policies["spikes"],
-                prefetch=settings.prefetch,
-                delivery_limit=settings.delivery_limit,
+                **_delivery(hub, "spikes"),
             )
         )
     if "notifier" in hub.consumers:
-        mailer = None
-        if settings.smtp_host:
-            mailer = Mailer(
-                SmtpSettings(
-                    host=settings.smtp_host,
-                    port=settings.smtp_port,
-                    user=settings.smtp_user,
-                    password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-                    starttls=settings.smtp_starttls,
-                    timeout_s=settings.smtp_timeout_s,
-                )
-            )
+        mailer = _mailer(settings)
         chat = None
         if settings.comms_webhook_url is not None:
             chat = ChatWebhookSender(settings.comms_webhook_url.get_secret_value(), timeout_s=settings.comms_timeout_s)
@@ -309,10 +298,7 @@ def _build_spikes(hub: Hub) -> None:
             build_notifier_router(
                 service=NotifierService(worker.channels),
                 worker=worker,
-                batcher=hub.batchers["notifier"],
-                policy=hub.policies["notifier"],
-                prefetch=settings.prefetch,
-                delivery_limit=settings.delivery_limit,
+                **_delivery(hub, "notifier"),
             )
         )
         hub.background.append(worker)
@@ -334,10 +320,6 @@ def _build_spikes(hub: Hub) -> None:
     )
 
 
-# --- end spikes ---
-
-
-# --- operations (issue 6) ---
 def _build_operations(hub: Hub) -> None:
     """Metrics (broker middlewares, relay counts) and the personal-data retention job beside the router."""
     settings, broker = hub.settings, hub.broker
@@ -376,12 +358,8 @@ def _build_operations(hub: Hub) -> None:
     )
 
 
-# --- end operations ---
-
-
 def _document_outputs(broker: RabbitBroker) -> None:
     """Publishers for the AsyncAPI document only: the outbox relay does the real publishing."""
-    # --- contractors (issue 4) ---
     broker.publisher(
         "",
         CITY_EVENTS,
@@ -398,7 +376,6 @@ def _document_outputs(broker: RabbitBroker) -> None:
         title="workorders.{department}:workorder.escalated",
         description="A work order not acknowledged in time, on the responsible department's queue.",
     )
-    # --- end contractors ---
     broker.publisher(
         "",
         CITY_EVENTS,
@@ -423,7 +400,7 @@ def build_app(hub: Hub) -> FastStream:
             await hub.relay.start()
         for job in hub.background:
             await job.start()
-        if hub.metrics is not None:  # operations (issue 6)
+        if hub.metrics is not None:
             await hub.metrics.start()
 
     @app.on_shutdown
@@ -437,7 +414,7 @@ def build_app(hub: Hub) -> FastStream:
             await batcher.stop()
         if hub.relay is not None:
             await hub.relay.stop()
-        if hub.metrics is not None:  # operations (issue 6)
+        if hub.metrics is not None:
             await hub.metrics.stop()
         await hub.engine.dispose()
 

@@ -13,6 +13,17 @@ if [ -z "${HUB_TEST_POSTGRES_URL:-}" ] && answers 5432; then
   export HUB_TEST_POSTGRES_URL="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 fi
 
+# The broker's management API (contractor provisioning tests; rabbitmqctl is the fallback), where this machine
+# runs the broker itself. Idempotent.
+if command -v rabbitmq-plugins >/dev/null && [ "$(id -u)" = 0 ]; then
+  rabbitmq-plugins enable --quiet rabbitmq_management >/dev/null 2>&1 || true
+  for _ in $(seq 1 60); do answers 15672 && break; sleep 1; done
+fi
+# The dashboard test drives Debian's Chromium (a test tool's own browser download is not possible here).
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
 .venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/pytest "$@"
