@@ -33,7 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(metavar="COMMAND")
 
     run = sub.add_parser("run", help="run consumers (all, or some by name) until SIGTERM/SIGINT")
-    run.add_argument("names", nargs="*", default=["all"], help="all | router | relay (default: all)")
+    run.add_argument(
+        "names",
+        nargs="*",
+        default=["all"],
+        help="all (default), relay, or consumers by name: router, stats, status, deliveries, spikes, notifier",
+    )
     run.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
     run.set_defaults(func=_cmd_run)
 
@@ -57,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2021, 3, 15), help="first simulated day")
     demo.add_argument("--days", type=int, default=5, help="simulated days (default 5)")
     demo.add_argument("--incidents", type=int, default=3, help="planted incidents in the live days (default 3)")
-    demo.add_argument("--history-days", type=int, default=15, help="quiet days before, for the spike baseline (default 15)")
+    demo.add_argument(
+        "--history-days", type=int, default=15, help="quiet days before, for the spike baseline (default 15)"
+    )
     demo.add_argument(
         "--seed", type=int, default=None, help="simulator seed (default: random, so every run is new traffic)"
     )
@@ -261,7 +268,9 @@ def _cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{consumer}: {len(letters)} dead-lettered")
         for letter in letters:
             s = letter.summary()
-            print(f"  {s['message_id']}  {s['failed_at']}  attempts={s['attempts']}  {s['original_route']}\n    {s['error']}")
+            print(
+                f"  {s['message_id']}  {s['failed_at']}  attempts={s['attempts']}  {s['original_route']}\n    {s['error']}"
+            )
     return 0
 
 
