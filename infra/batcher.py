@@ -7,8 +7,8 @@ after that transaction committed, so the caller acks after commit. A duplicate i
 If a batch fails, its deliveries are retried one per transaction so a single bad delivery cannot sink
 the others; a database outage fails them all at once (they are retried later by the broker).
 
-Statements are the cost, not rows: one SQLAlchemy statement costs about as much CPU as fifty rows of an
-executemany. So the inbox and the outbox are written with one constant statement per batch, and a consumer
+Statements are the cost, not rows: one SQLAlchemy statement costs about as much CPU as twenty to thirty rows
+of an executemany. So the inbox and the outbox are written with one constant statement per batch, and a consumer
 can collect its own rows in a `deferred(session, ...)` accumulator that the batcher flushes once, after every
 delivery of the transaction was applied and before the outbox is written (see the router's handler).
 """

@@ -49,7 +49,7 @@ def current_message() -> RabbitMessage:
 
     For handlers that need the message (id, ack) without a `message: RabbitMessage` parameter: FastStream
     resolves that Context parameter through fast_depends, which runs the synchronous `Context.use` in a worker
-    thread (anyio.to_thread) for every delivery; that hop cost about a quarter of the router's CPU per report
+    thread (anyio.to_thread) for every delivery; that hop cost 10-30 % of a consumer's CPU per delivery
     (benchmarks/README.md). Raises LookupError outside a delivery.
     """
     return _current.get()
@@ -209,7 +209,7 @@ class _DeliveryMiddleware(BaseMiddleware):
             await self.policy.on_failure(msg, exc)
             return None
         self.policy.counts["ok"] += 1
-        # One line per delivery costs ~0.2 ms of CPU at INFO (about 10 % of the router's budget, see
+        # One line per delivery costs ~0.2 ms of CPU at INFO (10-15 % of the router's budget, see
         # benchmarks/README.md); below INFO not even its fields are computed.
         if log.isEnabledFor(logging.INFO):
             log.info(

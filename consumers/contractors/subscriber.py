@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitRouter
-from faststream.rabbit.annotations import RabbitMessage
 
 from consumers.contractors.deliveries import DeliveryService, DeliveryWorker
 from consumers.contractors.rules import Sender
@@ -16,7 +15,7 @@ from consumers.contractors.status import StatusService
 from contracts import WorkOrderIssued, WorkOrderStatusChanged
 from infra.batcher import TransactionBatcher
 from infra.cloudevents import message_id_of
-from infra.consuming import DeliveryPolicy
+from infra.consuming import DeliveryPolicy, current_message
 from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, consumer_queue
 
 STATUS = "status"
@@ -44,8 +43,9 @@ def build_status_router(
             "sender's broker user (AMQP user_id), applied once; refused ones go to hub.status.dlq with the reason."
         ),
     )
-    async def on_status_changed(change: WorkOrderStatusChanged, message: RabbitMessage) -> None:
+    async def on_status_changed(change: WorkOrderStatusChanged) -> None:
         """Apply a status change exactly once, or refuse it (PermanentError: dead-lettered with the reason)."""
+        message = current_message()
         message_id = message_id_of(message.headers, message.message_id)
         sender = Sender.amqp(message.raw_message.user_id)
         await batcher.submit(message_id, lambda session: service.apply(session, change, message_id, sender))
@@ -73,8 +73,9 @@ def build_deliveries_router(
         title="hub.deliveries:workorder.issued.*",
         description="Schedules a signed webhook or an e-mail for each work order of a webhook or e-mail assignee.",
     )
-    async def on_work_order_issued(order: WorkOrderIssued, message: RabbitMessage) -> None:
+    async def on_work_order_issued(order: WorkOrderIssued) -> None:
         """Schedule the work order's delivery once; the worker sends it (never while the broker waits)."""
+        message = current_message()
         message_id = message_id_of(message.headers, message.message_id)
         await batcher.submit(message_id, lambda session: service.enqueue(session, order))
         await message.ack()

@@ -13,7 +13,7 @@ from consumers.notifier.worker import NotifierWorker
 from contracts import SpikeDetected, SpikeResolved
 from infra.batcher import TransactionBatcher
 from infra.cloudevents import message_id_of
-from infra.consuming import DeliveryPolicy, original_route
+from infra.consuming import DeliveryPolicy, current_message, original_route
 from infra.errors import PermanentError
 from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, consumer_queue, consumer_queue_name
 
@@ -52,13 +52,15 @@ def build_router(
         return lambda message: original_route(message, consumer_queue_name(NAME))[1] == routing_key
 
     @subscriber(filter=_is(SpikeDetected.routing_key))
-    async def on_spike_detected(alert: SpikeDetected, message: RabbitMessage) -> None:
+    async def on_spike_detected(alert: SpikeDetected) -> None:
         """Schedule the e-mail and chat message of a detected spike (or an update of one)."""
+        message = current_message()
         await schedule(alert, message)
 
     @subscriber(filter=_is(SpikeResolved.routing_key))
-    async def on_spike_resolved(alert: SpikeResolved, message: RabbitMessage) -> None:
+    async def on_spike_resolved(alert: SpikeResolved) -> None:
         """Schedule the e-mail and chat message saying an incident is over."""
+        message = current_message()
         await schedule(alert, message)
 
     @subscriber

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitRouter
-from faststream.rabbit.annotations import RabbitMessage
 
 from consumers.router.handler import RoutingService
 from contracts import ReportFiled
 from infra.batcher import TransactionBatcher
 from infra.cloudevents import message_id_of
-from infra.consuming import DeliveryPolicy
+from infra.consuming import DeliveryPolicy, current_message
 from infra.topology import CITY_EVENTS, consumer_queue
 
 NAME = "router"
@@ -34,8 +33,9 @@ def build_router(
         title="hub.router:report.filed",
         description="Routes each filed report to its department(s) or contractor(s) as work orders.",
     )
-    async def on_report_filed(report: ReportFiled, message: RabbitMessage) -> None:
+    async def on_report_filed(report: ReportFiled) -> None:
         """Route a report to its assignees as work orders, exactly once per (report, assignee)."""
+        message = current_message()
         message_id = message_id_of(message.headers, message.message_id)
         await batcher.submit(message_id, lambda session: service.apply(session, report, message_id))
         await message.ack()

@@ -16,7 +16,7 @@ from consumers.spikes.handler import SpikesService
 from contracts import CallLogged, ReportFiled, WorkOrderIssued
 from infra.batcher import Apply, TransactionBatcher
 from infra.cloudevents import message_id_of
-from infra.consuming import DeliveryPolicy, original_route
+from infra.consuming import DeliveryPolicy, current_message, original_route
 from infra.errors import PermanentError
 from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, WORKORDER_ISSUED_PREFIX, consumer_queue, consumer_queue_name
 
@@ -62,20 +62,23 @@ def build_router(
         await message.ack()
 
     @subscriber(filter=_is(CallLogged.routing_key))
-    async def on_call_logged(call: CallLogged, message: RabbitMessage) -> None:
+    async def on_call_logged(call: CallLogged) -> None:
         """Count a call about a problem in public space toward its district."""
+        message = current_message()
         message_id = message_id_of(message.headers, message.message_id)
         await once(message, lambda session: service.apply_call(session, call, message_id))
 
     @subscriber(filter=_is(ReportFiled.routing_key))
-    async def on_report_filed(report: ReportFiled, message: RabbitMessage) -> None:
+    async def on_report_filed(report: ReportFiled) -> None:
         """Count a report toward its district and street."""
+        message = current_message()
         message_id = message_id_of(message.headers, message.message_id)
         await once(message, lambda session: service.apply_report(session, report, message_id))
 
     @subscriber(filter=_is_workorder_issued)
-    async def on_workorder_issued(order: WorkOrderIssued, message: RabbitMessage) -> None:
+    async def on_workorder_issued(order: WorkOrderIssued) -> None:
         """Remember the assignee of a report's work order, for the alert's `assignees_notified`."""
+        message = current_message()
         await once(message, lambda session: service.apply_workorder(session, order))
 
     @subscriber

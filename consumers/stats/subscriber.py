@@ -27,7 +27,7 @@ from contracts import (
 from infra.batcher import Apply, TransactionBatcher
 from infra.cloudevents import PREFIX as CE_PREFIX
 from infra.cloudevents import message_id_of
-from infra.consuming import DeliveryPolicy, original_route
+from infra.consuming import DeliveryPolicy, current_message, original_route
 from infra.errors import PermanentError
 from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, WORKORDER_ISSUED_PREFIX, consumer_queue, consumer_queue_name
 
@@ -97,33 +97,39 @@ def build_router(
         await message.ack()
 
     @subscriber(filter=_is(CallLogged))
-    async def on_call_logged(call: CallLogged, message: RabbitMessage) -> None:
+    async def on_call_logged(call: CallLogged) -> None:
         """Count a logged call."""
+        message = current_message()
         await once(message, lambda session: service.apply_call(session, call))
 
     @subscriber(filter=_is(ReportFiled))
-    async def on_report_filed(report: ReportFiled, message: RabbitMessage) -> None:
+    async def on_report_filed(report: ReportFiled) -> None:
         """Count a filed report (without its reporter's data)."""
+        message = current_message()
         await once(message, lambda session: service.apply_report(session, report))
 
     @subscriber(filter=_is(WorkOrderIssued))
-    async def on_workorder_issued(order: WorkOrderIssued, message: RabbitMessage) -> None:
+    async def on_workorder_issued(order: WorkOrderIssued) -> None:
         """Count an issued work order and keep its due date for the SLA figures."""
+        message = current_message()
         await once(message, lambda session: service.apply_workorder(session, order))
 
     @subscriber(filter=_is(WorkOrderStatusChanged))
-    async def on_workorder_status(change: WorkOrderStatusChanged, message: RabbitMessage) -> None:
+    async def on_workorder_status(change: WorkOrderStatusChanged) -> None:
         """Keep a work order's status change for the SLA figures."""
+        message = current_message()
         await once(message, lambda session: service.apply_status(session, change))
 
     @subscriber(filter=_is(SpikeDetected))
-    async def on_spike_detected(spike: SpikeDetected, message: RabbitMessage) -> None:
+    async def on_spike_detected(spike: SpikeDetected) -> None:
         """Count a detected spike and keep its alert time for the incident timeline."""
+        message = current_message()
         await once(message, lambda session: service.apply_spike(session, spike))
 
     @subscriber(filter=_is(SpikeResolved))
-    async def on_spike_resolved(spike: SpikeResolved, message: RabbitMessage) -> None:
+    async def on_spike_resolved(spike: SpikeResolved) -> None:
         """Keep when a spike was resolved."""
+        message = current_message()
         await once(message, lambda session: service.apply_spike(session, spike))
 
     @subscriber

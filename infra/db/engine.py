@@ -24,7 +24,9 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per transaction; a connection that died with the server fails its
+        # transaction as a transient error (the delivery is retried) and the pool is invalidated.
+        pool_pre_ping=False,
         # A dead server must not hang a transaction for minutes: fail fast, the delivery is retried later.
         connect_args={"timeout": 10, "command_timeout": 30},
     )
