@@ -74,7 +74,7 @@ async def test_list_replay_and_purge(clean_broker: str, sqlite_url: str) -> None
         assert letters[f"poison-{run}"].error.startswith("broken JSON")
         assert await dlq.count() == 2, "peeking must not remove anything"
 
-        listed = await asyncio.to_thread(
+        completed = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "hub.cli", "dlq", "list", "router"],
             cwd=ROOT,
@@ -82,7 +82,8 @@ async def test_list_replay_and_purge(clean_broker: str, sqlite_url: str) -> None
             capture_output=True,
             text=True,
             check=True,
-        ).stdout
+        )
+        listed = completed.stdout
         assert "router: 2 dead-lettered" in listed
         assert f"poison-{run}" in listed
 
