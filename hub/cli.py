@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_stats_parser(sub)
 
-    # --- contractors (issue 4): the command functions live in consumers/contractors/cli.py ---
+    # Contractors: the command functions live in consumers/contractors/cli.py
     contractors = sub.add_parser("contractors", help="external contractors' broker access")
     ct_sub = contractors.add_subparsers(metavar="ACTION")
     prov = ct_sub.add_parser("provision", help="a broker user per contractor: its own queue, its status updates only")
@@ -142,9 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     dl_enable = dl_sub.add_parser("enable", help="resume an endpoint disabled by 410 Gone (and close its circuit)")
     dl_enable.add_argument("assignee")
     dl_enable.set_defaults(func=_contractors("deliveries_enable_cmd"))
-    # --- end contractors ---
 
-    # --- spikes (issue 7): the command functions live in consumers/spikes/cli.py ---
+    # Spikes: the command functions live in consumers/spikes/cli.py
     alerts = sub.add_parser("alerts", help="spike alerts for the communication team: list, silence, unsilence")
     al_sub = alerts.add_subparsers(metavar="ACTION")
     al_list = al_sub.add_parser("list", help="live incidents, silences, recent alerts and their deliveries")
@@ -172,13 +171,11 @@ def _parser() -> argparse.ArgumentParser:
     al_unsilence = al_sub.add_parser("unsilence", help="cancel a silence now")
     al_unsilence.add_argument("silence_id")
     al_unsilence.set_defaults(func=_spikes("alerts_unsilence_cmd"))
-    # --- end spikes ---
 
-    # --- operations (issue 6): `hub privacy erase|retention`, parser and commands in hub/privacy_cli.py ---
+    # Operations: `hub privacy erase|retention`, parser and commands in hub/privacy_cli.py
     from hub.privacy_cli import add_parser as add_privacy_parser
 
     add_privacy_parser(sub)
-    # --- end operations ---
 
     contracts = sub.add_parser("contracts", help="the public message contract")
     c_sub = contracts.add_subparsers(metavar="ACTION")

@@ -23,9 +23,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from consumers.contractors.http import StatusCallbacks
-from consumers.stats import http as stats_http  # statistics (issue 3): /api/stats, /api/openapi.json, /dashboard
+from consumers.stats import http as stats_http  # Statistics: /api/stats, /api/openapi.json, /dashboard
 from hub.contracts_export import public_specification
-from hub.metrics_http import metrics_route  # operations (issue 6): /metrics
+from hub.metrics_http import metrics_route  # Operations: /metrics
 from hub.settings import Settings
 from infra.db import create_engine
 
@@ -41,7 +41,7 @@ def create_http_app(settings: Settings) -> Starlette:
     spec = public_specification(settings)
     spec_json = spec.to_json()
     state = HttpState(settings=settings, engine=create_engine(settings.database_url, pool_size=5))
-    callbacks = StatusCallbacks(settings, state.engine)  # contractors (issue 4)
+    callbacks = StatusCallbacks(settings, state.engine)
 
     async def live(_: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -68,11 +68,10 @@ def create_http_app(settings: Settings) -> Starlette:
                     "ready": "/health/ready",
                     "asyncapi": "/asyncapi",
                     "asyncapi_json": "/asyncapi.json",
-                    # statistics (issue 3)
                     "dashboard": "/dashboard/",
                     "stats_api": "/api/stats/summary",
                     "openapi": "/api/openapi.json",
-                    "metrics": "/metrics",  # operations (issue 6)
+                    "metrics": "/metrics",
                 },
             }
         )
@@ -93,10 +92,9 @@ def create_http_app(settings: Settings) -> Starlette:
             Route("/asyncapi.json", asyncapi_json),
             Route("/asyncapi", asyncapi_html),
             *callbacks.routes,
-            # --- statistics (issue 3): read-only JSON API, its OpenAPI document, the dashboard ---
+            # Statistics: the read-only JSON API, its OpenAPI document, the dashboard.
             *stats_http.routes(state.engine, settings),
-            # --- end statistics ---
-            metrics_route(settings, state.engine),  # operations (issue 6): queue depths, consumers, outbox backlog
+            metrics_route(settings, state.engine),  # queue depths, consumers, outbox backlog
         ],
         lifespan=lifespan,
     )

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Root log level.")
     log_json: bool = Field(default=True, description="Structured JSON log lines.")
 
-    # --- contractors (issue 4): broker users, status back, webhooks, e-mail ---
+    # Contractors: broker users, status back, webhooks, e-mail
     contractor_user_prefix: str = Field(
         default="contractor-", description="Broker user of a contractor: this prefix and its assignee code."
     )
@@ -113,9 +113,8 @@ class Settings(BaseSettings):
     smtp_from: str = Field(default="werkbonnen@stad.example.be", description="Sender of e-mailed work orders.")
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_timeout_s: float = Field(default=30.0, gt=0, le=120, description="Timeout of one SMTP session.")
-    # --- end contractors ---
 
-    # --- spikes (issue 7): detection, and delivery to the communication team (SMTP server: HUB_SMTP_* above) ---
+    # Spikes: detection, and delivery to the communication team (SMTP server: HUB_SMTP_* above)
     spikes_file: Path = Field(default=CONFIG_DIR / "spikes.yaml", description="Spike detection per category.")
     spikes_warmup_days: float = Field(
         default=14.0,
@@ -141,9 +140,8 @@ class Settings(BaseSettings):
         description="Delays before each retry of an alert e-mail or chat message (jitter added); then it is exhausted.",
     )
     comms_poll_interval_s: float = Field(default=1.0, gt=0, description="How often due alert deliveries are looked for.")
-    # --- end spikes ---
 
-    # --- operations (issue 6): metrics, personal-data retention ---
+    # Operations: metrics, personal-data retention
     metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="Port of `/metrics` (Prometheus) of each `hub run` process; 0: off."
     )
@@ -162,7 +160,6 @@ class Settings(BaseSettings):
     privacy_batch_size: int = Field(
         default=200, ge=1, le=5_000, description="Reports erased per retention transaction."
     )
-    # --- end operations ---
 
     @property
     def comms_email_recipients(self) -> list[str]:

@@ -51,7 +51,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.failed = 0
-        # metrics (issue 6): told which rows the broker confirmed, e.g. to count work orders per assignee.
+        # Metrics: told which rows the broker confirmed, e.g. to count work orders per assignee.
         self.on_published: Callable[[list[OutboxMessage]], None] | None = None
 
     def wake(self) -> None:
@@ -159,7 +159,7 @@ class OutboxRelay:
                 )
         self.published += len(ok_ids)
         self.failed += len(rows) - len(ok_ids)
-        if self.on_published is not None and ok_ids:  # metrics (issue 6)
+        if self.on_published is not None and ok_ids:
             self.on_published([row for row, res in zip(rows, results, strict=True) if res is None])
         return len(ok_ids)
 

@@ -52,7 +52,7 @@ def workorder_routing_key(assignee: str) -> str:
     return f"{WORKORDER_ISSUED_PREFIX}.{assignee}"
 
 
-# --- contractors (issue 4) ---
+# Contractors
 WORKORDER_ESCALATED_PREFIX = "workorder.escalated"
 
 
@@ -61,9 +61,8 @@ def workorder_escalated_routing_key(assignee: str) -> str:
     return f"{WORKORDER_ESCALATED_PREFIX}.{assignee}"
 
 
-# --- end contractors ---
 
-# --- operations (issue 6) ---
+# Operations
 WORKORDER_REPORTER_ERASED_PREFIX = "workorder.reporter_erased"
 
 
@@ -72,9 +71,8 @@ def workorder_reporter_erased_routing_key(assignee: str) -> str:
     return f"{WORKORDER_REPORTER_ERASED_PREFIX}.{assignee}"
 
 
-# --- end operations ---
 
-# --- spikes (issue 7) ---
+# Spikes
 COMMS_ALERTS_QUEUE = "comms.alerts"
 SPIKE_ROUTING_PATTERN = "spike.*"
 
@@ -84,7 +82,6 @@ def comms_alerts_queue() -> RabbitQueue:
     return RabbitQueue(COMMS_ALERTS_QUEUE, queue_type=QueueType.QUORUM, routing_key=SPIKE_ROUTING_PATTERN)
 
 
-# --- end spikes ---
 
 
 def _quorum_args(**extra: Any) -> QuorumQueueArgs:
@@ -142,12 +139,12 @@ def workorder_queue(assignee: str) -> RabbitQueue:
 # What each consumer listens to on `city.events`. The consumer modules subscribe with the same queues.
 CONSUMER_BINDINGS: dict[str, tuple[str, ...]] = {
     "router": ("report.filed",),
-    # contractors (issue 4): status updates in (validated, applied); work orders out to webhooks and e-mail.
+    # Contractors: status updates in (validated, applied); work orders out to webhooks and e-mail.
     "status": ("workorder.status",),
     "deliveries": ("workorder.issued.*",),
     # stats: FastStream binds the first key; the others exist because declare_topology runs before the broker.
     "stats": ("call.logged", "report.filed", "workorder.issued.*", "workorder.status", "spike.detected", "spike.resolved"),
-    # spikes (issue 7): calls and reports counted, work orders for the assignees an alert names; alerts to e-mail/chat.
+    # Spikes: calls and reports counted, work orders for the assignees an alert names; alerts to e-mail/chat.
     "spikes": ("call.logged", "report.filed", "workorder.issued.*"),
     "notifier": ("spike.detected", "spike.resolved"),
 }
@@ -186,7 +183,7 @@ async def declare_topology(
             await queue.bind(exchanges[CITY_EVENTS.name], workorder_routing_key(assignee))
             await queue.bind(exchanges[CITY_EVENTS.name], workorder_escalated_routing_key(assignee))  # contractors
             await queue.bind(exchanges[CITY_EVENTS.name], workorder_reporter_erased_routing_key(assignee))  # operations
-        # spikes (issue 7): the communication team's queue, whichever consumers run.
+        # Spikes: the communication team's queue, whichever consumers run.
         comms = comms_alerts_queue()
         cq = await channel.declare_queue(comms.name, durable=True, arguments=comms.arguments)
         await cq.bind(exchanges[CITY_EVENTS.name], SPIKE_ROUTING_PATTERN)

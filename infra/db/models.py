@@ -263,7 +263,7 @@ class StatCounter(Base):
     sum_seconds: Mapped[int] = mapped_column(BigInteger)
 
 
-# --- contractors (issue 4): status history, escalations, outgoing webhook and e-mail deliveries ---
+# Contractors: status history, escalations, outgoing webhook and e-mail deliveries
 # No personal data: deliveries carry the work order as the assignee's data policy allows it (the router already
 # withheld the reporter for contractors), never anything read from `reports`.
 
@@ -340,7 +340,7 @@ class Delivery(Base):
     )
 
 
-# --- spikes (issue 7): counts per incident key, the alert book, alerts sent or suppressed, silences, and the
+# Spikes: counts per incident key, the alert book, alerts sent or suppressed, silences, and the
 # communication team's e-mail and chat deliveries. No personal data: contacts keep where and what, never who.
 
 
@@ -475,10 +475,9 @@ class AlertNotification(Base):
     )
 
 
-# --- end spikes ---
 
 
-# --- operations (issue 6): erasures of reporters' contact data, recorded without the data ---
+# Operations: erasures of reporters' contact data, recorded without the data
 
 
 class PrivacyErasure(Base):
@@ -502,4 +501,3 @@ class PrivacyErasure(Base):
     notified: Mapped[list[str]] = mapped_column(JSON)
 
 
-# --- end operations ---

@@ -1,4 +1,4 @@
-"""spikes (issue 7): counts per incident key, alert state, alerts, silences, communication-team notifications
+"""Spikes: counts per incident key, alert state, alerts, silences, communication-team notifications
 
 Revision ID: 0004
 Revises: 0003

@@ -1,4 +1,4 @@
-"""operations (issue 6): erasures of reporters' contact data (on request and by retention), recorded without the data
+"""Operations: erasures of reporters' contact data (on request and by retention), recorded without the data
 
 Revision ID: 0005
 Revises: 0004
