@@ -30,7 +30,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from infra.db.models import InboxEntry, OutboxMessage
 from infra.errors import is_transient
-from infra.outbox import Outgoing
+from infra.outbox import Outgoing, outbox_values
 
 log = logging.getLogger(__name__)
 
@@ -210,21 +210,7 @@ class TransactionBatcher:
             if outgoing:
                 await session.execute(
                     insert_ignore_table(session, OutboxMessage),
-                    [
-                        {
-                            "message_id": m.message_id,
-                            "exchange": m.exchange,
-                            "routing_key": m.routing_key,
-                            "body": m.body,
-                            "headers": m.headers,
-                            "content_type": "application/json",
-                            "message_type": m.message_type,
-                            "correlation_id": m.correlation_id,
-                            "created_at": now,
-                            "attempts": 0,
-                        }
-                        for m in outgoing
-                    ],
+                    outbox_values(outgoing, now),
                 )
         self.batches += 1
         self.committed += len(batch)

@@ -46,3 +46,22 @@ class Outgoing:
             message_type=message.ce_type,
             correlation_id=correlation_id,
         )
+
+
+def outbox_values(messages: list[Outgoing], now: dt.datetime) -> list[dict[str, Any]]:
+    """The `outbox` rows for messages emitted in a transaction committed at `now`."""
+    return [
+        {
+            "message_id": m.message_id,
+            "exchange": m.exchange,
+            "routing_key": m.routing_key,
+            "body": m.body,
+            "headers": m.headers,
+            "content_type": cloudevents.CONTENT_TYPE,
+            "message_type": m.message_type,
+            "correlation_id": m.correlation_id,
+            "created_at": now,
+            "attempts": 0,
+        }
+        for m in messages
+    ]

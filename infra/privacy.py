@@ -38,7 +38,7 @@ from contracts import ErasureReason, ReporterDataErased
 from infra.batcher import insert_ignore_table
 from infra.consuming import HEADER_FAILED_AT
 from infra.db.models import Delivery, OutboxMessage, PrivacyErasure, Report, WorkOrder
-from infra.outbox import Outgoing
+from infra.outbox import Outgoing, outbox_values
 from infra.topology import CITY_EVENTS, dead_letter_queue_name, workorder_reporter_erased_routing_key
 
 log = logging.getLogger(__name__)
@@ -404,21 +404,7 @@ class PrivacyService:
         if outgoing:
             await session.execute(
                 insert_ignore_table(session, OutboxMessage),
-                [
-                    {
-                        "message_id": m.message_id,
-                        "exchange": m.exchange,
-                        "routing_key": m.routing_key,
-                        "body": m.body,
-                        "headers": m.headers,
-                        "content_type": "application/json",
-                        "message_type": m.message_type,
-                        "correlation_id": m.correlation_id,
-                        "created_at": now,
-                        "attempts": 0,
-                    }
-                    for m in outgoing
-                ],
+                outbox_values(outgoing, now),
             )
         return erasures
 

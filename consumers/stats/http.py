@@ -71,8 +71,6 @@ from consumers.stats.aggregates import (
 )
 from consumers.stats.queries import (
     ABANDONED,
-    DONE,
-    REJECTED,
     CallFigures,
     Count,
     Period,
@@ -692,18 +690,7 @@ async def report_status_counts(session: AsyncSession, period: Period, scope: Sco
     for order in await _orders(session, period, of_reports_filed=True):
         if order.report_id in reports:
             statuses[order.report_id].append(order.status)
-    counts: dict[str, int] = defaultdict(int)
-    for report_id in reports:
-        states = statuses.get(report_id)
-        if not states:
-            counts["no work order"] += 1
-        elif any(s not in (DONE, REJECTED) for s in states):
-            counts["open"] += 1
-        elif DONE in states:
-            counts["done"] += 1
-        else:
-            counts["rejected"] += 1
-    return dict(counts)
+    return queries.classify_reports(reports, statuses)
 
 
 def _incident_out(i: queries.Incident) -> IncidentOut:

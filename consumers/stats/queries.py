@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -64,21 +64,7 @@ Grouping = Literal[
     "status",
     "assignee",
 ]
-GROUPINGS: tuple[Grouping, ...] = (
-    "hour",
-    "day",
-    "week",
-    "month",
-    "year",
-    "topic",
-    "subject",
-    "outcome",
-    "category",
-    "district",
-    "channel",
-    "status",
-    "assignee",
-)
+GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
 
 ABANDONED = CallOutcome.ABANDONED.value
 AT_ONCE = CallOutcome.ANSWERED_AT_ONCE.value
@@ -369,8 +355,13 @@ async def report_status_counts(session: AsyncSession, period: Period) -> dict[st
     statuses: dict[str, list[str]] = defaultdict(list)
     for order in await _orders(session, period, of_reports_filed=True):
         statuses[order.report_id].append(order.status)
+    return classify_reports(reports, statuses)
+
+
+def classify_reports(report_ids: Iterable[str], statuses: Mapping[str, list[str]]) -> dict[str, int]:
+    """Reports by where their work orders stand: open if any is open, else done if any is done, else rejected."""
     counts: dict[str, int] = defaultdict(int)
-    for report_id in reports:
+    for report_id in report_ids:
         states = statuses.get(report_id)
         if not states:
             counts["no work order"] += 1
