@@ -21,13 +21,11 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import DeclarativeBase
 
+from infra.db.dialect import insert_ignore_table
 from infra.db.models import InboxEntry, OutboxMessage
 from infra.errors import is_transient
 from infra.outbox import Outgoing, outbox_values
@@ -37,29 +35,6 @@ log = logging.getLogger(__name__)
 Apply = Callable[[AsyncSession], Awaitable[list[Outgoing]]]
 
 _DEFERRED = "hub.batcher.deferred"
-_STATEMENTS: dict[tuple[str, str], Any] = {}
-
-
-def insert_ignore_table(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
-    """`INSERT ... ON CONFLICT DO NOTHING` on the model's Core table (no ORM bulk path), built once per dialect.
-
-    Executed with a LIST of rows (`session.execute(stmt, rows)`) it is one executemany that SQLAlchemy sends as
-    multi-row VALUES pages ("insertmanyvalues"), RETURNING included, with its compiled form cached: tens of
-    microseconds per row, where a `.values(...)` statement built per row or per batch costs about a millisecond.
-    """
-    dialect = session.get_bind().dialect.name
-    table = cast(Table, model.__table__)
-    key = (dialect, table.name)
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        if dialect == "postgresql":
-            stmt = postgresql.insert(table).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(table).on_conflict_do_nothing()
-        else:  # pragma: no cover - the hub supports two databases
-            raise RuntimeError(f"unsupported database dialect {dialect!r}")
-        _STATEMENTS[key] = stmt
-    return stmt
 
 
 class Deferred(Protocol):

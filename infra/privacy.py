@@ -35,8 +35,8 @@ from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import ErasureReason, ReporterDataErased
-from infra.batcher import insert_ignore_table
 from infra.consuming import HEADER_FAILED_AT
+from infra.db.dialect import insert_ignore_table
 from infra.db.models import Delivery, OutboxMessage, PrivacyErasure, Report, WorkOrder
 from infra.outbox import Outgoing, outbox_values
 from infra.topology import CITY_EVENTS, dead_letter_queue_name, workorder_reporter_erased_routing_key

@@ -14,7 +14,8 @@ from consumers.router.workorders import build_work_orders
 from contracts import ReportFiled, WorkOrderIssued
 from hub.calendar import CityCalendar
 from hub.catalogue import Catalogue
-from infra.batcher import deferred, insert_ignore_table
+from infra.batcher import deferred
+from infra.db.dialect import insert_ignore_table
 from infra.db.models import Report, WorkOrder
 from infra.outbox import Outgoing
 from infra.topology import CITY_EVENTS, workorder_routing_key
