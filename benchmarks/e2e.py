@@ -1161,6 +1161,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--amqp-url", default=DEFAULT_AMQP)
     p.add_argument("--phases", default="bare,hub,latency,memory", help="comma-separated subset to run")
     p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--keep-database", action="store_true", help="leave the benchmark database in place (to study it)")
     p.add_argument(
         "--hub-env", action="append", default=[], metavar="KEY=VALUE", help="extra HUB_* setting for the hub (repeat)"
     )
@@ -1240,8 +1241,11 @@ async def main_async(args: argparse.Namespace) -> int:
         bench.stop_hub()
         with contextlib.suppress(Exception):
             await delete_queues(bench.amqp_url, bench.hub_queue_names())
-        with contextlib.suppress(Exception):
-            await drop_database(bench)
+        if args.keep_database:
+            log(f"database kept: {bench.database_url}")
+        else:
+            with contextlib.suppress(Exception):
+                await drop_database(bench)
     settings["total_s"] = round(time.perf_counter() - t_start, 1)
     print_summary(bench, results, settings)
     return 0

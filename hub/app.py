@@ -139,6 +139,7 @@ def build_hub(
             settings.amqp_url,
             batch_size=settings.relay_batch_size,
             poll_interval_s=settings.relay_poll_interval_s,
+            sweep_after_s=settings.relay_sweep_after_s,
         )
         if with_relay
         else None
@@ -151,7 +152,7 @@ def build_hub(
             sessions,
             max_size=settings.batch_max_size,
             max_wait_s=settings.batch_max_wait_ms / 1000,
-            on_commit=relay.wake if relay is not None else None,
+            on_commit=relay.handoff if relay is not None else None,
         )
         hub.policies[name] = DeliveryPolicy(
             name,
@@ -269,7 +270,7 @@ def _build_spikes(hub: Hub) -> None:
             domain.calendar,
             warmup=dt.timedelta(days=settings.spikes_warmup_days),
             max_future_skew=dt.timedelta(seconds=settings.spikes_max_future_skew_s),
-            on_commit=hub.relay.wake if hub.relay is not None else None,
+            on_commit=hub.relay.handoff if hub.relay is not None else None,
         )
         broker.include_router(
             build_spikes_router(
@@ -343,7 +344,7 @@ def _build_operations(hub: Hub) -> None:
             consumers=CONSUMERS,
             retention_days=settings.privacy_retention_days,
             batch_size=settings.privacy_batch_size,
-            on_commit=hub.relay.wake if hub.relay is not None else None,
+            on_commit=hub.relay.handoff if hub.relay is not None else None,
         )
         hub.background.append(
             Periodic("privacy-retention", settings.privacy_retention_interval_s, RetentionJob(privacy))

@@ -62,7 +62,13 @@ class Settings(BaseSettings):
     # Outbox relay
     relay_batch_size: int = Field(default=500, ge=1, description="Outbox rows published per relay round.")
     relay_poll_interval_s: float = Field(
-        default=0.5, gt=0, description="How often the relay looks for rows when not woken."
+        default=0.5, gt=0, description="How often the relay sweeps for rows its hand-off did not publish."
+    )
+    relay_sweep_after_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long after its commit an unpublished outbox row is left to its writer's hand-off before "
+        "any relay (another replica's, the standalone one's) sweeps it up.",
     )
 
     inbox_retention_days: int = Field(
@@ -139,7 +145,9 @@ class Settings(BaseSettings):
         min_length=1,
         description="Delays before each retry of an alert e-mail or chat message (jitter added); then it is exhausted.",
     )
-    comms_poll_interval_s: float = Field(default=1.0, gt=0, description="How often due alert deliveries are looked for.")
+    comms_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often due alert deliveries are looked for."
+    )
 
     # Operations: metrics, personal-data retention
     metrics_port: int = Field(

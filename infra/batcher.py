@@ -33,6 +33,8 @@ from infra.outbox import Outgoing, outbox_values
 log = logging.getLogger(__name__)
 
 Apply = Callable[[AsyncSession], Awaitable[list[Outgoing]]]
+# Told after each commit which outbox rows it wrote, and when: the relay's hand-off (`OutboxRelay.handoff`).
+OnCommit = Callable[[list[Outgoing], dt.datetime], None]
 
 _DEFERRED = "hub.batcher.deferred"
 
@@ -87,7 +89,7 @@ class TransactionBatcher:
         *,
         max_size: int = 128,
         max_wait_s: float = 0.004,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: OnCommit | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.consumer = consumer
@@ -182,15 +184,18 @@ class TransactionBatcher:
                     outgoing.extend(await item.apply(session))
                     applied.add(item)
             outgoing.extend(await _flush_deferred(session))
+            written: set[str] = set()
             if outgoing:
-                await session.execute(
-                    insert_ignore_table(session, OutboxMessage),
-                    outbox_values(outgoing, now),
-                )
+                stmt = insert_ignore_table(session, OutboxMessage).returning(OutboxMessage.__table__.c.message_id)
+                written = set((await session.execute(stmt, outbox_values(outgoing, now))).scalars())
         self.batches += 1
         self.committed += len(batch)
-        if outgoing and self._on_commit is not None:
-            self._on_commit()
+        if written and self._on_commit is not None:
+            # Only the rows this transaction wrote: a message id already in the outbox was handed over before.
+            try:
+                self._on_commit([m for m in outgoing if m.message_id in written], now)
+            except Exception:  # committed is committed: the relay's sweep publishes what the hand-off missed
+                log.exception("after-commit hand-off failed")
         return applied
 
 

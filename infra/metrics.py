@@ -37,9 +37,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra.consuming import DeliveryPolicy
-from infra.db.models import OutboxMessage
 from infra.periodic import Periodic
-from infra.relay import OutboxRelay, pending_count
+from infra.relay import OutboxRelay, Published, pending_count
 from infra.topology import (
     WORKORDER_ISSUED_PREFIX,
     consumer_queue_name,
@@ -179,7 +178,7 @@ class HubMetrics:
             self._durations[id(subscriber)] = child
         child.observe(seconds)
 
-    def outbox_published(self, rows: Sequence[OutboxMessage]) -> None:
+    def outbox_published(self, rows: Sequence[Published]) -> None:
         for row in rows:
             key = row.routing_key
             if key.startswith(f"{WORKORDER_ISSUED_PREFIX}."):

@@ -35,6 +35,7 @@ from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import ErasureReason, ReporterDataErased
+from infra.batcher import OnCommit
 from infra.consuming import HEADER_FAILED_AT
 from infra.db.dialect import insert_ignore_table
 from infra.db.models import Delivery, OutboxMessage, PrivacyErasure, Report, WorkOrder
@@ -50,6 +51,7 @@ _CHUNK = 500
 _reports = cast(Table, Report.__table__).c
 _orders = cast(Table, WorkOrder.__table__).c
 _outbox = cast(Table, OutboxMessage.__table__).c
+_NOTICES = "privacy.notices"
 _deliveries = cast(Table, Delivery.__table__).c
 _erasures = cast(Table, PrivacyErasure.__table__).c
 
@@ -190,7 +192,7 @@ class PrivacyService:
         retention_days: int,
         batch_size: int = 200,
         broker_timeout_s: float = 30.0,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: OnCommit | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
@@ -209,7 +211,7 @@ class PrivacyService:
         now = self._clock()
         async with self._sessions() as session, session.begin():
             (erasure,) = await self._erase(session, [report_id], trigger, now, record_all=True)
-        self._committed(erasure.notified)
+        self._committed(session, now)
         try:
             erasure.dead_letters = await self.scrub_dead_letters()
         except Exception as exc:
@@ -318,7 +320,7 @@ class PrivacyService:
                     erasures = await self._erase(
                         session, ids, ErasureReason.RETENTION, now, record_all=False, guard=due_where
                     )
-        self._committed([a for e in erasures for a in e.notified])
+        self._committed(session, now)
         return [e.report_id for e in erasures], len(ids) >= self.batch_size
 
     # --- the database part, in the caller's transaction ---
@@ -406,6 +408,7 @@ class PrivacyService:
                 insert_ignore_table(session, OutboxMessage),
                 outbox_values(outgoing, now),
             )
+            session.info.setdefault(_NOTICES, []).extend(outgoing)
         return erasures
 
     @staticmethod
@@ -451,9 +454,11 @@ class PrivacyService:
             time=erasure.erased_at,
         )
 
-    def _committed(self, notified: Iterable[str]) -> None:
-        if any(True for _ in notified) and self._on_commit is not None:
-            self._on_commit()
+    def _committed(self, session: AsyncSession, now: dt.datetime) -> None:
+        """After the commit: the assignees' notices go to the relay's hand-off."""
+        notices: list[Outgoing] = session.info.pop(_NOTICES, [])
+        if notices and self._on_commit is not None:
+            self._on_commit(notices, now)
 
     async def erased_report_ids(self, report_ids: Iterable[str]) -> set[str]:
         """Which of these reports were ever erased (on request or by retention), from the records."""

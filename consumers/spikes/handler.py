@@ -61,6 +61,7 @@ from consumers.spikes.store import (
 from contracts import CallLogged, ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued
 from hub.calendar import CityCalendar
 from hub.catalogue import Catalogue
+from infra.batcher import OnCommit
 from infra.outbox import Outgoing
 from infra.topology import CITY_EVENTS
 
@@ -126,7 +127,7 @@ class SpikesService:
         warmup: dt.timedelta = DEFAULT_WARMUP,
         max_future_skew: dt.timedelta = DEFAULT_MAX_FUTURE_SKEW,
         clock: Callable[[], dt.datetime] = utcnow,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: OnCommit | None = None,
     ) -> None:
         self.config = config
         self.catalogue = catalogue
@@ -191,16 +192,18 @@ class SpikesService:
         batch = session.info.pop(_PENDING, None)
         if batch is not None:
             assert isinstance(batch, _Batch)
-            if self.step(session, batch):
-                session.info[_WAKE] = True
+            emitted = self.step(session, batch)
+            if emitted:
+                session.info[_WAKE] = emitted
 
     def _after_commit(self, session: Session) -> None:
         fitted = session.info.pop(_FITTED, None)
         if fitted is not None:
             # Cached only once stored: a refit rolled back here may be done differently by another replica.
             self._baseline = fitted
-        if session.info.pop(_WAKE, None) and self.on_commit is not None:
-            self.on_commit()
+        emitted = session.info.pop(_WAKE, None)
+        if emitted and self.on_commit is not None:
+            self.on_commit(emitted, self.clock())
 
     def _after_rollback(self, session: Session) -> None:
         for name in (_PENDING, _WAKE, _FITTED):
@@ -208,8 +211,8 @@ class SpikesService:
 
     # ---- the step, in the transaction, under the state lock
 
-    def step(self, session: Session, batch: _Batch) -> bool:
-        """Count, judge, record and emit for one transaction's calls and reports; True if messages were emitted."""
+    def step(self, session: Session, batch: _Batch) -> list[Outgoing]:
+        """Count, judge, record and emit for one transaction's calls and reports; the messages it emitted."""
         now = self.clock()
         locked = lock_state(session, now)
         new = insert_contacts(session, batch.contacts)
@@ -249,7 +252,7 @@ class SpikesService:
         )
         if refitted and state.baseline is not None and state.baseline_day is not None:
             session.info[_FITTED] = (state.baseline_day, state.baseline)
-        return bool(outgoing)
+        return outgoing
 
     def _state(self, session: Session, raw: dict[str, Any], baseline_day: dt.date | None) -> EngineState:
         baseline: BaselineModel | None = None

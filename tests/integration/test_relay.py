@@ -1,0 +1,168 @@
+"""The outbox relay on the real broker and databases: hand-off after commit, the sweep, unroutable messages."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from infra.db import create_engine, create_session_factory, upgrade_schema
+from infra.db.dialect import insert_ignore_table
+from infra.db.models import OutboxMessage
+from infra.outbox import Outgoing, outbox_values
+from infra.relay import OutboxRelay
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Rig:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    connection: AbstractRobustConnection
+    queue: AbstractQueue
+
+    def message(self, n: int, *, routable: bool = True) -> Outgoing:
+        return Outgoing(
+            message_id=f"relay-test-{uuid.uuid4().hex[:8]}-{n}",
+            exchange="",  # the default exchange: routed by queue name, returned when no such queue exists
+            routing_key=self.queue.name if routable else f"no-such-queue-{uuid.uuid4().hex}",
+            body=b'{"n": %d}' % n,
+        )
+
+    async def commit(self, messages: list[Outgoing], at: dt.datetime) -> None:
+        """What a writer does: the rows in its transaction (the hand-off, if any, is the caller's)."""
+        async with self.sessions() as session, session.begin():
+            await session.execute(insert_ignore_table(session, OutboxMessage), outbox_values(messages, at))
+
+    async def rows(self) -> dict[str, OutboxMessage]:
+        async with self.sessions() as session:
+            return {row.message_id: row for row in (await session.execute(select(OutboxMessage))).scalars()}
+
+    async def received(self, *, settle: float = 0.3) -> list[str]:
+        """Message ids on the queue, consumed; stops once nothing came for `settle` seconds."""
+        ids: list[str] = []
+        while True:
+            message = await self.queue.get(no_ack=True, fail=False, timeout=5)
+            if message is None:
+                await asyncio.sleep(settle)
+                message = await self.queue.get(no_ack=True, fail=False, timeout=5)
+                if message is None:
+                    return ids
+            assert message.message_id is not None
+            ids.append(message.message_id)
+
+
+@pytest.fixture
+async def rig(database_url: str, clean_broker: str) -> AsyncIterator[Rig]:
+    engine = create_engine(database_url)
+    await upgrade_schema(engine)
+    connection = await aio_pika.connect_robust(clean_broker)
+    channel = await connection.channel()
+    queue = await channel.declare_queue(f"relay-test-{uuid.uuid4().hex[:8]}", durable=True)
+    try:
+        yield Rig(engine, create_session_factory(engine), connection, queue)
+    finally:
+        await queue.delete(if_unused=False, if_empty=False)
+        await connection.close()
+        await engine.dispose()
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_handed_off_rows_are_published_at_once_and_marked(rig: Rig, clean_broker: str) -> None:
+    relay = OutboxRelay(rig.sessions, clean_broker, sweep_after_s=60, poll_interval_s=0.1)
+    confirmed: list[str] = []
+    relay.on_published = lambda messages: confirmed.extend(m.message_id for m in messages)
+    await relay.start()
+    try:
+        messages = [rig.message(n) for n in range(300)]
+        now = dt.datetime.now(dt.UTC)
+        await rig.commit(messages, now)
+        relay.handoff(messages, now)
+
+        async def all_marked() -> bool:
+            return all(row.published_at is not None for row in (await rig.rows()).values())
+
+        # The sweep would not touch these rows for a minute: only the hand-off can have published them.
+        await until(all_marked, "every handed-off row marked published", timeout=10)
+    finally:
+        await relay.stop()
+    received = await rig.received()
+    assert sorted(received) == sorted(m.message_id for m in messages)  # each once
+    assert sorted(confirmed) == sorted(received)
+    assert relay.published == 300
+    assert relay.failed == 0
+
+
+async def test_the_sweep_publishes_what_no_hand_off_did_but_not_before_its_time(rig: Rig, clean_broker: str) -> None:
+    # A writer that died after its commit (or another replica's fresh rows): nobody hands these over.
+    orphans = [rig.message(n) for n in range(5)]
+    await rig.commit(orphans, dt.datetime.now(dt.UTC))
+    relay = OutboxRelay(rig.sessions, clean_broker, sweep_after_s=2.0, poll_interval_s=0.1)
+    await relay.start()
+    try:
+        await asyncio.sleep(0.8)
+        # Still the writer's: another relay leaves fresh rows alone, so a live writer's are not published twice.
+        assert await rig.received(settle=0.1) == []
+        assert all(row.published_at is None for row in (await rig.rows()).values())
+
+        async def swept() -> bool:
+            return all(row.published_at is not None for row in (await rig.rows()).values())
+
+        await until(swept, "the orphaned rows swept up", timeout=15)
+    finally:
+        await relay.stop()
+    assert sorted(await rig.received()) == sorted(m.message_id for m in orphans)
+
+
+async def test_an_unroutable_hand_off_stays_in_the_outbox_with_its_error(rig: Rig, clean_broker: str) -> None:
+    relay = OutboxRelay(rig.sessions, clean_broker, sweep_after_s=60, poll_interval_s=0.1)
+    await relay.start()
+    try:
+        good, lost = rig.message(1), rig.message(2, routable=False)
+        now = dt.datetime.now(dt.UTC)
+        await rig.commit([good, lost], now)
+        relay.handoff([good, lost], now)
+
+        async def settled() -> bool:
+            rows = await rig.rows()
+            return rows[good.message_id].published_at is not None and rows[lost.message_id].attempts == 1
+
+        await until(settled, "the good row marked, the unroutable one's failure recorded", timeout=10)
+    finally:
+        await relay.stop()
+    rows = await rig.rows()
+    assert rows[lost.message_id].published_at is None  # the sweep tries again later
+    assert (
+        "NO_ROUTE" in (rows[lost.message_id].last_error or "")
+        or "route" in (rows[lost.message_id].last_error or "").lower()
+    )
+    assert relay.failed == 1
+    assert await rig.received() == [good.message_id]
+
+
+async def test_a_clean_stop_publishes_and_marks_what_was_handed_over(rig: Rig, clean_broker: str) -> None:
+    relay = OutboxRelay(rig.sessions, clean_broker, sweep_after_s=60, poll_interval_s=0.1, mark_interval_s=5.0)
+    await relay.start()
+    messages = [rig.message(n) for n in range(50)]
+    now = dt.datetime.now(dt.UTC)
+    await rig.commit(messages, now)
+    relay.handoff(messages, now)
+    await relay.stop()  # at once: before the hand-off ran, and long before the next marking
+    assert all(row.published_at is not None for row in (await rig.rows()).values())
+    assert sorted(await rig.received()) == sorted(m.message_id for m in messages)
