@@ -151,7 +151,7 @@ def build_hub(
             name,
             sessions,
             max_size=settings.batch_max_size,
-            max_wait_s=settings.batch_max_wait_ms / 1000,
+            max_wait_s=(settings.stats_batch_max_wait_ms if name == "stats" else settings.batch_max_wait_ms) / 1000,
             on_commit=relay.handoff if relay is not None else None,
         )
         hub.policies[name] = DeliveryPolicy(
@@ -333,6 +333,7 @@ def _build_operations(hub: Hub) -> None:
             host=settings.metrics_host,
             port=settings.metrics_port,
             sample_interval_s=settings.metrics_sample_interval_s,
+            faststream=settings.metrics_faststream,
         )
         for middleware in hub.metrics.middlewares():
             broker.add_middleware(middleware)

@@ -1,8 +1,9 @@
 """Prometheus metrics: what each `hub run` process did, and what `hub serve` sees on the broker and the database.
 
 A `hub run` process (`HubMetrics`) exposes on `HUB_METRICS_PORT`:
-  * FastStream's own (`faststream_*`, `RabbitPrometheusMiddleware`): messages received, processed (by status),
-    in flight, sizes and durations per exchange and routing key, and what the broker published;
+  * with `HUB_METRICS_FASTSTREAM`, FastStream's own (`faststream_*`, `RabbitPrometheusMiddleware`): messages
+    received, processed (by status), in flight, sizes and durations per exchange and routing key, and what the
+    broker published (off by default: a middleware around every delivery costs ~6 % of a consumer's CPU);
   * the hub's: `hub_deliveries_total{consumer,outcome}` (ok, retried, dead_lettered, as the delivery policy
     decided), `hub_delivery_duration_seconds{consumer}`, `hub_outbox_backlog` (sampled), `hub_outbox_published_total`
     / `hub_outbox_failed_total`, `hub_workorders_issued_total{assignee}` and `hub_alerts_raised_total{kind}`.
@@ -29,7 +30,6 @@ from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import aio_pika
-from faststream import BaseMiddleware
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -53,14 +53,6 @@ OUTCOMES = ("ok", "retried", "dead_lettered")
 ALERT_KINDS = ("detected", "update", "resolved")
 # From a millisecond (a batch that filled at once) to the graceful timeout's order (a delivery held by a slow commit).
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-_QUEUE_PREFIX = "hub."
-
-
-def consumer_of_queue(queue: str) -> str:
-    """`hub.router` -> `router`; any other queue keeps its name."""
-    return queue[len(_QUEUE_PREFIX) :] if queue.startswith(_QUEUE_PREFIX) else queue
-
-
 class _PolicyCounts(Collector):
     """Reads the counts the delivery policies and the relay keep anyway, at scrape time: nothing on the hot path."""
 
@@ -92,21 +84,6 @@ class _PolicyCounts(Collector):
             )
 
 
-class _Timing(BaseMiddleware):
-    """Times each delivery for its consumer, policy decision (ack, retry, dead-letter) included."""
-
-    def __init__(self, msg: Any, /, *, context: Any, metrics: HubMetrics) -> None:
-        super().__init__(msg, context=context)
-        self._metrics = metrics
-
-    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return await call_next(msg)
-        finally:
-            self._metrics.observe_delivery(self.context.get("handler_"), time.perf_counter() - started)
-
-
 class HubMetrics:
     """The metrics of one `hub run` process, served on their own port by a thread (a busy event loop still answers)."""
 
@@ -120,12 +97,15 @@ class HubMetrics:
         host: str,
         port: int,
         sample_interval_s: float,
+        faststream: bool = False,
     ) -> None:
         self.registry = CollectorRegistry()
         self.host = host
         self.port = port
         self._sessions = sessions
-        self.faststream = RabbitPrometheusMiddleware(registry=self.registry, app_name="city-contact-hub")
+        self.faststream = (
+            RabbitPrometheusMiddleware(registry=self.registry, app_name="city-contact-hub") if faststream else None
+        )
         self.delivery_seconds = Histogram(
             "hub_delivery_duration_seconds",
             "Time from receiving a delivery to its ack, retry or dead-lettering (its batch's commit included).",
@@ -154,29 +134,18 @@ class HubMetrics:
         for kind in ALERT_KINDS:
             self.alerts_raised.labels(kind)
         self.registry.register(_PolicyCounts(policies, relay))
-        self._durations: dict[int, Any] = {}
         self._sampler = Periodic("metrics-sampler", sample_interval_s, self.sample)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         if relay is not None:
             relay.on_published = self.outbox_published
+        # Each consumer's policy times its deliveries: one histogram child each, its labels resolved once.
+        for name, policy in policies.items():
+            policy.on_timed = self.delivery_seconds.labels(name).observe
 
     def middlewares(self) -> tuple[Any, ...]:
-        """Broker middlewares: FastStream's (outermost) and the hub's per-consumer timing."""
-
-        def timing(msg: Any, /, *, context: Any) -> _Timing:
-            return _Timing(msg, context=context, metrics=self)
-
-        return (self.faststream, timing)
-
-    def observe_delivery(self, subscriber: Any, seconds: float) -> None:
-        # One histogram child per subscriber, looked up once: label resolution is the costly part.
-        child = self._durations.get(id(subscriber))
-        if child is None:
-            queue = getattr(getattr(subscriber, "queue", None), "name", None) or "unknown"
-            child = self.delivery_seconds.labels(consumer_of_queue(queue))
-            self._durations[id(subscriber)] = child
-        child.observe(seconds)
+        """Broker middlewares: FastStream's own metrics, when asked for (`HUB_METRICS_FASTSTREAM`)."""
+        return () if self.faststream is None else (self.faststream,)
 
     def outbox_published(self, rows: Sequence[Published]) -> None:
         for row in rows:

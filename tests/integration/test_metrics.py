@@ -88,6 +88,7 @@ async def test_hub_run_and_hub_serve_metrics_count_what_happened(
         "HUB_METRICS_PORT": str(run_port),
         "HUB_METRICS_HOST": "127.0.0.1",
         "HUB_METRICS_SAMPLE_INTERVAL_S": "0.2",
+        "HUB_METRICS_FASTSTREAM": "true",  # FastStream's own metrics, opt-in
     }
     hub = HubProcess("router", "stats", env=env, log_path=tmp_path / "hub.log").start()
     serve: asyncio.subprocess.Process | None = None
