@@ -37,6 +37,7 @@ Apply = Callable[[AsyncSession], Awaitable[list[Outgoing]]]
 OnCommit = Callable[[list[Outgoing], dt.datetime], None]
 
 _DEFERRED = "hub.batcher.deferred"
+SESSION_TAG = "hub.batcher.consumer"
 
 
 class Deferred(Protocol):
@@ -174,6 +175,7 @@ class TransactionBatcher:
         # Sorted keys give every replica the same lock order on the inbox: no deadlocks between them.
         ids = sorted({item.message_id for item in batch})
         async with self._sessions() as session, session.begin():
+            session.info[SESSION_TAG] = self.consumer  # whose transaction this is (logs, fault-injection tests)
             stmt = insert_ignore_table(session, InboxEntry).returning(InboxEntry.__table__.c.message_id)
             rows = [{"consumer": self.consumer, "message_id": mid, "processed_at": now} for mid in ids]
             fresh = set((await session.execute(stmt, rows)).scalars())

@@ -152,16 +152,17 @@ async def drain_queue(
 class HubProcess:
     """`hub run` as a real OS process, so tests can SIGTERM or SIGKILL it."""
 
-    def __init__(self, *names: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, *names: str, env: dict[str, str], log_path: Path, module: str = "hub.cli") -> None:
         self.names = names or ("all",)
         self.env = {**os.environ, **env}
         self.log_path = log_path
+        self.module = module  # `tests.crash_at_commit`: the same CLI, killed at a chosen commit
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> HubProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "run", *self.names],
+            [sys.executable, "-m", self.module, "run", *self.names],
             cwd=ROOT,
             env=self.env,
             stdout=log,

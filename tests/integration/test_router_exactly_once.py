@@ -20,7 +20,7 @@ from contracts import ReportFiled
 from hub.app import Domain
 from hub.settings import Settings
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Report, WorkOrder
+from infra.db.models import Report, StatReport, StatWorkOrder, WorkOrder
 from infra.topology import dead_letter_queue_name, workorder_queue_name
 from tests.support import CitySystem, HubProcess, drain_queue, make_report
 
@@ -158,5 +158,68 @@ async def test_killed_consumer_restarts_without_losing_or_duplicating(
     assert await count_rows(postgres_url) == (1000, len(expected))
     delivered = [(b["work_order_id"], a) for a, bodies in per_queue.items() for b in bodies]
     # Every work order arrived; a copy can only be the relay's at-least-once re-publish, with the same id.
+    assert {wid for wid, _ in delivered} == set(expected)
+    assert all(expected[wid][0] == assignee for wid, assignee in delivered)
+
+
+async def count_stats(database_url: str) -> tuple[int, int]:
+    engine = create_engine(database_url)
+    sessions = create_session_factory(engine)
+    try:
+        async with sessions() as session:
+            reports = (await session.execute(select(func.count()).select_from(StatReport))).scalar_one()
+            orders = (await session.execute(select(func.count()).select_from(StatWorkOrder))).scalar_one()
+            return int(reports), int(orders)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "crash_at",
+    ["router:before_commit", "router:after_commit", "stats:before_commit", "stats:after_commit"],
+)
+async def test_killed_at_the_commit_boundary_loses_and_duplicates_nothing(
+    crash_at: str, clean_broker: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """Reliability test 1: SIGKILL just before one consumer's database commit, or after it but before the acks."""
+    rng = random.Random(1001)
+    run = uuid.uuid4().hex[:8]
+    reports = [make_report(rng, i, run=run) for i in range(1000)]
+    expected = expected_orders(reports)
+    # A short sweep: rows committed by the killed process, never handed to its relay, go out soon after restart.
+    env = hub_env(clean_broker, postgres_url) | {"HUB_RELAY_SWEEP_AFTER_S": "2"}
+    async with CitySystem(clean_broker) as city:
+        doomed = HubProcess(
+            "router",
+            "stats",
+            env=env | {"HUB_TEST_CRASH_AT": f"{crash_at}:3"},
+            log_path=tmp_path / "hub.log",
+            module="tests.crash_at_commit",
+        ).start()
+        await doomed.wait_ready(clean_broker)
+        await asyncio.gather(*(city.publish_report(r) for r in reports))
+        assert doomed.proc is not None
+        returncode = await asyncio.to_thread(doomed.proc.wait, 120)
+        assert returncode == -9, f"the hub was to kill itself at {crash_at}, exited {returncode}"
+        at_kill = await count_rows(postgres_url), await count_stats(postgres_url)
+        hub = HubProcess("router", "stats", env=env, log_path=tmp_path / "hub.log").start()
+        try:
+            await wait_for(postgres_url, 1000)
+            per_queue = await drain_work_orders(clean_broker, expected)
+
+            async def counted() -> bool:
+                return await count_stats(postgres_url) == (1000, len(expected))
+
+            deadline = asyncio.get_running_loop().time() + 60
+            while not await counted():
+                assert asyncio.get_running_loop().time() < deadline, await count_stats(postgres_url)
+                await asyncio.sleep(0.25)
+        finally:
+            assert hub.stop() == 0
+    (routed, _), (counted_reports, _) = at_kill
+    assert routed < 1000 or counted_reports < 1000, "the kill came too late to test anything"
+    assert await count_rows(postgres_url) == (1000, len(expected))
+    assert await count_stats(postgres_url) == (1000, len(expected))  # statistics count each report once
+    delivered = [(b["work_order_id"], a) for a, bodies in per_queue.items() for b in bodies]
     assert {wid for wid, _ in delivered} == set(expected)
     assert all(expected[wid][0] == assignee for wid, assignee in delivered)
