@@ -20,7 +20,7 @@ from contracts import ReportFiled
 from hub.app import Domain
 from hub.settings import Settings
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Report, StatReport, StatWorkOrder, WorkOrder
+from infra.db.models import Base, Report, StatReport, StatWorkOrder, WorkOrder
 from infra.topology import dead_letter_queue_name, workorder_queue_name
 from tests.support import CitySystem, HubProcess, drain_queue, make_report
 
@@ -39,16 +39,21 @@ def expected_orders(reports: list[ReportFiled]) -> dict[str, tuple[str, str]]:
     return out
 
 
-async def count_rows(database_url: str) -> tuple[int, int]:
+async def count_of(database_url: str, *models: type[Base]) -> tuple[int, ...]:
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
     try:
         async with sessions() as session:
-            reports = (await session.execute(select(func.count()).select_from(Report))).scalar_one()
-            orders = (await session.execute(select(func.count()).select_from(WorkOrder))).scalar_one()
-            return int(reports), int(orders)
+            return tuple(
+                int((await session.execute(select(func.count()).select_from(model))).scalar_one()) for model in models
+            )
     finally:
         await engine.dispose()
+
+
+async def count_rows(database_url: str) -> tuple[int, int]:
+    reports, orders = await count_of(database_url, Report, WorkOrder)
+    return reports, orders
 
 
 async def wait_for(database_url: str, reports: int, timeout: float = 120) -> None:
@@ -163,15 +168,8 @@ async def test_killed_consumer_restarts_without_losing_or_duplicating(
 
 
 async def count_stats(database_url: str) -> tuple[int, int]:
-    engine = create_engine(database_url)
-    sessions = create_session_factory(engine)
-    try:
-        async with sessions() as session:
-            reports = (await session.execute(select(func.count()).select_from(StatReport))).scalar_one()
-            orders = (await session.execute(select(func.count()).select_from(StatWorkOrder))).scalar_one()
-            return int(reports), int(orders)
-    finally:
-        await engine.dispose()
+    reports, orders = await count_of(database_url, StatReport, StatWorkOrder)
+    return reports, orders
 
 
 @pytest.mark.parametrize(
