@@ -44,9 +44,8 @@ async def count_of(database_url: str, *models: type[Base]) -> tuple[int, ...]:
     sessions = create_session_factory(engine)
     try:
         async with sessions() as session:
-            return tuple(
-                int((await session.execute(select(func.count()).select_from(model))).scalar_one()) for model in models
-            )
+            counts = [(await session.execute(select(func.count()).select_from(model))).scalar_one() for model in models]
+            return tuple(int(n) for n in counts)
     finally:
         await engine.dispose()
 
