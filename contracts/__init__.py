@@ -4,7 +4,7 @@ from contracts.base import CloudEventMeta, Contract, Location, ReporterContact
 from contracts.calls import CallLogged, CallOutcome, CallTopic
 from contracts.privacy import ErasureReason, ReporterDataErased
 from contracts.reports import ReportChannel, ReportFiled
-from contracts.spikes import SpikeDetected, SpikeResolved
+from contracts.spikes import BroadcastChannel, IncidentBroadcast, SpikeDetected, SpikeResolved
 from contracts.workorder_progress import WorkOrderEscalated, WorkOrderStatusApplied
 from contracts.workorders import WorkOrderIssued, WorkOrderStatus, WorkOrderStatusChanged
 
@@ -17,17 +17,20 @@ ALL_CONTRACTS: tuple[type[Contract], ...] = (
     WorkOrderEscalated,
     SpikeDetected,
     SpikeResolved,
+    IncidentBroadcast,
     ReporterDataErased,
 )
 
 __all__ = [
     "ALL_CONTRACTS",
+    "BroadcastChannel",
     "CallLogged",
     "CallOutcome",
     "CallTopic",
     "CloudEventMeta",
     "Contract",
     "ErasureReason",
+    "IncidentBroadcast",
     "Location",
     "ReportChannel",
     "ReportFiled",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import ConfigDict, Field
@@ -109,3 +110,42 @@ class SpikeResolved(Contract):
     resolved_at: Timestamp = Field(description="Event time at which the quiet period ended.")
     total_calls: int = Field(ge=0, description="Calls counted for the incident in all.")
     total_reports: int = Field(ge=0, description="Reports counted for the incident in all.")
+
+
+class BroadcastChannel(StrEnum):
+    """Where the communication team posted a notice."""
+
+    WEBSITE = "website"
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+    X = "x"
+    APP = "app"
+    NEWSLETTER = "newsletter"
+    OTHER = "other"
+
+
+class IncidentBroadcast(Contract):
+    """The communication team posted a notice about an incident (routing key `spike.broadcast`).
+
+    Published by whoever posts it (`hub alerts broadcast`, or the team's own tools), so the figures can show the
+    calls falling off after the notice went out. Carries no personal data: the incident and when and where.
+    """
+
+    ce_type: ClassVar[str] = "be.sint-truiden.contact.spike.broadcast.v1"
+    routing_key: ClassVar[str] = "spike.broadcast"
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "incident_id": "inc-waste.missed_collection.residual-brustem-2021-03-15",
+                    "broadcast_at": "2021-03-15T10:40:00+01:00",
+                    "channels": ["website", "facebook"],
+                }
+            ]
+        }
+    )
+
+    incident_id: str = Field(min_length=1, max_length=200, description="Id of the incident, as in its SpikeDetected.")
+    broadcast_at: Timestamp = Field(description="When the notice went out.")
+    channels: list[BroadcastChannel] = Field(min_length=1, description="Where it was posted.")

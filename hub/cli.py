@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from contracts import BroadcastChannel
 from hub.calendar import CityCalendar
 from hub.settings import Settings, get_settings
 
@@ -144,7 +145,9 @@ def _parser() -> argparse.ArgumentParser:
     dl_enable.set_defaults(func=_contractors("deliveries_enable_cmd"))
 
     # Spikes: the command functions live in consumers/spikes/cli.py
-    alerts = sub.add_parser("alerts", help="spike alerts for the communication team: list, silence, unsilence")
+    alerts = sub.add_parser(
+        "alerts", help="spike alerts for the communication team: list, silence, unsilence, broadcast"
+    )
     al_sub = alerts.add_subparsers(metavar="ACTION")
     al_list = al_sub.add_parser("list", help="live incidents, silences, recent alerts and their deliveries")
     al_list.add_argument("--limit", type=int, default=30, help="alerts shown (default 30)")
@@ -171,6 +174,21 @@ def _parser() -> argparse.ArgumentParser:
     al_unsilence = al_sub.add_parser("unsilence", help="cancel a silence now")
     al_unsilence.add_argument("silence_id")
     al_unsilence.set_defaults(func=_spikes("alerts_unsilence_cmd"))
+    al_broadcast = al_sub.add_parser(
+        "broadcast",
+        help="record that the communication team posted its notice about an incident (marked on its timeline)",
+    )
+    al_broadcast.add_argument("incident_id", help="an incident id from `hub alerts list`")
+    al_broadcast.add_argument(
+        "--at", type=dt.datetime.fromisoformat, help="when it went out (ISO; city time without an offset; default now)"
+    )
+    al_broadcast.add_argument(
+        "--channel",
+        action="append",
+        choices=[c.value for c in BroadcastChannel],
+        help="where it was posted (repeat; default website)",
+    )
+    al_broadcast.set_defaults(func=_spikes("alerts_broadcast_cmd"))
 
     # Operations: `hub privacy erase|retention`, parser and commands in hub/privacy_cli.py
     from hub.privacy_cli import add_parser as add_privacy_parser

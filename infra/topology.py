@@ -61,7 +61,6 @@ def workorder_escalated_routing_key(assignee: str) -> str:
     return f"{WORKORDER_ESCALATED_PREFIX}.{assignee}"
 
 
-
 # Operations
 WORKORDER_REPORTER_ERASED_PREFIX = "workorder.reporter_erased"
 
@@ -69,7 +68,6 @@ WORKORDER_REPORTER_ERASED_PREFIX = "workorder.reporter_erased"
 def workorder_reporter_erased_routing_key(assignee: str) -> str:
     """`hub privacy erase` tells an assignee on its own queue `workorders.<assignee>` to erase a reporter's data."""
     return f"{WORKORDER_REPORTER_ERASED_PREFIX}.{assignee}"
-
 
 
 # Spikes
@@ -80,8 +78,6 @@ SPIKE_ROUTING_PATTERN = "spike.*"
 def comms_alerts_queue() -> RabbitQueue:
     """The communication team's own queue: every `spike.detected` and `spike.resolved`, for their tools to read."""
     return RabbitQueue(COMMS_ALERTS_QUEUE, queue_type=QueueType.QUORUM, routing_key=SPIKE_ROUTING_PATTERN)
-
-
 
 
 def _quorum_args(**extra: Any) -> QuorumQueueArgs:
@@ -143,7 +139,15 @@ CONSUMER_BINDINGS: dict[str, tuple[str, ...]] = {
     "status": ("workorder.status",),
     "deliveries": ("workorder.issued.*",),
     # stats: FastStream binds the first key; the others exist because declare_topology runs before the broker.
-    "stats": ("call.logged", "report.filed", "workorder.issued.*", "workorder.status", "spike.detected", "spike.resolved"),
+    "stats": (
+        "call.logged",
+        "report.filed",
+        "workorder.issued.*",
+        "workorder.status",
+        "spike.detected",
+        "spike.resolved",
+        "spike.broadcast",
+    ),
     # Spikes: calls and reports counted, work orders for the assignees an alert names; alerts to e-mail/chat.
     "spikes": ("call.logged", "report.filed", "workorder.issued.*"),
     "notifier": ("spike.detected", "spike.resolved"),

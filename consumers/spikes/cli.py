@@ -1,9 +1,13 @@
-"""`hub alerts list|silence|unsilence` (the parsers are registered in hub/cli.py).
+"""`hub alerts list|silence|unsilence|broadcast` (the parsers are registered in hub/cli.py).
 
 A silence is a row of `alert_silences`; the spikes consumer reads the silences in every transaction, so a
 new one applies from the next message on, in every replica. Times: a silence ends `--for` after now, or
 `--until` a moment; it is matched against event time (the time stamped in the messages), which is the
 clock's time in live operation.
+
+`broadcast` tells the hub that the communication team posted its notice about an incident: it publishes an
+`IncidentBroadcast` on `city.events`, as any of the city's tools may, and the statistics mark it on the
+incident's timeline (the calls should fall off after it).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aio_pika
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,10 +31,13 @@ from consumers.spikes.engine import EngineState
 from consumers.spikes.lifecycle import Incident
 from consumers.spikes.silences import Scope, SilenceError, new_silence_id, parse_duration, scope_of
 from consumers.spikes.store import STATE_ROW, aware, utc
+from contracts import BroadcastChannel, IncidentBroadcast
 from hub.settings import Settings
+from infra.cloudevents import amqp_headers, amqp_properties, meta_for
 from infra.db import create_engine, create_session_factory
 from infra.db.models import Alert, AlertNotification, AlertSilence, SpikeState
 from infra.errors import describe
+from infra.topology import CITY_EVENTS
 
 
 def utcnow() -> dt.datetime:
@@ -241,4 +249,59 @@ def alerts_unsilence_cmd(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: no silence {args.silence_id!r} in force")
         return 1
     print(f"{args.silence_id}: cancelled; a live incident it held back is announced at the next message")
+    return 0
+
+
+BROADCAST_SOURCE = "/city/communication"
+
+
+async def publish_broadcast(amqp_url: str, broadcast: IncidentBroadcast) -> str:
+    """Publish the notice with a confirm; mandatory, so it fails loudly when no hub queue takes it. Its event id."""
+    # The same notice published twice (a retried command) has the same id: the statistics keep it once.
+    event_id = f"broadcast/{broadcast.incident_id}/{broadcast.broadcast_at.isoformat()}"
+    meta = meta_for(broadcast, source=BROADCAST_SOURCE, event_id=event_id, time=broadcast.broadcast_at)
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await channel.get_exchange(CITY_EVENTS.name, ensure=False)
+        await exchange.publish(
+            aio_pika.Message(
+                body=broadcast.model_dump_json().encode(),
+                headers=dict(amqp_headers(meta)),
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                **amqp_properties(meta),
+            ),
+            routing_key=IncidentBroadcast.routing_key,
+            mandatory=True,
+            timeout=30,
+        )
+    return event_id
+
+
+@_reported
+def alerts_broadcast_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    tz = ZoneInfo(settings.timezone)
+    now = utcnow()
+    at = now if args.at is None else (args.at if args.at.tzinfo else args.at.replace(tzinfo=tz))
+    if at > now + dt.timedelta(minutes=5):
+        print("error: the broadcast time is in the future")
+        return 1
+    try:
+        _run(settings, lambda s: incident_scope(s, args.incident_id))  # a typo is caught here, not in a DLQ
+    except SilenceError as exc:
+        print(f"error: {exc}")
+        return 1
+    broadcast = IncidentBroadcast(
+        incident_id=args.incident_id,
+        broadcast_at=at,
+        channels=[BroadcastChannel(c) for c in dict.fromkeys(args.channel or ["website"])],
+    )
+    try:
+        event_id = asyncio.run(publish_broadcast(settings.amqp_url, broadcast))
+    except Exception as exc:
+        print(f"error: the broadcast was not published: {describe(exc)}")
+        return 1
+    local = at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    channels = ", ".join(c.value for c in broadcast.channels)
+    print(f"{event_id}: broadcast of {args.incident_id} at {local} on {channels} published")
     return 0

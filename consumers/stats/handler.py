@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, inspect, update
+from sqlalchemy import event, inspect, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -42,7 +42,15 @@ from consumers.stats.aggregates import (
     workorder_deltas,
     workorder_fact,
 )
-from contracts import CallLogged, ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued, WorkOrderStatusChanged
+from contracts import (
+    CallLogged,
+    IncidentBroadcast,
+    ReportFiled,
+    SpikeDetected,
+    SpikeResolved,
+    WorkOrderIssued,
+    WorkOrderStatusChanged,
+)
 from hub.calendar import CityCalendar
 from infra.db.models import (
     StatCall,
@@ -159,6 +167,10 @@ def _discard_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
+class UnknownIncident(LookupError):
+    """A broadcast names an incident the statistics have not seen (yet): retried a few times, then dead-lettered."""
+
+
 @dataclass(frozen=True)
 class StatsService:
     """Turns each message into a stored fact and counter deltas (`consumers.stats.aggregates` decides which)."""
@@ -223,4 +235,20 @@ class StatsService:
                     reports_in_window=fact.reports_in_window,
                 )
             )
+        return []
+
+    async def apply_broadcast(self, session: AsyncSession, broadcast: IncidentBroadcast) -> list[Outgoing]:
+        """Keep when the first notice about an incident went out (an earlier one wins, whatever the order)."""
+        row = StatIncident.__table__.c
+        at = utc(broadcast.broadcast_at)
+        updated = await session.execute(
+            update(StatIncident)
+            .where(row.incident_id == broadcast.incident_id, or_(row.broadcast_at.is_(None), row.broadcast_at > at))
+            .values(broadcast_at=at)
+        )
+        if updated.rowcount == 0:  # type: ignore[attr-defined]
+            known = await session.execute(select(row.incident_id).where(row.incident_id == broadcast.incident_id))
+            if known.first() is None:
+                # The detection normally comes long before anyone posts a notice: an unknown id is mostly a typo.
+                raise UnknownIncident(f"no incident {broadcast.incident_id!r} in the statistics")
         return []

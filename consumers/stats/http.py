@@ -343,6 +343,9 @@ class IncidentOut(BaseModel):
     first_seen_at: dt.datetime | None
     detected_at: dt.datetime = Field(description="The alert: when the spike was detected.")
     resolved_at: dt.datetime | None
+    broadcast_at: dt.datetime | None = Field(
+        description="When the communication team's first notice went out (IncidentBroadcast); null before."
+    )
     calls_in_window: int | None
     reports_in_window: int | None
     total_calls: int | None
@@ -364,6 +367,7 @@ class TimelineOut(BaseModel):
     incident: IncidentOut
     step_minutes: int
     alert_at: dt.datetime
+    broadcast_at: dt.datetime | None
     resolved_at: dt.datetime | None
     buckets: list[TimelineBucketOut] = Field(
         description="Calls about the incident's category in its district, and its reports, per step; aligned on the alert."
@@ -703,6 +707,7 @@ def _incident_out(i: queries.Incident) -> IncidentOut:
         first_seen_at=i.first_seen_at,
         detected_at=i.detected_at,
         resolved_at=i.resolved_at,
+        broadcast_at=i.broadcast_at,
         calls_in_window=i.calls_in_window,
         reports_in_window=i.reports_in_window,
         total_calls=i.total_calls,
@@ -975,6 +980,7 @@ class StatsApi:
             incident=_incident_out(timeline.incident),
             step_minutes=timeline.step_minutes,
             alert_at=timeline.incident.detected_at,
+            broadcast_at=timeline.incident.broadcast_at,
             resolved_at=timeline.incident.resolved_at,
             buckets=[
                 TimelineBucketOut(
@@ -1059,7 +1065,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         f"{API}/incidents/{{incident_id}}/timeline",
         "Calls and reports per 15 minutes around an incident's alert",
-        "Buckets aligned on the alert, so the drop after the broadcast reads directly; the resolution is given.",
+        "Buckets aligned on the alert, so the drop after the broadcast reads directly; the broadcast and the "
+        "resolution are given.",
         TimelineParams,
         TimelineOut,
         lambda api: api.timeline,

@@ -388,6 +388,7 @@ class Incident:
     first_seen_at: dt.datetime | None
     detected_at: dt.datetime
     resolved_at: dt.datetime | None
+    broadcast_at: dt.datetime | None
     calls_in_window: int | None
     reports_in_window: int | None
     total_calls: int | None
@@ -396,7 +397,7 @@ class Incident:
 
 def _incident(row: Sequence[object]) -> Incident:
     values = dict(zip(StatIncident.__table__.c.keys(), row, strict=True))
-    for name in ("first_seen_at", "detected_at", "resolved_at"):
+    for name in ("first_seen_at", "detected_at", "resolved_at", "broadcast_at"):
         moment = values[name]
         values[name] = utc(moment) if isinstance(moment, dt.datetime) else None
     values.pop("incident_key")

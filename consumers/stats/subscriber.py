@@ -18,6 +18,7 @@ from consumers.stats.handler import StatsService
 from contracts import (
     CallLogged,
     Contract,
+    IncidentBroadcast,
     ReportFiled,
     SpikeDetected,
     SpikeResolved,
@@ -41,6 +42,7 @@ CONTRACTS: tuple[type[Contract], ...] = (
     WorkOrderStatusChanged,
     SpikeDetected,
     SpikeResolved,
+    IncidentBroadcast,
 )
 _BY_CE_TYPE = {contract.ce_type: contract for contract in CONTRACTS}
 
@@ -131,6 +133,12 @@ def build_router(
         """Keep when a spike was resolved."""
         message = current_message()
         await once(message, lambda session: service.apply_spike(session, spike))
+
+    @subscriber(filter=_is(IncidentBroadcast))
+    async def on_incident_broadcast(broadcast: IncidentBroadcast) -> None:
+        """Keep when the communication team's notice went out, for the incident timeline."""
+        message = current_message()
+        await once(message, lambda session: service.apply_broadcast(session, broadcast))
 
     @subscriber
     async def on_unexpected(message: RabbitMessage) -> None:

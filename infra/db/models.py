@@ -240,6 +240,8 @@ class StatIncident(Base):
     first_seen_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     detected_at: Mapped[dt.datetime] = mapped_column(Timestamp, index=True)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    # The first notice the communication team posted (IncidentBroadcast); later ones do not move it.
+    broadcast_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     calls_in_window: Mapped[int | None] = mapped_column(Integer)
     reports_in_window: Mapped[int | None] = mapped_column(Integer)
     total_calls: Mapped[int | None] = mapped_column(Integer)

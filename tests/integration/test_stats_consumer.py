@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from consumers.router.handler import RoutingService
 from consumers.stats.aggregates import ALL, CALLS, REPORTS, WORKORDERS
 from consumers.stats.cli import render
-from consumers.stats.handler import StatsService
+from consumers.stats.handler import StatsService, UnknownIncident
 from consumers.stats.queries import (
     GROUPINGS,
     Period,
@@ -41,8 +41,10 @@ from consumers.stats.queries import (
 )
 from consumers.stats.rebuild import counter_snapshot, rebuild
 from contracts import (
+    BroadcastChannel,
     CallLogged,
     Contract,
+    IncidentBroadcast,
     ReportFiled,
     SpikeDetected,
     SpikeResolved,
@@ -412,6 +414,10 @@ def spike(incident_id: str, detected_at: dt.datetime, **overrides: object) -> Sp
 
 
 @pytest.mark.integration
+def broadcast(incident_id: str, at: dt.datetime) -> IncidentBroadcast:
+    return IncidentBroadcast(incident_id=incident_id, broadcast_at=at, channels=[BroadcastChannel.WEBSITE])
+
+
 async def test_incidents_count_once_and_their_timeline_shows_the_drop(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -464,10 +470,17 @@ async def test_incidents_count_once_and_their_timeline_shows_the_drop(
             ),
         ),
         ("s2", lambda s: service.apply_spike(s, spike("inc-2", later, category="lighting.defect", district="Velm"))),
+        # The communication team's notices: the earliest one is the broadcast, whatever order they come in.
+        ("b1-late", lambda s: service.apply_broadcast(s, broadcast("inc-1", alert + dt.timedelta(minutes=50)))),
+        ("b1", lambda s: service.apply_broadcast(s, broadcast("inc-1", alert + dt.timedelta(minutes=35)))),
+        ("b1-again", lambda s: service.apply_broadcast(s, broadcast("inc-1", alert + dt.timedelta(minutes=35)))),
     ]  # fmt: skip
     batcher = TransactionBatcher("stats", sessions, max_size=4)
     for mid, apply in messages:  # in order: the resolution of inc-2 before its detection
         await batcher.submit(mid, apply)
+    # A notice about an incident the statistics never saw is refused (retried by the broker, then dead-lettered).
+    with pytest.raises(UnknownIncident, match="inc-typo"):
+        await batcher.submit("b-typo", lambda s: service.apply_broadcast(s, broadcast("inc-typo", alert)))
     await batcher.stop()
 
     async with sessions() as session:
@@ -478,6 +491,8 @@ async def test_incidents_count_once_and_their_timeline_shows_the_drop(
     assert first.calls_in_window == 9  # the first detection's figures, not the update's
     assert first.resolved_at == alert + dt.timedelta(hours=3)
     assert first.total_calls == 11
+    assert first.broadcast_at == alert + dt.timedelta(minutes=35)
+    assert second.broadcast_at is None
     assert second.first_seen_at == later - dt.timedelta(minutes=50)
     assert second.resolved_at is not None
     assert timeline is not None
@@ -485,6 +500,7 @@ async def test_incidents_count_once_and_their_timeline_shows_the_drop(
     assert [b.minutes_from_alert for b in timeline.buckets] == [-60, -45, -30, -15, 0, 15, 30, 45]
     assert [b.calls for b in timeline.buckets] == [1, 1, 1, 4, 2, 0, 1, 0]
     assert [b.reports for b in timeline.buckets] == [0, 0, 0, 1, 0, 0, 0, 0]
+    assert timeline.incident.broadcast_at == alert + dt.timedelta(minutes=35)
     by_month = await table(sessions, Period(dt.date(2021, 3, 1), dt.date(2021, 4, 30)), "month")
     assert column(by_month, "spikes") == {"2021-03": 1, "2021-04": 1}
     assert column(await table(sessions, Period.year(2021), "category"), "spikes") == {

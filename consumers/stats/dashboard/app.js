@@ -534,6 +534,13 @@
     const first = buckets[0].minutes_from_alert;
     const labels = buckets.map((b) => localTime(b.start, { hour: "2-digit", minute: "2-digit" }));
     const markers = [{ key: "alert", at: -first / step, label: `Alert ${localTime(t.alert_at, { hour: "2-digit", minute: "2-digit" })}`, color: RED }];
+    if (t.broadcast_at) {
+      const minutes = (new Date(t.broadcast_at) - new Date(t.alert_at)) / 60000;
+      const at = (minutes - first) / step;
+      if (at >= 0 && at <= buckets.length) {
+        markers.push({ key: "broadcast", at, label: `Broadcast ${localTime(t.broadcast_at, { hour: "2-digit", minute: "2-digit" })}`, color: AMBER, dash: true });
+      }
+    }
     if (t.resolved_at) {
       const minutes = (new Date(t.resolved_at) - new Date(t.alert_at)) / 60000;
       const at = (minutes - first) / step;
@@ -543,7 +550,7 @@
     }
     columns(container, {
       title: `Incident timeline: ${incidentTitle(t.incident)}`,
-      desc: `Calls and reports per ${step} minutes from ${-first} minutes before the alert; the alert and the resolution are marked.`,
+      desc: `Calls and reports per ${step} minutes from ${-first} minutes before the alert; the alert, the broadcast and the resolution are marked.`,
       labels: buckets.map((b) => String(b.minutes_from_alert)),
       full: labels,
       tick: (i) => (i % 4 === 0 ? labels[i] : null),
