@@ -226,6 +226,9 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+DEMO_DATABASE = "hub-demo.sqlite3"
+
+
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from hub.demo import DemoOptions, run_demo
     from hub.logging import configure_logging
@@ -235,6 +238,14 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     options = DemoOptions(
         start=args.start, days=args.days, incidents=args.incidents, history_days=args.history_days, seed=args.seed
     )
+    if "database_url" not in settings.model_fields_set:
+        # The embedded default gets a database of the demo's own, fresh for every run: a second run on the first
+        # one's database would replay the same simulated weeks behind the spike detector's clock (no alert),
+        # and pile its figures on the first run's.
+        demo_db = Path(DEMO_DATABASE)
+        for leftover in (demo_db, *(demo_db.with_name(demo_db.name + s) for s in ("-wal", "-shm", "-journal"))):
+            leftover.unlink(missing_ok=True)
+        settings = settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{DEMO_DATABASE}"})
     asyncio.run(run_demo(settings, options))
     return 0
 

@@ -25,11 +25,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
-from contracts import CallLogged, ReportFiled
+from consumers.spikes.cli import publish_broadcast
+from contracts import BroadcastChannel, CallLogged, IncidentBroadcast, ReportFiled
 from hub.app import CONSUMERS, build_hub
 from hub.settings import Settings
-from hub.simulator import Scenario, describe, publish, simulate
-from infra.db.models import Alert, InboxEntry, Report, StatCall, WorkOrder
+from hub.simulator import PlantedIncident, Scenario, describe, publish, simulate
+from infra.db.models import Alert, InboxEntry, Report, StatCall, StatIncident, WorkOrder
 from infra.relay import pending_count
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -114,6 +115,13 @@ async def run_demo(settings: Settings, options: DemoOptions, console: Console | 
                     raise TimeoutError(f"the consumers did not catch up within {options.timeout_s:.0f}s")
                 await asyncio.sleep(0.25)
             await publisher
+            # The communication team posts its notice (at the time the simulation planted it) and says so with
+            # `spike.broadcast`, as `hub alerts broadcast` does: the statistics mark it on the incident's timeline.
+            posted = await _post_broadcasts(hub.sessions, settings.amqp_url, live.incidents, wall_start)
+            while await _applied(hub.sessions, "stats", posted) < len(posted):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the statistics did not record the broadcasts in time")
+                await asyncio.sleep(0.1)
             # Work orders and alerts are in the outbox once applied; wait until the relay has published them.
             while await pending_count(hub.sessions) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the DB
                 await asyncio.sleep(0.1)
@@ -163,13 +171,70 @@ async def _figures(
             .where(Alert.created_at >= since, Alert.kind.in_(("detected", "resolved")))
             .order_by(Alert.event_at)
         )
-        alerts = [_alert_line(alert) for alert in rows.scalars()]
+        alerts = [await _alert_line(session, alert) for alert in rows.scalars()]
     return DemoFigures(by_topic, by_outcome, per_category, per_assignee, alerts)
 
 
-def _alert_line(alert: Alert) -> dict[str, str]:
+async def _post_broadcasts(
+    sessions: async_sessionmaker[AsyncSession],
+    amqp_url: str,
+    planted: Iterable[PlantedIncident],
+    since: dt.datetime,
+) -> list[str]:
+    """For each incident the hub alerted, the simulated team's notice; the event ids of the broadcasts."""
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Alert).where(Alert.created_at >= since, Alert.kind == "detected").order_by(Alert.event_at)
+        )
+        alerts = list(rows.scalars())
+    posted: list[str] = []
+    for alert in alerts:
+        match = next(
+            (
+                p
+                for p in planted
+                if p.broadcast_at is not None
+                and (p.category, p.district) == (alert.category, alert.district)
+                and p.started_at <= alert.event_at <= p.ended_at + dt.timedelta(hours=2)
+            ),
+            None,
+        )
+        if match is not None and match.broadcast_at is not None:
+            notice = IncidentBroadcast(
+                incident_id=alert.incident_id,
+                broadcast_at=match.broadcast_at,
+                channels=[BroadcastChannel.WEBSITE, BroadcastChannel.FACEBOOK],
+            )
+            posted.append(await publish_broadcast(amqp_url, notice))
+    return posted
+
+
+async def _broadcast_line(session: AsyncSession, alert: Alert) -> str:
+    """When the notice went out, and the incident's calls in the hour before and after it."""
+    at = (
+        await session.execute(select(StatIncident.broadcast_at).where(StatIncident.incident_id == alert.incident_id))
+    ).scalar_one_or_none()
+    if at is None:
+        return ""
+    hour = dt.timedelta(hours=1)
+
+    async def calls(start: dt.datetime, end: dt.datetime) -> int:
+        stmt = select(func.count()).where(
+            StatCall.subject == alert.category,
+            StatCall.district == alert.district,
+            StatCall.started_at >= start,
+            StatCall.started_at < end,
+        )
+        return int((await session.execute(stmt)).scalar_one())
+
+    before, after = await calls(at - hour, at), await calls(at, at + hour)
+    return f"{at.astimezone(BRUSSELS):%H:%M}: calls about it in the hour before {before}, in the hour after {after}"
+
+
+async def _alert_line(session: AsyncSession, alert: Alert) -> dict[str, str]:
     body = json.loads(alert.body) if alert.body else {}
     return {
+        "broadcast": await _broadcast_line(session, alert) if alert.kind == "detected" else "",
         "kind": alert.kind,
         "incident": alert.incident_key,
         "at": alert.event_at.astimezone(BRUSSELS).strftime("%a %d %b %H:%M"),
@@ -208,6 +273,8 @@ def _print_figures(console: Console, live: Scenario, figures: DemoFigures, elaps
                 f"{alert['observed']} contacts where {alert['expected']} were expected"
             )
             console.print(f"   NL: {alert['draft_nl']}\n   EN: {alert['draft_en']}")
+            if alert["broadcast"]:
+                console.print(f"   [bold]broadcast[/] {alert['broadcast']}")
         else:
             console.print(f"[green]resolved[/] {alert['at']}  {alert['incident']}")
     console.rule("[bold]What the simulator planted (ground truth)")

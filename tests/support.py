@@ -149,6 +149,22 @@ async def drain_queue(
     return out
 
 
+async def hub_cli(*args: str, env: dict[str, str], timeout: float = 120) -> tuple[int, str]:
+    """`hub ...` as an operator runs it (its own process, `env` over this one's), without blocking the event loop."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hub.cli",
+        *args,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout)
+    return int(proc.returncode or 0), output.decode()
+
+
 class HubProcess:
     """`hub run` as a real OS process, so tests can SIGTERM or SIGKILL it."""
 

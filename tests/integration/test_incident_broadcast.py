@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import sys
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +15,8 @@ from contracts import SpikeDetected
 from hub.app import build_hub
 from hub.settings import Settings
 from infra.db.models import Alert, StatIncident
-from tests.support import ROOT, CitySystem
+from tests.support import CitySystem
+from tests.support import hub_cli as support_cli
 
 pytestmark = pytest.mark.integration
 
@@ -25,18 +24,7 @@ TZ = ZoneInfo("Europe/Brussels")
 
 
 async def hub_cli(*args: str, amqp_url: str, database_url: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hub.cli",
-        *args,
-        cwd=ROOT,
-        env={**os.environ, "HUB_AMQP_URL": amqp_url, "HUB_DATABASE_URL": database_url},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
-    return int(proc.returncode or 0), output.decode()
+    return await support_cli(*args, env={"HUB_AMQP_URL": amqp_url, "HUB_DATABASE_URL": database_url})
 
 
 async def broadcast_at(sessions: async_sessionmaker[AsyncSession], incident_id: str) -> dt.datetime | None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import random
 import re
-import sys
 import uuid
 import zlib
 from pathlib import Path
@@ -45,7 +43,8 @@ from infra.deadletters import DeadLetterQueue
 from infra.metrics import sample_queues
 from infra.privacy import PrivacyService, RetentionJob
 from infra.topology import DEAD_LETTER_EXCHANGE, consumer_queue_name, declare_topology, workorder_queue_name
-from tests.support import ROOT, CitySystem, drain_queue, make_report
+from tests.support import CitySystem, drain_queue, make_report
+from tests.support import hub_cli as support_cli
 
 pytestmark = pytest.mark.integration
 
@@ -84,19 +83,7 @@ def assignees_with_other_channels(tmp_path: Path) -> Path:
 
 
 async def hub_cli(*args: str, amqp_url: str, database_url: str) -> tuple[int, str]:
-    """`hub ...` as an operator runs it, without blocking the event loop of the hub running in this test."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hub.cli",
-        *args,
-        cwd=ROOT,
-        env={**os.environ, "HUB_AMQP_URL": amqp_url, "HUB_DATABASE_URL": database_url},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
-    return int(proc.returncode or 0), output.decode()
+    return await support_cli(*args, env={"HUB_AMQP_URL": amqp_url, "HUB_DATABASE_URL": database_url})
 
 
 async def purge(amqp_url: str, queues: list[str]) -> None:

@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import inspect
 import json
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -29,7 +28,8 @@ from infra.db.models import Alert
 from infra.topology import COMMS_ALERTS_QUEUE
 from tests.contractors_support import Receiver, SmtpSink
 from tests.spikes_support import TZ, burst, ordinary_traffic, quiet_ticks
-from tests.support import ROOT, Drained, HubProcess, drain_queue
+from tests.support import Drained, HubProcess, drain_queue
+from tests.support import hub_cli as support_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -156,13 +156,7 @@ async def alert_rows(database_url: str) -> list[Alert]:
 
 
 async def hub_cli(database_url: str, *args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub.cli", "alerts", *args,
-        cwd=ROOT, env={**hub_env("amqp://unused/", database_url), "PATH": "/usr/bin:/bin"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
+    return await support_cli("alerts", *args, env={**hub_env("amqp://unused/", database_url), "PATH": "/usr/bin:/bin"})
 
 
 async def test_a_burst_alerts_the_team_once_by_queue_email_and_chat_and_resolves_once(
