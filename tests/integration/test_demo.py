@@ -1,0 +1,40 @@
+"""The README's first command, `hub demo`: every consumer on the embedded default, simulated traffic, figures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+async def run_demo(cwd: Path, amqp_url: str, *args: str) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if k != "HUB_DATABASE_URL"}  # the embedded default
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub.cli", "demo", *args,
+        cwd=cwd, env=env | {"HUB_AMQP_URL": amqp_url, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(proc.communicate(), timeout=300)
+    return int(proc.returncode or 0), output.decode()
+
+
+async def test_the_demo_runs_twice_on_fresh_embedded_databases(clean_broker: str, tmp_path: Path) -> None:
+    for run in (1, 2):
+        code, output = await run_demo(tmp_path, clean_broker, "--days", "3", "--incidents", "2", "--seed", "11")
+        assert code == 0, output[-3000:]
+        assert "hub-demo.sqlite3" in output
+        assert "messages handled by 6 consumers" in output, output[-3000:]
+        for table in ("Calls by topic (stats)", "Reports per category (router)", "Work orders per assignee (router)"):
+            assert table in output
+        # Each run starts from an empty database: the second sees its own traffic, and its alerts, again.
+        assert "SPIKE " in output, f"run {run}: no alert raised\n{output[-3000:]}"
+        # The simulated team's notice about an alerted incident, and the incident's calls around it.
+        assert "calls about it in the hour before" in output, output[-3000:]
+    assert (tmp_path / "hub-demo.sqlite3").exists()
