@@ -40,24 +40,40 @@ def add_parser(sub: Any) -> None:
     retention.set_defaults(func=retention_cmd)
 
 
-async def _with_service(settings: Settings, job: Any) -> Any:
+async def _with_service(settings: Settings, job: Any, *, publish: bool = True) -> Any:
     from hub.app import CONSUMERS
     from infra.db import create_engine, create_session_factory, upgrade_schema
+    from infra.errors import describe
     from infra.privacy import PrivacyService
+    from infra.relay import OutboxRelay
 
     engine = create_engine(settings.database_url)
+    relay: OutboxRelay | None = None
     try:
         # The erasure records are a table of their own: a database the consumers have not upgraded yet gets it now.
         await upgrade_schema(engine)
+        sessions = create_session_factory(engine)
+        if publish:
+            # The assignees' notices go out from here at once (a relay of this command, drained when it ends); with
+            # the broker down they wait in the outbox for a running hub's relay to sweep them up.
+            relay = OutboxRelay(sessions, settings.amqp_url, sweep_after_s=settings.relay_sweep_after_s)
+            try:
+                await relay.start()
+            except Exception as exc:
+                print(f"note: broker unreachable ({describe(exc)}): the notices wait in the outbox")
+                relay = None
         service = PrivacyService(
-            create_session_factory(engine),
+            sessions,
             amqp_url=settings.amqp_url,
             consumers=CONSUMERS,
             retention_days=settings.privacy_retention_days,
             batch_size=settings.privacy_batch_size,
+            on_commit=relay.handoff if relay is not None else None,
         )
         return await job(service)
     finally:
+        if relay is not None:
+            await relay.stop()
         await engine.dispose()
 
 
@@ -80,7 +96,7 @@ def retention_cmd(args: argparse.Namespace, settings: Settings) -> int:
     async def job(service: PrivacyService) -> Any:
         return await service.retention(apply=bool(args.apply))
 
-    result = asyncio.run(_with_service(settings, job))
+    result = asyncio.run(_with_service(settings, job, publish=bool(args.apply)))
     days = settings.privacy_retention_days
     print(f"retention: contact data of reports closed before {result.cutoff.isoformat()} ({days} days)")
     if args.dry_run:
