@@ -75,7 +75,6 @@ class OutboxRelay:
         self._sweep_after = dt.timedelta(seconds=sweep_after_s)
         self._mark_interval_s = mark_interval_s
         self._clock = clock
-        self._wake = asyncio.Event()
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
@@ -108,10 +107,6 @@ class OutboxRelay:
         self._handed.extend((m, committed_at) for m in messages)
         self._handed_ready.set()
 
-    def wake(self) -> None:
-        """Look for unpublished rows now rather than at the next poll (after an outage, or in tests)."""
-        self._wake.set()
-
     async def start(self) -> None:
         await self._connect()
         self._tasks = [
@@ -130,7 +125,7 @@ class OutboxRelay:
         # What was handed over is published, what was confirmed is marked: a clean shutdown leaves no row that
         # only a sweep `sweep_after_s` later would publish (a second time).
         with contextlib.suppress(Exception):
-            if self._handed:
+            while self._handed:
                 await self._publish_handed(self._take_handed())
             if self._batches:
                 await asyncio.gather(*self._batches, return_exceptions=True)
@@ -261,12 +256,8 @@ class OutboxRelay:
                 log.warning("outbox relay round failed: %s: %s", type(exc).__name__, exc)
                 backoff = min(backoff * 2, 10.0)
                 published = 0
+            if published < self._batch_size:  # else a backlog: go on at once
                 await asyncio.sleep(backoff)
-            if published >= self._batch_size:
-                continue  # backlog: go on at once
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), backoff)
-            self._wake.clear()
 
     async def publish_pending(self) -> int:
         """Publish one batch of the rows left unpublished `sweep_after_s` after their commit; how many were confirmed."""

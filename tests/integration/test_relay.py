@@ -157,12 +157,14 @@ async def test_an_unroutable_hand_off_stays_in_the_outbox_with_its_error(rig: Ri
 
 
 async def test_a_clean_stop_publishes_and_marks_what_was_handed_over(rig: Rig, clean_broker: str) -> None:
-    relay = OutboxRelay(rig.sessions, clean_broker, sweep_after_s=60, poll_interval_s=0.1, mark_interval_s=5.0)
+    relay = OutboxRelay(
+        rig.sessions, clean_broker, batch_size=20, sweep_after_s=60, poll_interval_s=0.1, mark_interval_s=5.0
+    )
     await relay.start()
     messages = [rig.message(n) for n in range(50)]
     now = dt.datetime.now(dt.UTC)
     await rig.commit(messages, now)
     relay.handoff(messages, now)
-    await relay.stop()  # at once: before the hand-off ran, and long before the next marking
+    await relay.stop()  # at once: before the hand-off ran (50 messages, batches of 20), long before the next marking
     assert all(row.published_at is not None for row in (await rig.rows()).values())
     assert sorted(await rig.received()) == sorted(m.message_id for m in messages)
