@@ -18,17 +18,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from faststream import BaseMiddleware
-from faststream.rabbit import RabbitBroker
+from faststream import AckPolicy, BaseMiddleware
+from faststream.rabbit import Channel, RabbitBroker, RabbitRouter
 from faststream.rabbit.message import RabbitMessage
+from faststream.rabbit.subscriber import RabbitSubscriber
 
 from infra.cloudevents import message_id_of
 from infra.errors import describe, is_permanent, is_transient
-from infra.topology import DEAD_LETTER_EXCHANGE, consumer_queue_name
+from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, DEAD_LETTER_EXCHANGE, consumer_queue, consumer_queue_name
 
 log = logging.getLogger("hub.delivery")
 
@@ -39,6 +40,8 @@ HEADER_ATTEMPTS = "x-hub-attempts"
 HEADER_FAILED_AT = "x-hub-failed-at"
 HEADER_ORIGINAL_EXCHANGE = "x-hub-original-exchange"
 HEADER_ORIGINAL_ROUTING_KEY = "x-hub-original-routing-key"
+# Set by `hub dlq replay`, which sends a message straight to the consumer's queue: the key it was first published with.
+HEADER_REPLAYED_ROUTE = "x-hub-replayed-route"
 
 
 _current: ContextVar[RabbitMessage] = ContextVar("hub_current_delivery")
@@ -82,14 +85,50 @@ def hit_delivery_limit(headers: Mapping[str, Any], queue: str) -> bool:
 
 
 def original_route(message: RabbitMessage, queue: str) -> tuple[str, str]:
-    """Exchange and routing key the message was first published with, before any retry round."""
+    """Exchange and routing key the message was first published with, before any retry round or replay."""
     deaths = _deaths(message.headers)
     if deaths:
         first = deaths[-1]  # the broker keeps the oldest entry last
         keys = first.get("routing-keys") or [""]
-        return _text(first.get("exchange", "")), _text(keys[0])
-    raw = message.raw_message
-    return raw.exchange or "", raw.routing_key or ""
+        exchange, key = _text(first.get("exchange", "")), _text(keys[0])
+    else:
+        raw = message.raw_message
+        exchange, key = raw.exchange or "", raw.routing_key or ""
+    replayed = message.headers.get(HEADER_REPLAYED_ROUTE)
+    if replayed and exchange == "" and key == queue:  # replayed from the DLQ straight to the queue
+        return CITY_EVENTS.name, _text(replayed)
+    return exchange, key
+
+
+def routed(consumer: str, matches: Callable[[str], bool]) -> Callable[[RabbitMessage], Awaitable[bool]]:
+    """A handler filter on the routing key a delivery was first published with (after a retry round or a replay too).
+
+    A coroutine function: FastStream runs a plain function filter in a worker thread, per handler and delivery.
+    """
+    queue = consumer_queue_name(consumer)
+
+    async def filter_(message: RabbitMessage) -> bool:
+        return matches(original_route(message, queue)[1])
+
+    return filter_
+
+
+def consumer_subscriber(
+    router: RabbitRouter, consumer: str, *, prefetch: int, delivery_limit: int, title: str, description: str
+) -> RabbitSubscriber:
+    """The consumer's input queue `hub.<consumer>` on `city.events`, acked by hand once its batch committed.
+
+    FastStream binds the queue with the consumer's first key in `CONSUMER_BINDINGS`; `declare_topology` (run before
+    the broker starts) binds the others, with the same queue arguments.
+    """
+    return router.subscriber(
+        consumer_queue(consumer, CONSUMER_BINDINGS[consumer][0], delivery_limit=delivery_limit),
+        CITY_EVENTS,
+        channel=Channel(prefetch_count=prefetch),
+        ack_policy=AckPolicy.MANUAL,
+        title=title,
+        description=description,
+    )
 
 
 class DeliveryPolicy:

@@ -23,6 +23,7 @@ from infra.consuming import (
     HEADER_FAILED_AT,
     HEADER_ORIGINAL_EXCHANGE,
     HEADER_ORIGINAL_ROUTING_KEY,
+    HEADER_REPLAYED_ROUTE,
 )
 from infra.topology import consumer_queue_name, dead_letter_queue_name
 
@@ -126,6 +127,8 @@ class DeadLetterQueue:
                     continue
                 headers = {k: v for k, v in letter.headers.items() if k not in HUB_HEADERS and k != "x-death"}
                 headers["x-hub-replayed-from"] = self.name
+                # It comes back under the queue's name: the route it was first published with picks its handler.
+                headers[HEADER_REPLAYED_ROUTE] = letter.original_routing_key
                 await channel.default_exchange.publish(
                     aio_pika.Message(
                         message.body,

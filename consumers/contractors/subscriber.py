@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-from faststream import AckPolicy
-from faststream.rabbit import Channel, RabbitRouter
+from faststream.rabbit import RabbitRouter
 
 from consumers.contractors.deliveries import DeliveryService, DeliveryWorker
 from consumers.contractors.rules import Sender
@@ -15,8 +14,7 @@ from consumers.contractors.status import StatusService
 from contracts import WorkOrderIssued, WorkOrderStatusChanged
 from infra.batcher import TransactionBatcher
 from infra.cloudevents import message_id_of
-from infra.consuming import DeliveryPolicy, current_message
-from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, consumer_queue
+from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message
 
 STATUS = "status"
 DELIVERIES = "deliveries"
@@ -32,11 +30,11 @@ def build_status_router(
 ) -> RabbitRouter:
     router = RabbitRouter(middlewares=[policy])
 
-    @router.subscriber(
-        consumer_queue(STATUS, CONSUMER_BINDINGS[STATUS][0], delivery_limit=delivery_limit),
-        CITY_EVENTS,
-        channel=Channel(prefetch_count=prefetch),
-        ack_policy=AckPolicy.MANUAL,
+    @consumer_subscriber(
+        router,
+        STATUS,
+        prefetch=prefetch,
+        delivery_limit=delivery_limit,
         title="hub.status:workorder.status",
         description=(
             "Status updates from assignees: checked against the state machine, the work order's owner and the "
@@ -65,11 +63,11 @@ def build_deliveries_router(
 ) -> RabbitRouter:
     router = RabbitRouter(middlewares=[policy])
 
-    @router.subscriber(
-        consumer_queue(DELIVERIES, CONSUMER_BINDINGS[DELIVERIES][0], delivery_limit=delivery_limit),
-        CITY_EVENTS,
-        channel=Channel(prefetch_count=prefetch),
-        ack_policy=AckPolicy.MANUAL,
+    @consumer_subscriber(
+        router,
+        DELIVERIES,
+        prefetch=prefetch,
+        delivery_limit=delivery_limit,
         title="hub.deliveries:workorder.issued.*",
         description="Schedules a signed webhook or an e-mail for each work order of a webhook or e-mail assignee.",
     )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from faststream import AckPolicy
-from faststream.rabbit import Channel, RabbitRouter
+from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 
 from consumers.notifier.handler import NotifierService
@@ -13,9 +12,9 @@ from consumers.notifier.worker import NotifierWorker
 from contracts import SpikeDetected, SpikeResolved
 from infra.batcher import TransactionBatcher
 from infra.cloudevents import message_id_of
-from infra.consuming import DeliveryPolicy, current_message, original_route
+from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message, original_route, routed
 from infra.errors import PermanentError
-from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, consumer_queue, consumer_queue_name
+from infra.topology import consumer_queue_name
 
 NAME = "notifier"
 
@@ -30,12 +29,11 @@ def build_router(
     delivery_limit: int,
 ) -> RabbitRouter:
     router = RabbitRouter(middlewares=[policy])
-    # FastStream binds the first key; `declare_topology` (run before the broker starts) binds the other.
-    subscriber = router.subscriber(
-        consumer_queue(NAME, CONSUMER_BINDINGS[NAME][0], delivery_limit=delivery_limit),
-        CITY_EVENTS,
-        channel=Channel(prefetch_count=prefetch),
-        ack_policy=AckPolicy.MANUAL,
+    subscriber = consumer_subscriber(
+        router,
+        NAME,
+        prefetch=prefetch,
+        delivery_limit=delivery_limit,
         title="hub.notifier",
         description="Schedules an e-mail and a chat message to the communication team for every spike alert.",
     )
@@ -48,8 +46,8 @@ def build_router(
         if worker is not None:
             worker.wake()
 
-    def _is(routing_key: str) -> Callable[[RabbitMessage], bool]:
-        return lambda message: original_route(message, consumer_queue_name(NAME))[1] == routing_key
+    def _is(routing_key: str) -> Callable[[RabbitMessage], Awaitable[bool]]:
+        return routed(NAME, lambda key: key == routing_key)
 
     @subscriber(filter=_is(SpikeDetected.routing_key))
     async def on_spike_detected(alert: SpikeDetected) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from faststream import AckPolicy
-from faststream.rabbit import Channel, RabbitRouter
+from faststream.rabbit import RabbitRouter
 
 from consumers.router.handler import RoutingService
 from contracts import ReportFiled
 from infra.batcher import TransactionBatcher
 from infra.cloudevents import message_id_of
-from infra.consuming import DeliveryPolicy, current_message
-from infra.topology import CITY_EVENTS, consumer_queue
+from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message
 
 NAME = "router"
 
@@ -25,11 +23,11 @@ def build_router(
 ) -> RabbitRouter:
     router = RabbitRouter(middlewares=[policy])
 
-    @router.subscriber(
-        consumer_queue(NAME, ReportFiled.routing_key, delivery_limit=delivery_limit),
-        CITY_EVENTS,
-        channel=Channel(prefetch_count=prefetch),
-        ack_policy=AckPolicy.MANUAL,
+    @consumer_subscriber(
+        router,
+        NAME,
+        prefetch=prefetch,
+        delivery_limit=delivery_limit,
         title="hub.router:report.filed",
         description="Routes each filed report to its department(s) or contractor(s) as work orders.",
     )

@@ -6,19 +6,18 @@ chosen by the routing key the message was first published with (also after a ret
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from faststream import AckPolicy
-from faststream.rabbit import Channel, RabbitRouter
+from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 
 from consumers.spikes.handler import SpikesService
 from contracts import CallLogged, ReportFiled, WorkOrderIssued
 from infra.batcher import Apply, TransactionBatcher
 from infra.cloudevents import message_id_of
-from infra.consuming import DeliveryPolicy, current_message, original_route
+from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message, original_route, routed
 from infra.errors import PermanentError
-from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, WORKORDER_ISSUED_PREFIX, consumer_queue, consumer_queue_name
+from infra.topology import WORKORDER_ISSUED_PREFIX, consumer_queue_name
 
 NAME = "spikes"
 
@@ -27,12 +26,11 @@ def routing_key_of(message: RabbitMessage) -> str:
     return original_route(message, consumer_queue_name(NAME))[1]
 
 
-def _is(routing_key: str) -> Callable[[RabbitMessage], bool]:
-    return lambda message: routing_key_of(message) == routing_key
+def _is(routing_key: str) -> Callable[[RabbitMessage], Awaitable[bool]]:
+    return routed(NAME, lambda key: key == routing_key)
 
 
-def _is_workorder_issued(message: RabbitMessage) -> bool:
-    return routing_key_of(message).startswith(f"{WORKORDER_ISSUED_PREFIX}.")
+_is_workorder_issued = routed(NAME, lambda key: key.startswith(f"{WORKORDER_ISSUED_PREFIX}."))
 
 
 def build_router(
@@ -44,12 +42,11 @@ def build_router(
     delivery_limit: int,
 ) -> RabbitRouter:
     router = RabbitRouter(middlewares=[policy])
-    # FastStream binds the first key; `declare_topology` (run before the broker starts) binds the others.
-    subscriber = router.subscriber(
-        consumer_queue(NAME, CONSUMER_BINDINGS[NAME][0], delivery_limit=delivery_limit),
-        CITY_EVENTS,
-        channel=Channel(prefetch_count=prefetch),
-        ack_policy=AckPolicy.MANUAL,
+    subscriber = consumer_subscriber(
+        router,
+        NAME,
+        prefetch=prefetch,
+        delivery_limit=delivery_limit,
         title="hub.spikes",
         description=(
             "Counts calls and reports per incident key on event time, judges them against the seasonal "

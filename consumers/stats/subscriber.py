@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from faststream import AckPolicy
-from faststream.rabbit import Channel, RabbitRouter
+from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 
 from consumers.stats.handler import StatsService
@@ -28,9 +27,9 @@ from contracts import (
 from infra.batcher import Apply, TransactionBatcher
 from infra.cloudevents import PREFIX as CE_PREFIX
 from infra.cloudevents import message_id_of
-from infra.consuming import DeliveryPolicy, current_message, original_route
+from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message, original_route
 from infra.errors import PermanentError
-from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, WORKORDER_ISSUED_PREFIX, consumer_queue, consumer_queue_name
+from infra.topology import WORKORDER_ISSUED_PREFIX, consumer_queue_name
 
 NAME = "stats"
 
@@ -83,13 +82,11 @@ def build_router(
     delivery_limit: int,
 ) -> RabbitRouter:
     router = RabbitRouter(middlewares=[policy])
-    # FastStream binds the queue with this first key; `declare_topology` (run before the broker starts) binds
-    # the others, with the same queue arguments.
-    subscriber = router.subscriber(
-        consumer_queue(NAME, CONSUMER_BINDINGS[NAME][0], delivery_limit=delivery_limit),
-        CITY_EVENTS,
-        channel=Channel(prefetch_count=prefetch),
-        ack_policy=AckPolicy.MANUAL,
+    subscriber = consumer_subscriber(
+        router,
+        NAME,
+        prefetch=prefetch,
+        delivery_limit=delivery_limit,
         title="hub.stats",
         description="Keeps the statistics: calls, reports, work orders, their status changes and spikes.",
     )

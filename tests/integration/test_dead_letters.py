@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from hub.app import build_hub
 from hub.settings import Settings
 from infra import cloudevents
-from infra.db.models import WorkOrder
+from infra.db.models import InboxEntry, WorkOrder
 from infra.deadletters import DeadLetterQueue
 from infra.topology import DEAD_LETTER_EXCHANGE, consumer_queue_name
 from tests.support import ROOT, CitySystem, make_report
@@ -101,5 +101,51 @@ async def test_list_replay_and_purge(clean_broker: str, sqlite_url: str) -> None
         assert await dlq.count() == 1
         assert await dlq.purge() == 1
         assert await dlq.count() == 0
+    finally:
+        await hub.stop()
+
+
+async def test_a_replay_reaches_the_handler_of_its_original_route(clean_broker: str, sqlite_url: str) -> None:
+    """A consumer with one handler per routing key (spikes) takes a replayed report as a report, not as unexpected."""
+    settings = Settings(amqp_url=clean_broker, database_url=sqlite_url)
+    hub = build_hub(settings, consumers=["spikes"])
+    await hub.start()
+    dlq = DeadLetterQueue(clean_broker, "spikes")
+    run = uuid.uuid4().hex[:8]
+    report = make_report(random.Random(4), 1, run=run, category="lighting.defect")
+    try:
+        async with CitySystem(clean_broker) as city:
+            # As the delivery policy dead-letters it: the original route in the headers.
+            meta = cloudevents.meta_for(report, source="/city/test", event_id=f"late-{run}")
+            assert city.channel is not None
+            exchange = await city.channel.get_exchange(DEAD_LETTER_EXCHANGE.name, ensure=False)
+            headers = {
+                **cloudevents.amqp_headers(meta),
+                "x-hub-error": "TimeoutError: database",
+                "x-hub-consumer": "spikes",
+                "x-hub-original-exchange": "city.events",
+                "x-hub-original-routing-key": "report.filed",
+            }
+            await exchange.publish(
+                aio_pika.Message(
+                    report.model_dump_json().encode(), message_id=meta.id, headers=headers, delivery_mode=2
+                ),
+                routing_key=consumer_queue_name("spikes"),
+            )
+
+        async def dead() -> bool:
+            return await dlq.count() == 1
+
+        await _until(dead)
+        assert await dlq.replay(f"late-{run}") == 1
+
+        async def applied() -> bool:
+            async with hub.sessions() as session:
+                stmt = select(func.count()).select_from(InboxEntry).where(InboxEntry.message_id == f"late-{run}")
+                return int((await session.execute(stmt)).scalar_one()) == 1
+
+        await _until(applied)
+        await asyncio.sleep(0.5)
+        assert await dlq.count() == 0  # not dead-lettered again as a message the consumer does not take
     finally:
         await hub.stop()
