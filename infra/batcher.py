@@ -189,7 +189,7 @@ class TransactionBatcher:
             written: set[str] = set()
             if outgoing:
                 stmt = insert_ignore_table(session, OutboxMessage).returning(OutboxMessage.__table__.c.message_id)
-                written = set((await session.execute(stmt, outbox_values(outgoing, now))).scalars())
+                written = set((await session.execute(stmt, outbox_values(outgoing, now, handed_off=self._on_commit is not None))).scalars())
         self.batches += 1
         self.committed += len(batch)
         if written and self._on_commit is not None:

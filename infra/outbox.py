@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,8 +49,12 @@ class Outgoing:
         )
 
 
-def outbox_values(messages: list[Outgoing], now: dt.datetime) -> list[dict[str, Any]]:
-    """The `outbox` rows for messages emitted in a transaction committed at `now`."""
+def outbox_values(messages: Sequence[Outgoing], now: dt.datetime, *, handed_off: bool) -> list[dict[str, Any]]:
+    """The `outbox` rows for messages emitted in a transaction committed at `now`.
+
+    `handed_off`: the writer gives them to its own relay right after the commit (`OutboxRelay.handoff`); rows
+    nobody hands off are for any relay's sweep at once.
+    """
     return [
         {
             "message_id": m.message_id,
@@ -62,6 +67,7 @@ def outbox_values(messages: list[Outgoing], now: dt.datetime) -> list[dict[str, 
             "correlation_id": m.correlation_id,
             "created_at": now,
             "attempts": 0,
+            "handed_off": handed_off,
         }
         for m in messages
     ]

@@ -406,7 +406,7 @@ class PrivacyService:
         if outgoing:
             await session.execute(
                 insert_ignore_table(session, OutboxMessage),
-                outbox_values(outgoing, now),
+                outbox_values(outgoing, now, handed_off=self._on_commit is not None),
             )
             session.info.setdefault(_NOTICES, []).extend(outgoing)
         return erasures

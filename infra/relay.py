@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra import cloudevents
@@ -278,7 +278,11 @@ class OutboxRelay:
     async def _pending_rows(self, session: AsyncSession, *, lock: bool) -> list[OutboxMessage]:
         stmt = (
             select(OutboxMessage)
-            .where(OutboxMessage.published_at.is_(None), OutboxMessage.created_at <= self._clock() - self._sweep_after)
+            .where(
+                OutboxMessage.published_at.is_(None),
+                # A row its writer handed to its own relay is that relay's for `sweep_after_s`; any other at once.
+                or_(OutboxMessage.handed_off.is_(False), OutboxMessage.created_at <= self._clock() - self._sweep_after),
+            )
             .order_by(OutboxMessage.id)
             .limit(self._batch_size)
         )

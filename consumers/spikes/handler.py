@@ -240,7 +240,7 @@ class SpikesService:
         outgoing: list[Outgoing] = []
         for action in actions:
             outgoing.extend(self._record(session, action, now))
-        write_outbox(session, outgoing, now)
+        write_outbox(session, outgoing, now, handed_off=self.on_commit is not None)
 
         refitted = state.baseline_day != day_before and state.baseline is not None
         save_state(

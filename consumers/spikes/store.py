@@ -35,7 +35,7 @@ from infra.db.models import (
     SpikeCount,
     SpikeState,
 )
-from infra.outbox import Outgoing
+from infra.outbox import Outgoing, outbox_values
 
 STATE_ROW = "alerts"
 # Rows per statement: far below the bind-parameter limits of PostgreSQL and SQLite.
@@ -358,25 +358,11 @@ def record_alert(session: Session, values: dict[str, Any]) -> bool:
     return inserted is not None
 
 
-def write_outbox(session: Session, outgoing: Sequence[Outgoing], now: dt.datetime) -> None:
+def write_outbox(session: Session, outgoing: Sequence[Outgoing], now: dt.datetime, *, handed_off: bool) -> None:
     """The same rows the batcher writes for a delivery's messages: the relay publishes them after commit."""
     if not outgoing:
         return
     session.execute(
         _insert(session, OutboxMessage.__table__).on_conflict_do_nothing(),
-        [
-            {
-                "message_id": m.message_id,
-                "exchange": m.exchange,
-                "routing_key": m.routing_key,
-                "body": m.body,
-                "headers": m.headers,
-                "content_type": "application/json",
-                "message_type": m.message_type,
-                "correlation_id": m.correlation_id,
-                "created_at": utc(now),
-                "attempts": 0,
-            }
-            for m in outgoing
-        ],
+        outbox_values(outgoing, utc(now), handed_off=handed_off),
     )

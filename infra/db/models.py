@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -95,6 +96,8 @@ class OutboxMessage(Base):
     published_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The writer handed the row to the relay of its own process: other relays sweep it only after a grace period.
+    handed_off: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index(

@@ -38,10 +38,12 @@ class Rig:
             body=b'{"n": %d}' % n,
         )
 
-    async def commit(self, messages: list[Outgoing], at: dt.datetime) -> None:
+    async def commit(self, messages: list[Outgoing], at: dt.datetime, *, handed_off: bool = True) -> None:
         """What a writer does: the rows in its transaction (the hand-off, if any, is the caller's)."""
         async with self.sessions() as session, session.begin():
-            await session.execute(insert_ignore_table(session, OutboxMessage), outbox_values(messages, at))
+            await session.execute(
+                insert_ignore_table(session, OutboxMessage), outbox_values(messages, at, handed_off=handed_off)
+            )
 
     async def rows(self) -> dict[str, OutboxMessage]:
         async with self.sessions() as session:
@@ -110,7 +112,7 @@ async def test_handed_off_rows_are_published_at_once_and_marked(rig: Rig, clean_
 
 
 async def test_the_sweep_publishes_what_no_hand_off_did_but_not_before_its_time(rig: Rig, clean_broker: str) -> None:
-    # A writer that died after its commit (or another replica's fresh rows): nobody hands these over.
+    # A writer that died after its commit (or another replica's fresh rows): handed to a relay that is gone.
     orphans = [rig.message(n) for n in range(5)]
     await rig.commit(orphans, dt.datetime.now(dt.UTC))
     relay = OutboxRelay(rig.sessions, clean_broker, sweep_after_s=2.0, poll_interval_s=0.1)
@@ -168,3 +170,20 @@ async def test_a_clean_stop_publishes_and_marks_what_was_handed_over(rig: Rig, c
     await relay.stop()  # at once: before the hand-off ran (50 messages, batches of 20), long before the next marking
     assert all(row.published_at is not None for row in (await rig.rows()).values())
     assert sorted(await rig.received()) == sorted(m.message_id for m in messages)
+
+
+async def test_rows_of_a_writer_without_a_relay_are_swept_at_once(rig: Rig, clean_broker: str) -> None:
+    # `hub run status --no-relay`, the privacy command with the broker down: nobody will hand these over.
+    unowned = [rig.message(n) for n in range(5)]
+    await rig.commit(unowned, dt.datetime.now(dt.UTC), handed_off=False)
+    relay = OutboxRelay(rig.sessions, clean_broker, sweep_after_s=60, poll_interval_s=0.1)
+    await relay.start()
+    try:
+
+        async def swept() -> bool:
+            return all(row.published_at is not None for row in (await rig.rows()).values())
+
+        await until(swept, "rows nobody hands over swept up without the grace period", timeout=5)
+    finally:
+        await relay.stop()
+    assert sorted(await rig.received()) == sorted(m.message_id for m in unowned)
