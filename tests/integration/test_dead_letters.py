@@ -13,6 +13,7 @@ import aio_pika
 import pytest
 from sqlalchemy import func, select
 
+from contracts import ReportFiled
 from hub.app import build_hub
 from hub.settings import Settings
 from infra import cloudevents
@@ -39,6 +40,29 @@ async def _until(predicate, timeout: float = 20) -> None:  # type: ignore[no-unt
     raise AssertionError("condition not reached in time")
 
 
+async def _dead_letter(
+    city: CitySystem, consumer: str, report: ReportFiled, event_id: str, headers: dict[str, str] | None = None
+) -> None:
+    """A report in the consumer's DLQ, as if it failed there earlier (an outage that outlasted the retries)."""
+    meta = cloudevents.meta_for(report, source="/city/test", event_id=event_id)
+    assert city.channel is not None
+    exchange = await city.channel.get_exchange(DEAD_LETTER_EXCHANGE.name, ensure=False)
+    await exchange.publish(
+        aio_pika.Message(
+            report.model_dump_json().encode(),
+            message_id=meta.id,
+            headers={
+                **cloudevents.amqp_headers(meta),
+                "x-hub-error": "TimeoutError: database",
+                "x-hub-consumer": consumer,
+                **(headers or {}),
+            },
+            delivery_mode=2,
+        ),
+        routing_key=consumer_queue_name(consumer),
+    )
+
+
 async def test_list_replay_and_purge(clean_broker: str, sqlite_url: str) -> None:
     settings = Settings(amqp_url=clean_broker, database_url=sqlite_url)
     hub = build_hub(settings, consumers=["router"])
@@ -50,20 +74,7 @@ async def test_list_replay_and_purge(clean_broker: str, sqlite_url: str) -> None
         async with CitySystem(clean_broker) as city:
             await city.publish_raw(b"not json at all", "report.filed", f"poison-{run}")
             # A valid report that was dead-lettered earlier (say, during an outage that outlasted the retries).
-            meta = cloudevents.meta_for(report, source="/city/test", event_id=f"valid-{run}")
-            assert city.channel is not None
-            exchange = await city.channel.get_exchange(DEAD_LETTER_EXCHANGE.name, ensure=False)
-            headers = {
-                **cloudevents.amqp_headers(meta),
-                "x-hub-error": "TimeoutError: database",
-                "x-hub-consumer": "router",
-            }
-            await exchange.publish(
-                aio_pika.Message(
-                    report.model_dump_json().encode(), message_id=meta.id, headers=headers, delivery_mode=2
-                ),
-                routing_key=consumer_queue_name("router"),
-            )
+            await _dead_letter(city, "router", report, f"valid-{run}")
 
         async def two_dead() -> bool:
             return await dlq.count() == 2
@@ -116,22 +127,8 @@ async def test_a_replay_reaches_the_handler_of_its_original_route(clean_broker: 
     try:
         async with CitySystem(clean_broker) as city:
             # As the delivery policy dead-letters it: the original route in the headers.
-            meta = cloudevents.meta_for(report, source="/city/test", event_id=f"late-{run}")
-            assert city.channel is not None
-            exchange = await city.channel.get_exchange(DEAD_LETTER_EXCHANGE.name, ensure=False)
-            headers = {
-                **cloudevents.amqp_headers(meta),
-                "x-hub-error": "TimeoutError: database",
-                "x-hub-consumer": "spikes",
-                "x-hub-original-exchange": "city.events",
-                "x-hub-original-routing-key": "report.filed",
-            }
-            await exchange.publish(
-                aio_pika.Message(
-                    report.model_dump_json().encode(), message_id=meta.id, headers=headers, delivery_mode=2
-                ),
-                routing_key=consumer_queue_name("spikes"),
-            )
+            route = {"x-hub-original-exchange": "city.events", "x-hub-original-routing-key": "report.filed"}
+            await _dead_letter(city, "spikes", report, f"late-{run}", route)
 
         async def dead() -> bool:
             return await dlq.count() == 1
