@@ -12,7 +12,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 from faststream.specification.asyncapi.site import get_asyncapi_html
 from sqlalchemy import text
@@ -27,6 +26,7 @@ from consumers.stats import http as stats_http  # Statistics: /api/stats, /api/o
 from hub.contracts_export import public_specification
 from hub.metrics_http import metrics_route  # Operations: /metrics
 from hub.settings import Settings
+from infra import amqp
 from infra.db import create_engine
 
 
@@ -115,9 +115,7 @@ async def _broker_ok(state: HttpState) -> bool:
     try:
         async with asyncio.timeout(3):
             if state.broker is None or state.broker.is_closed:
-                state.broker = await aio_pika.connect_robust(
-                    state.settings.amqp_url, client_properties={"connection_name": "hub-http"}
-                )
+                state.broker = await amqp.connect_robust(state.settings.amqp_url, "http")
             channel = await state.broker.channel()
             await channel.close()
     except Exception:

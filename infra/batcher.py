@@ -25,7 +25,8 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from infra.db.dialect import insert_ignore_table
+from infra.clock import utcnow
+from infra.db.dialect import insert_ignore
 from infra.db.models import InboxEntry, OutboxMessage
 from infra.errors import is_transient
 from infra.outbox import Outgoing, outbox_values
@@ -67,10 +68,6 @@ async def _flush_deferred(session: AsyncSession) -> list[Outgoing]:
     for accumulator in registry.values():
         outgoing.extend(await accumulator.flush(session))
     return outgoing
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(eq=False)
@@ -176,7 +173,7 @@ class TransactionBatcher:
         ids = sorted({item.message_id for item in batch})
         async with self._sessions() as session, session.begin():
             session.info[SESSION_TAG] = self.consumer  # whose transaction this is (logs, fault-injection tests)
-            stmt = insert_ignore_table(session, InboxEntry).returning(InboxEntry.__table__.c.message_id)
+            stmt = insert_ignore(session, InboxEntry).returning(InboxEntry.__table__.c.message_id)
             rows = [{"consumer": self.consumer, "message_id": mid, "processed_at": now} for mid in ids]
             fresh = set((await session.execute(stmt, rows)).scalars())
             for item in sorted(batch, key=lambda i: i.message_id):
@@ -188,7 +185,7 @@ class TransactionBatcher:
             outgoing.extend(await _flush_deferred(session))
             written: set[str] = set()
             if outgoing:
-                stmt = insert_ignore_table(session, OutboxMessage).returning(OutboxMessage.__table__.c.message_id)
+                stmt = insert_ignore(session, OutboxMessage).returning(OutboxMessage.__table__.c.message_id)
                 written = set((await session.execute(stmt, outbox_values(outgoing, now, handed_off=self._on_commit is not None))).scalars())
         self.batches += 1
         self.committed += len(batch)

@@ -15,6 +15,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
+from infra import amqp
 from infra.consuming import (
     HEADER_ATTEMPTS,
     HEADER_CONSUMER,
@@ -93,7 +94,7 @@ class DeadLetterQueue:
         return await channel.get_queue(self.name, ensure=True)
 
     async def count(self) -> int:
-        connection = await aio_pika.connect(self.amqp_url)
+        connection = await amqp.connect(self.amqp_url, "dlq")
         async with connection:
             channel = await connection.channel()
             declared = await channel.declare_queue(self.name, passive=True)
@@ -101,7 +102,7 @@ class DeadLetterQueue:
 
     async def peek(self, limit: int = 1000) -> list[DeadLetter]:
         """Read up to `limit` messages and put every one back: nothing leaves the queue."""
-        connection = await aio_pika.connect(self.amqp_url)
+        connection = await amqp.connect(self.amqp_url, "dlq")
         async with connection:
             queue = await self._queue(connection)
             taken: list[AbstractIncomingMessage] = []
@@ -114,7 +115,7 @@ class DeadLetterQueue:
 
     async def replay(self, message_id: str | None = None) -> int:
         """Send one message (by id) or all back to `hub.<consumer>`; each leaves the DLQ after the broker confirmed it."""
-        connection = await aio_pika.connect(self.amqp_url)
+        connection = await amqp.connect(self.amqp_url, "dlq")
         replayed = 0
         async with connection:
             queue = await self._queue(connection)
@@ -149,7 +150,7 @@ class DeadLetterQueue:
         return replayed
 
     async def purge(self) -> int:
-        connection = await aio_pika.connect(self.amqp_url)
+        connection = await amqp.connect(self.amqp_url, "dlq")
         async with connection:
             queue = await self._queue(connection)
             result = await queue.purge()

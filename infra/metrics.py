@@ -36,6 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from infra import amqp
 from infra.consuming import DeliveryPolicy
 from infra.periodic import Periodic
 from infra.relay import OutboxRelay, Published, pending_count
@@ -202,7 +203,7 @@ async def sample_queues(amqp_url: str, names: Sequence[str], *, timeout_s: float
     """Passive declares over one connection; a queue that does not exist is left out. Raises when the broker is down."""
     samples: list[QueueSample] = []
     async with asyncio.timeout(timeout_s):
-        connection = await aio_pika.connect(amqp_url, client_properties={"connection_name": "hub-metrics"})
+        connection = await amqp.connect(amqp_url, "metrics")
         async with connection:
             channel = await connection.channel()
             for name in names:

@@ -35,9 +35,11 @@ from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import ErasureReason, ReporterDataErased
+from infra import amqp
 from infra.batcher import OnCommit
+from infra.clock import utcnow
 from infra.consuming import HEADER_FAILED_AT
-from infra.db.dialect import insert_ignore_table
+from infra.db.dialect import insert_ignore
 from infra.db.models import Delivery, OutboxMessage, PrivacyErasure, Report, WorkOrder
 from infra.outbox import Outgoing, outbox_values
 from infra.topology import CITY_EVENTS, dead_letter_queue_name, workorder_reporter_erased_routing_key
@@ -58,10 +60,6 @@ _erasures = cast(Table, PrivacyErasure.__table__).c
 _HAS_CONTACT = or_(
     _reports.reporter_name.is_not(None), _reports.reporter_phone.is_not(None), _reports.reporter_email.is_not(None)
 )
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _document(body: bytes) -> dict[str, Any] | None:
@@ -387,7 +385,7 @@ class PrivacyService:
             erasures.append(erasure)
         if erasures:
             await session.execute(
-                insert_ignore_table(session, PrivacyErasure),
+                insert_ignore(session, PrivacyErasure),
                 [
                     {
                         "erasure_id": e.erasure_id,
@@ -405,7 +403,7 @@ class PrivacyService:
             )
         if outgoing:
             await session.execute(
-                insert_ignore_table(session, OutboxMessage),
+                insert_ignore(session, OutboxMessage),
                 outbox_values(outgoing, now, handed_off=self._on_commit is not None),
             )
             session.info.setdefault(_NOTICES, []).extend(outgoing)
@@ -493,9 +491,7 @@ class PrivacyService:
             ]
 
         total = 0
-        connection = await aio_pika.connect(
-            self.amqp_url, timeout=self.broker_timeout_s, client_properties={"connection_name": "hub-privacy"}
-        )
+        connection = await amqp.connect(self.amqp_url, "privacy", timeout=self.broker_timeout_s)
         async with connection:
             for consumer in self.consumers:
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)

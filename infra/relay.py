@@ -31,7 +31,8 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from infra import cloudevents
+from infra import amqp, cloudevents
+from infra.clock import utcnow
 from infra.db.models import OutboxMessage
 from infra.outbox import Outgoing
 
@@ -39,10 +40,6 @@ log = logging.getLogger(__name__)
 
 # Message ids per marking UPDATE: well below the bind-parameter limits of PostgreSQL and SQLite.
 _MARK_CHUNK = 1_000
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Published(Protocol):
@@ -136,9 +133,7 @@ class OutboxRelay:
 
     async def _connect(self) -> None:
         if self._connection is None:
-            self._connection = await aio_pika.connect_robust(
-                self._amqp_url, client_properties={"connection_name": "hub-relay"}
-            )
+            self._connection = await amqp.connect_robust(self._amqp_url, "relay")
         if self._channel is None or self._channel.is_closed:
             self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             self._exchanges.clear()

@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-import aio_pika
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+
+from infra import amqp
 
 if TYPE_CHECKING:
     from faststream.rabbit.schemas.queue import QuorumQueueArgs
@@ -163,7 +164,7 @@ async def declare_topology(
     delivery_limit: int,
 ) -> None:
     """Declare exchanges and every queue of the hub, idempotently (same arguments every time)."""
-    connection = await aio_pika.connect_robust(amqp_url, client_properties={"connection_name": "hub-topology"})
+    connection = await amqp.connect_robust(amqp_url, "topology")
     async with connection:
         channel = await connection.channel()
         exchanges = {}

@@ -34,6 +34,7 @@ from consumers.contractors.email import compose_work_order_email
 from consumers.contractors.rules import Circuit, circuit_state, next_delay
 from contracts import WorkOrderIssued
 from hub.catalogue import Assignee, Catalogue
+from infra.clock import aware, utcnow
 from infra.db.dialect import insert_ignore
 from infra.db.models import Delivery, DeliveryEndpoint
 from infra.mailer import Mailer
@@ -46,16 +47,6 @@ CHANNELS = ("webhook", "email")
 PENDING, DELIVERED, EXHAUSTED = "pending", "delivered", "exhausted"
 EVENT_TYPE = "workorder.issued"
 _DELIVERY_NAMESPACE = uuid.UUID("0b7d3c1e-2f4a-5e6b-8c9d-1a2b3c4d5e6f")
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def aware(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def delivery_id_for(work_order_id: str) -> str:

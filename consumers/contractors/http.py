@@ -28,8 +28,10 @@ from contracts import WorkOrderStatusChanged
 from hub.calendar import CityCalendar
 from hub.catalogue import Catalogue
 from hub.settings import Settings
+from infra import amqp
 from infra.batcher import TransactionBatcher
 from infra.broker_admin import credentials_of
+from infra.clock import utcnow
 from infra.consuming import (
     HEADER_CONSUMER,
     HEADER_ERROR,
@@ -47,10 +49,6 @@ log = logging.getLogger("hub.contractors.http")
 
 CONSUMER = "status"
 MAX_BODY = 64 * 1024
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class StatusCallbacks:
@@ -120,9 +118,7 @@ class StatusCallbacks:
         """Keep a refused callback where refused broker messages are kept; best effort, the caller has the reason."""
         try:
             if self._broker is None or self._broker.is_closed:
-                self._broker = await aio_pika.connect_robust(
-                    self._settings.amqp_url, client_properties={"connection_name": "hub-http-callbacks"}
-                )
+                self._broker = await amqp.connect_robust(self._settings.amqp_url, "http-callbacks")
             channel = await self._broker.channel(publisher_confirms=True)
             try:
                 exchange = await channel.get_exchange(DEAD_LETTER_EXCHANGE.name, ensure=False)

@@ -35,6 +35,7 @@ from contracts import (
 )
 from hub.calendar import CityCalendar
 from hub.catalogue import TRIAGE, Catalogue
+from infra.clock import aware, utcnow
 from infra.db.dialect import insert_ignore
 from infra.db.models import Report, WorkOrder, WorkOrderEscalation, WorkOrderEvent
 from infra.errors import PermanentError
@@ -44,15 +45,6 @@ from infra.topology import CITY_EVENTS, workorder_escalated_routing_key, workord
 log = logging.getLogger(__name__)
 
 ESCALATION_BATCH = 500
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite gives time stamps back without their offset; the hub writes them in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import SpikeDetected, SpikeResolved
+from infra.clock import utcnow
 from infra.db.dialect import insert_ignore
 from infra.db.models import AlertNotification
 from infra.outbox import Outgoing
 
 CHANNELS = ("email", "webhook")
 PENDING, DELIVERED, EXHAUSTED = "pending", "delivered", "exhausted"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def notification_id_for(alert_id: str, channel: str) -> str:

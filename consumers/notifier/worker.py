@@ -30,6 +30,7 @@ from consumers.notifier import compose
 from consumers.notifier.handler import DELIVERED, EXHAUSTED, PENDING
 from contracts import SpikeDetected, SpikeResolved
 from infra.chat import ChatWebhookSender, chat_body
+from infra.clock import utcnow
 from infra.db.models import AlertNotification
 from infra.mailer import Mailer
 from infra.webhooks import AttemptResult
@@ -37,10 +38,6 @@ from infra.webhooks import AttemptResult
 log = logging.getLogger(__name__)
 
 _ALERT = TypeAdapter(SpikeDetected | SpikeResolved)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def next_delay(

@@ -15,14 +15,11 @@ from contracts import ReportFiled, WorkOrderIssued
 from hub.calendar import CityCalendar
 from hub.catalogue import Catalogue
 from infra.batcher import deferred
-from infra.db.dialect import insert_ignore_table
+from infra.clock import utcnow
+from infra.db.dialect import insert_ignore
 from infra.db.models import Report, WorkOrder
 from infra.outbox import Outgoing
 from infra.topology import CITY_EVENTS, workorder_routing_key
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -98,7 +95,7 @@ class _Routed:
 
     async def flush(self, session: AsyncSession) -> list[Outgoing]:
         if self.reports:
-            await session.execute(insert_ignore_table(session, Report), list(self.reports.values()))
+            await session.execute(insert_ignore(session, Report), list(self.reports.values()))
         if not self.orders:
             return []
         rows = [
@@ -116,7 +113,7 @@ class _Routed:
             }
             for order, _message_id, now in self.orders.values()
         ]
-        stmt = insert_ignore_table(session, WorkOrder).returning(WorkOrder.__table__.c.work_order_id)
+        stmt = insert_ignore(session, WorkOrder).returning(WorkOrder.__table__.c.work_order_id)
         new = set((await session.execute(stmt, rows)).scalars())
         return [
             Outgoing.of(

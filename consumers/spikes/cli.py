@@ -33,16 +33,13 @@ from consumers.spikes.silences import Scope, SilenceError, new_silence_id, parse
 from consumers.spikes.store import STATE_ROW, aware, utc
 from contracts import BroadcastChannel, IncidentBroadcast
 from hub.settings import Settings
+from infra import amqp
+from infra.clock import utcnow
 from infra.cloudevents import amqp_headers, amqp_properties, meta_for
 from infra.db import create_engine, create_session_factory
 from infra.db.models import Alert, AlertNotification, AlertSilence, SpikeState
 from infra.errors import describe
 from infra.topology import CITY_EVENTS
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
 
 # --------------------------------------------------------------------------------------------------
 # The database side, callable from tests
@@ -260,7 +257,7 @@ async def publish_broadcast(amqp_url: str, broadcast: IncidentBroadcast) -> str:
     # The same notice published twice (a retried command) has the same id: the statistics keep it once.
     event_id = f"broadcast/{broadcast.incident_id}/{broadcast.broadcast_at.isoformat()}"
     meta = meta_for(broadcast, source=BROADCAST_SOURCE, event_id=event_id, time=broadcast.broadcast_at)
-    connection = await aio_pika.connect(amqp_url)
+    connection = await amqp.connect(amqp_url, "spikes-broadcast")
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await channel.get_exchange(CITY_EVENTS.name, ensure=False)

@@ -62,6 +62,7 @@ from contracts import CallLogged, ReportFiled, SpikeDetected, SpikeResolved, Wor
 from hub.calendar import CityCalendar
 from hub.catalogue import Catalogue
 from infra.batcher import OnCommit
+from infra.clock import utcnow
 from infra.outbox import Outgoing
 from infra.topology import CITY_EVENTS
 
@@ -73,10 +74,6 @@ _WAKE = "spikes.wake"
 _FITTED = "spikes.fitted"
 
 SENT, SUPPRESSED = "sent", "suppressed"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass

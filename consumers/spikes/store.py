@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from consumers.spikes.detector import BucketCount, IncidentKey, Increment
 from consumers.spikes.drafts import MAX_SAMPLE_REPORT_IDS, dominant_fraction
 from consumers.spikes.lifecycle import Incident, Scope, Silence
+from infra.clock import aware as aware  # re-exported: the spikes modules read stored times through the store
+from infra.clock import utc as utc
+from infra.db.dialect import CHUNK, dialect_insert, insert_ignore
 from infra.db.models import (
     Alert,
     AlertSilence,
@@ -38,27 +40,6 @@ from infra.db.models import (
 from infra.outbox import Outgoing, outbox_values
 
 STATE_ROW = "alerts"
-# Rows per statement: far below the bind-parameter limits of PostgreSQL and SQLite.
-CHUNK = 2_000
-
-
-def utc(moment: dt.datetime) -> dt.datetime:
-    """An aware time as UTC (what is stored)."""
-    return moment.astimezone(dt.UTC)
-
-
-def aware(moment: dt.datetime) -> dt.datetime:
-    """A stored time read back: SQLite returns naive UTC, PostgreSQL aware."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
-def _insert(session: Session, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database dialect {dialect!r}")  # pragma: no cover - two databases
 
 
 # --------------------------------------------------------------------------------------------------
@@ -76,9 +57,9 @@ class LockedState:
 def lock_state(session: Session, now: dt.datetime) -> LockedState:
     """Create the row if it is missing, then lock it until the transaction ends (the alert-state serialisation)."""
     session.execute(
-        _insert(session, SpikeState.__table__)
-        .values(name=STATE_ROW, state={}, baseline_day=None, baseline=None, updated_at=utc(now))
-        .on_conflict_do_nothing()
+        insert_ignore(session, SpikeState).values(
+            name=STATE_ROW, state={}, baseline_day=None, baseline=None, updated_at=utc(now)
+        )
     )
     # Only the small columns: the baseline (tens of kB) is read when this process has not cached its day.
     row = session.execute(
@@ -201,7 +182,7 @@ class DbCounts:
         if not self._pending:
             return
         table = SpikeCount.__table__
-        stmt = _insert(self.session, table)
+        stmt = dialect_insert(self.session, SpikeCount)
         stmt = stmt.on_conflict_do_update(
             index_elements=["key_id", "bucket_start"],
             set_={
@@ -239,7 +220,7 @@ def insert_contacts(session: Session, facts: Mapping[str, ContactFact]) -> set[s
     """Store the contacts not stored yet; the ids that were new (a call or report seen under another message id is not)."""
     if not facts:
         return set()
-    stmt = _insert(session, SpikeContact.__table__).on_conflict_do_nothing().returning(SpikeContact.contact_id)
+    stmt = insert_ignore(session, SpikeContact).returning(SpikeContact.contact_id)
     rows = [
         {
             "contact_id": f.contact_id,
@@ -307,9 +288,7 @@ def incident_content(session: Session, incident: Incident) -> AlertContent:
 
 def insert_assignment(session: Session, report_id: str, assignee: str) -> None:
     session.execute(
-        _insert(session, SpikeAssignment.__table__)
-        .values(report_id=report_id, assignee=assignee)
-        .on_conflict_do_nothing()
+        insert_ignore(session, SpikeAssignment).values(report_id=report_id, assignee=assignee)
     )
 
 
@@ -353,7 +332,7 @@ def next_seq(session: Session, incident_id: str, kind: str) -> int:
 def record_alert(session: Session, values: dict[str, Any]) -> bool:
     """Insert the alert row; False when its key (incident, kind, seq) exists: it was decided (and sent) before."""
     inserted = session.execute(
-        _insert(session, Alert.__table__).values(**values).on_conflict_do_nothing().returning(Alert.id)
+        insert_ignore(session, Alert).values(**values).returning(Alert.id)
     ).scalar_one_or_none()
     return inserted is not None
 
@@ -363,6 +342,6 @@ def write_outbox(session: Session, outgoing: Sequence[Outgoing], now: dt.datetim
     if not outgoing:
         return
     session.execute(
-        _insert(session, OutboxMessage.__table__).on_conflict_do_nothing(),
+        insert_ignore(session, OutboxMessage),
         outbox_values(outgoing, utc(now), handed_off=handed_off),
     )

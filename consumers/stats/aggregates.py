@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from contracts import CallLogged, CallOutcome, ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued
 from hub.calendar import CityCalendar
+from infra.clock import utc as utc  # re-exported: the statistics modules import it from here
 
 PeriodKind = Literal["hour", "day", "week", "month", "year"]
 PERIOD_KINDS: tuple[PeriodKind, ...] = ("hour", "day", "week", "month", "year")
@@ -64,11 +65,6 @@ HOURLY_DIMS: dict[str, tuple[str, ...]] = {
 }
 
 UTC = dt.UTC
-
-
-def utc(moment: dt.datetime) -> dt.datetime:
-    """The same instant in UTC; a naive value (SQLite hands them back so) is taken to be UTC already."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # --------------------------------------------------------------------------------------------------------

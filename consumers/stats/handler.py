@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, inspect, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -52,6 +51,7 @@ from contracts import (
     WorkOrderStatusChanged,
 )
 from hub.calendar import CityCalendar
+from infra.db.dialect import CHUNK, dialect_insert, insert_ignore
 from infra.db.models import (
     StatCall,
     StatCounter,
@@ -67,21 +67,10 @@ F = TypeVar("F")
 _PENDING = "stats.pending"
 _HOOKED = "stats.hooked"
 
-# Rows per statement: far below the bind-parameter limits of PostgreSQL (32,767) and SQLite (32,766).
-CHUNK = 2_000
-
-
-def _insert(dialect: str, model: Any) -> Any:
-    if dialect == "postgresql":
-        return postgresql.insert(model)
-    if dialect == "sqlite":
-        return sqlite.insert(model)
-    raise RuntimeError(f"unsupported database dialect {dialect!r}")  # pragma: no cover - two databases
-
 
 def counter_upsert(dialect: str) -> Any:
     """`INSERT INTO stat_counters ... ON CONFLICT (key) DO UPDATE SET n = n + excluded.n, ...` for the dialect."""
-    stmt = _insert(dialect, StatCounter.__table__)
+    stmt = dialect_insert(dialect, StatCounter)
     return stmt.on_conflict_do_update(
         index_elements=[column.name for column in inspect(StatCounter).primary_key],
         set_={
@@ -104,7 +93,7 @@ def insert_new_facts(session: Session, model: type[DeclarativeBase], key: str, f
     table = model.__table__
     # One cached statement, executed for many rows: SQLAlchemy batches them into multi-row INSERTs and collects
     # RETURNING, which names only the rows that were inserted.
-    stmt = _insert(session.get_bind().dialect.name, table).on_conflict_do_nothing().returning(table.c[key])
+    stmt = insert_ignore(session, model).returning(table.c[key])
     names = [f.name for f in dataclasses.fields(next(iter(facts.values())))]
     # Facts are flat: a shallow dict is what `dataclasses.asdict` would give, without its deep copies.
     ordered = [{name: getattr(facts[k], name) for name in names} for k in sorted(facts)]
@@ -198,20 +187,20 @@ class StatsService:
 
     async def apply_status(self, session: AsyncSession, change: WorkOrderStatusChanged) -> list[Outgoing]:
         """Store a status change for the SLA figures (the status consumer validates transitions, not us)."""
-        stmt = _insert(session.get_bind().dialect.name, StatWorkOrderEvent).values(
+        stmt = insert_ignore(session, StatWorkOrderEvent).values(
             work_order_id=change.work_order_id,
             status=change.status.value,
             changed_at=utc(change.changed_at),
             assignee=change.assignee,
         )
-        await session.execute(stmt.on_conflict_do_nothing())
+        await session.execute(stmt)
         return []
 
     async def apply_spike(self, session: AsyncSession, spike: SpikeDetected | SpikeResolved) -> list[Outgoing]:
         """Record an incident once (counted in the period of its detection); later messages fill in details."""
         fact = incident_fact(spike)
-        stmt = _insert(session.get_bind().dialect.name, StatIncident).values(**dataclasses.asdict(fact))
-        inserted = await session.execute(stmt.on_conflict_do_nothing().returning(StatIncident.incident_id))
+        stmt = insert_ignore(session, StatIncident).values(**dataclasses.asdict(fact))
+        inserted = await session.execute(stmt.returning(StatIncident.incident_id))
         if inserted.scalar_one_or_none() is not None:
             pending(session, self.calendar.tz).tally.add_all(incident_deltas(fact, self.calendar.tz))
             return []

@@ -17,6 +17,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from aio_pika.exceptions import AMQPConnectionError, ChannelInvalidStateError, DeliveryError
 
 from hub.simulator.traffic import SimEvent
+from infra import amqp
 from infra.cloudevents import amqp_headers, amqp_properties, meta_for
 from infra.topology import CITY_EVENTS
 
@@ -102,7 +103,7 @@ async def publish(
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
     loop = asyncio.get_running_loop()
-    connection = await aio_pika.connect_robust(amqp_url)
+    connection = await amqp.connect_robust(amqp_url, "simulator")
     published = 0
     failures: list[BaseException] = []
     in_flight: set[asyncio.Task[None]] = set()

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from infra.db import create_engine, create_session_factory, upgrade_schema
-from infra.db.dialect import insert_ignore_table
+from infra.db.dialect import insert_ignore
 from infra.db.models import OutboxMessage
 from infra.outbox import Outgoing, outbox_values
 from infra.relay import OutboxRelay
@@ -42,7 +42,7 @@ class Rig:
         """What a writer does: the rows in its transaction (the hand-off, if any, is the caller's)."""
         async with self.sessions() as session, session.begin():
             await session.execute(
-                insert_ignore_table(session, OutboxMessage), outbox_values(messages, at, handed_off=handed_off)
+                insert_ignore(session, OutboxMessage), outbox_values(messages, at, handed_off=handed_off)
             )
 
     async def rows(self) -> dict[str, OutboxMessage]:
