@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 
+from consumers.router.masking import REDACTED, mask_contact_data
 from consumers.router.rules import RoutingDecision
 from contracts.base import ReporterContact
 from contracts.reports import ReportFiled
@@ -16,18 +16,7 @@ from hub.catalogue import FALLBACK_CATEGORY, Assignee, Catalogue
 # Fixed for ever: changing it would give every existing work order a new id and break deduplication.
 WORK_ORDER_NAMESPACE = uuid.UUID("7d1c52a4-4f0b-5d7e-9a38-3c6a2f1b8e90")
 
-REDACTED = "[afgeschermd]"
-"""What replaces contact data in descriptions sent to assignees that may not see it."""
-
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# Phone numbers as citizens type them: +32 470 12 34 56, 0470/12.34.56, 011701414. Belgian numbers start
-# with 0 or +32 and have 9 or 10 digits; `_mask_phone` leaves shorter runs (house numbers) and dates alone.
-_PHONE = re.compile(r"(?<![\w+])(?:\+|0)[\d ./-]{7,}\d(?!\w)")
-_DATE = re.compile(r"(?<!\d)(?:0?[1-9]|[12]\d|3[01])([./-])(?:0?[1-9]|1[0-2])\1(?:19|20)\d{2}(?!\d)")
-_MIN_PHONE_DIGITS = 9
-_MAX_PHONE_DIGITS = 15
-# Shorter name parts are particles (van, de, der, le) or initials: masking them would mangle the text.
-_MIN_NAME_PART = 4
+__all__ = ["REDACTED", "build_work_orders", "contact_for", "description_for", "work_order_id"]
 
 
 def work_order_id(report_id: str, assignee: str) -> str:
@@ -52,35 +41,10 @@ def description_for(assignee: Assignee, report: ReportFiled) -> str:
     Citizens often write "bel me op 0470 12 34 56" in the description itself; withholding only the
     `reporter` field would leak it to a contractor anyway.
     """
-    text = report.description
     if assignee.may_see_contact:
-        return text
-    text = _EMAIL.sub(REDACTED, text)
-    text = _mask_phones(text)
+        return report.description
     reporter = report.reporter
-    if reporter is not None and reporter.name:
-        for name in sorted({reporter.name, *reporter.name.split()}, key=len, reverse=True):
-            if len(name.strip(".")) >= _MIN_NAME_PART:
-                text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", REDACTED, text, flags=re.IGNORECASE)
-    return text
-
-
-def _mask_phone(found: re.Match[str]) -> str:
-    candidate = found.group(0)
-    digits = sum(ch.isdigit() for ch in candidate)
-    return REDACTED if _MIN_PHONE_DIGITS <= digits <= _MAX_PHONE_DIGITS else candidate
-
-
-def _mask_phones(text: str) -> str:
-    # Dates are cut out first: "05/03/2021 0470123456" must not read as one long number and slip through.
-    parts: list[str] = []
-    position = 0
-    for date in _DATE.finditer(text):
-        parts.append(_PHONE.sub(_mask_phone, text[position : date.start()]))
-        parts.append(date.group(0))
-        position = date.end()
-    parts.append(_PHONE.sub(_mask_phone, text[position:]))
-    return "".join(parts)
+    return mask_contact_data(report.description, reporter.name if reporter is not None else None)
 
 
 def build_work_orders(
