@@ -27,6 +27,7 @@ from faststream.rabbit import Channel, RabbitBroker, RabbitRouter
 from faststream.rabbit.message import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
 
+from infra.clock import utcnow
 from infra.cloudevents import message_id_of
 from infra.errors import describe, is_permanent, is_transient
 from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, DEAD_LETTER_EXCHANGE, consumer_queue, consumer_queue_name
@@ -80,6 +81,38 @@ def attempts_so_far(headers: Mapping[str, Any], queue: str) -> int:
     )
 
 
+def dead_letter_headers(
+    headers: Mapping[str, Any],
+    *,
+    consumer: str,
+    reason: str,
+    error_class: str,
+    attempts: int | None,
+    original_exchange: str,
+    original_routing_key: str,
+    failed_at: dt.datetime,
+) -> dict[str, Any]:
+    """The headers of a dead letter, wherever it is refused (a broker delivery or the HTTP callback).
+
+    The message's own headers without the broker's `x-death` history, and the reason in `x-hub-*` headers that
+    `hub dlq` shows and replays by (`attempts` is None where nothing was retried).
+    """
+    out = {k: v for k, v in headers.items() if k != "x-death"}
+    out.update(
+        {
+            HEADER_ERROR: reason,
+            HEADER_ERROR_CLASS: error_class,
+            HEADER_CONSUMER: consumer,
+            HEADER_FAILED_AT: failed_at.isoformat(),
+            HEADER_ORIGINAL_EXCHANGE: original_exchange,
+            HEADER_ORIGINAL_ROUTING_KEY: original_routing_key,
+        }
+    )
+    if attempts is not None:
+        out[HEADER_ATTEMPTS] = attempts
+    return out
+
+
 def hit_delivery_limit(headers: Mapping[str, Any], queue: str) -> bool:
     return any(_text(d.get("queue")) == queue and _text(d.get("reason")) == "delivery_limit" for d in _deaths(headers))
 
@@ -118,8 +151,8 @@ def consumer_subscriber(
 ) -> RabbitSubscriber:
     """The consumer's input queue `hub.<consumer>` on `city.events`, acked by hand once its batch committed.
 
-    FastStream binds the queue with the consumer's first key in `CONSUMER_BINDINGS`; `declare_topology` (run before
-    the broker starts) binds the others, with the same queue arguments.
+    `declare_topology` (run before the broker starts) declares the queue and binds every key of the consumer in
+    `CONSUMER_BINDINGS`; the subscriber only checks that the queue exists.
     """
     return router.subscriber(
         consumer_queue(consumer, CONSUMER_BINDINGS[consumer][0], delivery_limit=delivery_limit),
@@ -156,17 +189,15 @@ class DeliveryPolicy:
 
     async def dead_letter(self, message: RabbitMessage, reason: str, error_class: str, attempts: int) -> None:
         exchange, routing_key = original_route(message, self.queue)
-        headers = {k: v for k, v in message.headers.items() if k != "x-death"}
-        headers.update(
-            {
-                HEADER_ERROR: reason,
-                HEADER_ERROR_CLASS: error_class,
-                HEADER_CONSUMER: self.consumer,
-                HEADER_ATTEMPTS: attempts,
-                HEADER_FAILED_AT: dt.datetime.now(dt.UTC).isoformat(),
-                HEADER_ORIGINAL_EXCHANGE: exchange,
-                HEADER_ORIGINAL_ROUTING_KEY: routing_key,
-            }
+        headers = dead_letter_headers(
+            message.headers,
+            consumer=self.consumer,
+            reason=reason,
+            error_class=error_class,
+            attempts=attempts,
+            original_exchange=exchange,
+            original_routing_key=routing_key,
+            failed_at=utcnow(),
         )
         raw = message.raw_message
         await self.broker.publish(

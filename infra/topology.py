@@ -87,8 +87,11 @@ def _quorum_args(**extra: Any) -> QuorumQueueArgs:
 
 
 def consumer_queue(consumer: str, routing_key: str, *, delivery_limit: int) -> RabbitQueue:
+    """A consumer's input queue. `declare_topology` declares and binds it, once, before the broker starts: the
+    consumer's subscriber only checks that it exists (`declare=False` is a passive declare in FastStream)."""
     return RabbitQueue(
         consumer_queue_name(consumer),
+        declare=False,
         queue_type=QueueType.QUORUM,
         routing_key=routing_key,
         arguments=_quorum_args(
@@ -139,7 +142,6 @@ CONSUMER_BINDINGS: dict[str, tuple[str, ...]] = {
     # Contractors: status updates in (validated, applied); work orders out to webhooks and e-mail.
     "status": ("workorder.status",),
     "deliveries": ("workorder.issued.*",),
-    # stats: FastStream binds the first key; the others exist because declare_topology runs before the broker.
     "stats": (
         "call.logged",
         "report.filed",

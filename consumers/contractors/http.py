@@ -32,14 +32,7 @@ from infra import amqp
 from infra.batcher import TransactionBatcher
 from infra.broker_admin import credentials_of
 from infra.clock import utcnow
-from infra.consuming import (
-    HEADER_CONSUMER,
-    HEADER_ERROR,
-    HEADER_ERROR_CLASS,
-    HEADER_FAILED_AT,
-    HEADER_ORIGINAL_EXCHANGE,
-    HEADER_ORIGINAL_ROUTING_KEY,
-)
+from infra.consuming import dead_letter_headers
 from infra.db import create_session_factory
 from infra.errors import PermanentError, describe, is_transient
 from infra.topology import CITY_EVENTS, DEAD_LETTER_EXCHANGE, consumer_queue_name
@@ -128,15 +121,16 @@ class StatusCallbacks:
                         message_id=message_id,
                         content_type="application/json",
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        headers={
-                            HEADER_ERROR: reason,
-                            HEADER_ERROR_CLASS: error_class,
-                            HEADER_CONSUMER: CONSUMER,
-                            HEADER_FAILED_AT: self._clock().isoformat(),
-                            HEADER_ORIGINAL_EXCHANGE: CITY_EVENTS.name,
-                            HEADER_ORIGINAL_ROUTING_KEY: WorkOrderStatusChanged.routing_key,
-                            "x-hub-via": "http-callback",
-                        },
+                        headers=dead_letter_headers(
+                            {"x-hub-via": "http-callback"},
+                            consumer=CONSUMER,
+                            reason=reason,
+                            error_class=error_class,
+                            attempts=None,
+                            original_exchange=CITY_EVENTS.name,
+                            original_routing_key=WorkOrderStatusChanged.routing_key,
+                            failed_at=self._clock(),
+                        ),
                     ),
                     routing_key=consumer_queue_name(CONSUMER),
                     mandatory=True,
