@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from contracts import WorkOrderIssued
 from hub.catalogue import Assignee
+from infra.mailer import header_value
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 _DAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
@@ -90,15 +91,16 @@ def compose_work_order_email(
     """One e-mail per work order; the same Message-ID on every attempt, so a mailbox can drop a copy."""
     rows = _lines(order, assignee)
     message = EmailMessage()
-    message["Subject"] = f"Werkbon {order.work_order_id}: {order.category_name_nl}, {_address(order)}"
-    message["From"] = sender
-    message["To"] = to
+    # Every header value built from data is one clean line (a street may hold a newline: it would raise here).
+    message["Subject"] = header_value(f"Werkbon {order.work_order_id}: {order.category_name_nl}, {_address(order)}")
+    message["From"] = header_value(sender)
+    message["To"] = header_value(to)
     if reply_to:
-        message["Reply-To"] = reply_to
+        message["Reply-To"] = header_value(reply_to)
     message["Date"] = format_datetime(now)
     domain = sender.rpartition("@")[2] or "city-contact-hub"
     message["Message-ID"] = f"<{delivery_id}@{domain}>" if delivery_id else make_msgid(domain=domain)
-    message["X-Work-Order-Id"] = order.work_order_id
+    message["X-Work-Order-Id"] = header_value(order.work_order_id)
 
     width = max(len(label) for label, _ in rows) + 1
     text = [f"Beste {assignee.name},", "", "De stad vraagt u de volgende melding op te volgen.", ""]

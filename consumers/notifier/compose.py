@@ -13,6 +13,7 @@ from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
 from contracts import SpikeDetected, SpikeResolved
+from infra.mailer import header_value
 
 Alert = SpikeDetected | SpikeResolved
 
@@ -82,11 +83,12 @@ def email(
     alert: Alert, *, sender: str, to: list[str], notification_id: str, now: dt.datetime, tz: ZoneInfo
 ) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = sender
-    message["To"] = ", ".join(to)
-    message["Subject"] = subject(alert)
+    # Header values built from data (a district or street of an incident) are one clean line each.
+    message["From"] = header_value(sender)
+    message["To"] = header_value(", ".join(to), max_chars=2000)
+    message["Subject"] = header_value(subject(alert))
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id_header(notification_id, sender.rpartition("@")[2] or "city-contact-hub")
-    message["X-Hub-Incident-Id"] = alert.incident_id
+    message["X-Hub-Incident-Id"] = header_value(alert.incident_id)
     message.set_content(text(alert, tz))
     return message
