@@ -39,7 +39,7 @@ from starlette.applications import Starlette
 from consumers.router.handler import RoutingService
 from consumers.stats.handler import StatsService
 from consumers.stats.http import FactMemo, StatsApi, stats_routes
-from contracts import CallLogged, SpikeDetected, SpikeResolved, WorkOrderIssued, WorkOrderStatus, WorkOrderStatusChanged
+from contracts import CallLogged, SpikeDetected, SpikeResolved, WorkOrderIssued, WorkOrderStatus, WorkOrderStatusApplied
 from hub.app import Domain
 from hub.calendar import CityCalendar
 from hub.catalogue import Catalogue
@@ -111,11 +111,15 @@ async def fill_year(database_url: str, year: int) -> dict[str, int]:
             status, after = WorkOrderStatus.REJECTED, dt.timedelta(hours=5)
         else:
             continue
-        change = WorkOrderStatusChanged(
+        change = WorkOrderStatusApplied(
             work_order_id=order.work_order_id,
+            report_id=order.report_id,
             assignee=order.assignee,
+            category=order.category,
+            previous_status=WorkOrderStatus.ISSUED,
             status=status,
             changed_at=order.issued_at + after,
+            applied_at=order.issued_at + after,
         )
         applies.append((f"st-{order.work_order_id}", bind(service.apply_status, change)))
         changes += 1

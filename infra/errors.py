@@ -25,11 +25,24 @@ PERMANENT: tuple[type[BaseException], ...] = (
     json.JSONDecodeError,
     UnicodeDecodeError,
     MissingMessageId,
+    # Deterministic in the input, so no retry can help: JSON nested deeper than the parser goes, and a time
+    # stamp (year 1 or 9999 with an offset) or a number that does not fit the types it must be converted to.
+    RecursionError,
+    OverflowError,
 )
 
 
+def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
 def is_permanent(exc: BaseException) -> bool:
-    return isinstance(exc, PERMANENT)
+    if isinstance(exc, PERMANENT):
+        return True
+    # SQLSTATE class 22, data exception: the database refuses the value itself (a NUL byte in a text, a date out
+    # of its range, a number too large), the same on every attempt.
+    return isinstance(exc, sa_exc.DBAPIError) and (_sqlstate(exc) or "").startswith("22")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -39,7 +52,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
             return True
-        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        code = _sqlstate(exc)
         # 08* connection, 53* insufficient resources, 57P* shutdown / starting up, 40001 serialization
         # failure, 40P01 deadlock.
         if isinstance(code, str) and (code in {"40001", "40P01"} or code.startswith(("08", "53", "57P"))):
@@ -69,8 +82,20 @@ def describe(exc: BaseException, limit: int = 900) -> str:
         text = f"schema violation ({exc.title}): " + "; ".join(parts)
     elif isinstance(exc, json.JSONDecodeError):
         text = f"broken JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    elif isinstance(exc, RecursionError):
+        text = "JSON nested too deeply: deeper than the parser's limit"
+    elif isinstance(exc, OverflowError):
+        text = f"date, time or number out of range ({exc})"
     elif isinstance(exc, sa_exc.DBAPIError):
-        text = f"{type(exc.orig).__name__ if exc.orig else type(exc).__name__}: database error"
+        code = _sqlstate(exc)
+        name = type(exc.orig).__name__ if exc.orig else type(exc).__name__
+        if code in ("22021", "22P05"):
+            # 22021: a NUL byte in a text; 22P05: `\u0000` in JSON. PostgreSQL stores neither.
+            text = f"{name}: a text contains a NUL byte (U+0000), which the database cannot store"
+        elif code is not None and code.startswith("22"):
+            text = f"{name}: a value the database refuses (SQLSTATE {code})"
+        else:
+            text = f"{name}: database error"
     else:
         text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -146,7 +146,8 @@ CONSUMER_BINDINGS: dict[str, tuple[str, ...]] = {
         "call.logged",
         "report.filed",
         "workorder.issued.*",
-        "workorder.status",
+        # Only validated changes: `workorder.status` is what anybody with a broker user may send.
+        "workorder.status.applied",
         "spike.detected",
         "spike.resolved",
         "spike.broadcast",
@@ -154,6 +155,21 @@ CONSUMER_BINDINGS: dict[str, tuple[str, ...]] = {
     # Spikes: calls and reports counted, work orders for the assignees an alert names; alerts to e-mail/chat.
     "spikes": ("call.logged", "report.filed", "workorder.issued.*"),
     "notifier": ("spike.detected", "spike.resolved"),
+}
+
+# Contract keys routed per assignee (`<prefix>.<assignee>`, onto `workorders.<assignee>`).
+PER_ASSIGNEE_PREFIXES = frozenset(
+    {WORKORDER_ISSUED_PREFIX, WORKORDER_ESCALATED_PREFIX, WORKORDER_REPORTER_ERASED_PREFIX}
+)
+
+# Keys of the public contract that no queue of the hub takes, on purpose, with the reason (tests check that every
+# other key reaches a queue: an outbox row under an unbound key would fail with NO_ROUTE on every attempt).
+INTENTIONALLY_UNBOUND: dict[str, str] = {}
+
+# Bindings older versions made and that must go: `declare_topology` removes them from existing queues.
+RETIRED_BINDINGS: dict[str, tuple[str, ...]] = {
+    # The statistics once counted the raw, unvalidated status stream (a contractor could forge figures).
+    "stats": ("workorder.status",),
 }
 
 
@@ -178,6 +194,8 @@ async def declare_topology(
             q = await channel.declare_queue(main.name, durable=True, arguments=main.arguments)
             for key in keys:
                 await q.bind(exchanges[CITY_EVENTS.name], key)
+            for key in RETIRED_BINDINGS.get(consumer, ()):
+                await q.unbind(exchanges[CITY_EVENTS.name], key)
             retry = retry_queue(consumer, delay_ms=retry_delay_ms)
             rq = await channel.declare_queue(retry.name, durable=True, arguments=retry.arguments)
             await rq.bind(exchanges[RETRY_EXCHANGE.name], consumer_queue_name(consumer))

@@ -26,7 +26,7 @@ from contracts import (
     SpikeResolved,
     WorkOrderIssued,
     WorkOrderStatus,
-    WorkOrderStatusChanged,
+    WorkOrderStatusApplied,
 )
 from hub.app import Domain
 from hub.settings import Settings
@@ -180,8 +180,15 @@ async def fill(database_url: str, week: Week) -> None:
     for wid, last in week.status.items():
         order = by_id[wid]
         at = order.issued_at + dt.timedelta(hours=week.done_hours.get(wid, 24.0))
-        change = WorkOrderStatusChanged(
-            work_order_id=wid, assignee=order.assignee, status=WorkOrderStatus(last), changed_at=at
+        change = WorkOrderStatusApplied(
+            work_order_id=wid,
+            report_id=order.report_id,
+            assignee=order.assignee,
+            category=order.category,
+            previous_status=WorkOrderStatus.ISSUED,
+            status=WorkOrderStatus(last),
+            changed_at=at,
+            applied_at=at,
         )
         applies.append((f"st-{wid}", lambda s, m=change: service.apply_status(s, m)))
     inc = week.incident

@@ -143,7 +143,7 @@ async def drain_queue(
             out.headers.append(dict(msg.headers))
             try:
                 out.bodies.append(json.loads(msg.body))
-            except ValueError:
+            except (ValueError, RecursionError):
                 out.bodies.append({})
             await msg.ack()
     return out

@@ -77,11 +77,10 @@ class StatusService:
                 select(WorkOrder).where(WorkOrder.work_order_id == change.work_order_id).with_for_update()
             )
         ).scalar_one_or_none()
-        if order is None:
+        if order is None or order.assignee != change.assignee:
+            # The same words whether the order does not exist or is another assignee's: a refusal (a callback's
+            # answer) must not tell a contractor that a report exists, nor whom it went to.
             raise PermanentError(f"unknown work order {change.work_order_id}")
-        if order.assignee != change.assignee:
-            # Say whose it is not, never whose it is: the sender must not learn about other assignees' orders.
-            raise PermanentError(f"work order {change.work_order_id} is not assigned to '{change.assignee}'")
         current = WorkOrderStatus(order.status)
         current_planned_for, last_changed_at = await self._last_event(session, order.work_order_id)
         judgement = judge_change(current, change, current_planned_for, last_changed_at)

@@ -48,7 +48,7 @@ from contracts import (
     SpikeDetected,
     SpikeResolved,
     WorkOrderIssued,
-    WorkOrderStatusChanged,
+    WorkOrderStatusApplied,
 )
 from hub.calendar import CityCalendar
 from infra.db.dialect import CHUNK, dialect_insert, insert_ignore
@@ -185,8 +185,9 @@ class StatsService:
         pending(session, self.calendar.tz).workorders.setdefault(fact.work_order_id, fact)
         return []
 
-    async def apply_status(self, session: AsyncSession, change: WorkOrderStatusChanged) -> list[Outgoing]:
-        """Store a status change for the SLA figures (the status consumer validates transitions, not us)."""
+    async def apply_status(self, session: AsyncSession, change: WorkOrderStatusApplied) -> list[Outgoing]:
+        """Store an applied status change for the SLA figures (`workorder.status.applied`: the status consumer
+        checked its sender, its work order and the state machine)."""
         stmt = insert_ignore(session, StatWorkOrderEvent).values(
             work_order_id=change.work_order_id,
             status=change.status.value,

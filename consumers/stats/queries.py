@@ -72,6 +72,7 @@ DONE = WorkOrderStatus.DONE.value
 REJECTED = WorkOrderStatus.REJECTED.value
 # When two status changes carry the same time, the later step of the life cycle is the current one.
 _STATUS_RANK = {status.value: rank for rank, status in enumerate(WorkOrderStatus)}
+_FINAL = frozenset({WorkOrderStatus.DONE.value, WorkOrderStatus.REJECTED.value})
 
 Cell = str | int | float | None
 
@@ -310,7 +311,13 @@ async def _orders(session: AsyncSession, period: Period, *, of_reports_filed: bo
     orders = []
     for wid, (report_id, assignee, category, issued_at, due_date) in base.items():
         changes = events.get(wid, [])
-        status = max(changes, key=lambda ch: (ch[0], _STATUS_RANK.get(ch[1], -1)))[1] if changes else "issued"
+        # Only applied changes are stored, and done and rejected are final there: a final status is the last one
+        # applied whatever its (assignee-given, possibly earlier) time; among open statuses the latest wins.
+        status = (
+            max(changes, key=lambda ch: (ch[1] in _FINAL, ch[0], _STATUS_RANK.get(ch[1], -1)))[1]
+            if changes
+            else "issued"
+        )
         done_times = [at for at, st in changes if st == DONE]
         done_at = min(done_times) if status == DONE and done_times else None
         orders.append(_Order(wid, report_id, assignee, category, issued_at, due_date, status, done_at))

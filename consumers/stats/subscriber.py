@@ -22,7 +22,7 @@ from contracts import (
     SpikeDetected,
     SpikeResolved,
     WorkOrderIssued,
-    WorkOrderStatusChanged,
+    WorkOrderStatusApplied,
 )
 from infra.batcher import Apply, TransactionBatcher
 from infra.cloudevents import PREFIX as CE_PREFIX
@@ -38,7 +38,7 @@ CONTRACTS: tuple[type[Contract], ...] = (
     CallLogged,
     ReportFiled,
     WorkOrderIssued,
-    WorkOrderStatusChanged,
+    WorkOrderStatusApplied,
     SpikeDetected,
     SpikeResolved,
     IncidentBroadcast,
@@ -113,9 +113,9 @@ def build_router(
         message = current_message()
         await once(message, lambda session: service.apply_workorder(session, order))
 
-    @subscriber(filter=_is(WorkOrderStatusChanged))
-    async def on_workorder_status(change: WorkOrderStatusChanged) -> None:
-        """Keep a work order's status change for the SLA figures."""
+    @subscriber(filter=_is(WorkOrderStatusApplied))
+    async def on_workorder_status(change: WorkOrderStatusApplied) -> None:
+        """Keep a work order's validated status change for the SLA figures (never the raw `workorder.status`)."""
         message = current_message()
         await once(message, lambda session: service.apply_status(session, change))
 

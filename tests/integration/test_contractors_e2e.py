@@ -289,7 +289,7 @@ async def test_contractors_end_to_end(amqp_url: str, postgres_url: str, tmp_path
     expected = {
         f"bad-final-{run}": "'done' is final",
         f"bad-unknown-{run}": "unknown work order",
-        f"bad-notmine-{run}": "is not assigned to 'grid_operator'",
+        f"bad-notmine-{run}": "unknown work order",
         f"bad-forged-{run}": "sends for 'grid_operator' only",
         f"bad-nouser-{run}": "must carry the AMQP user_id",
         f"bad-nodate-{run}": "needs planned_for",

@@ -50,7 +50,7 @@ from contracts import (
     SpikeResolved,
     WorkOrderIssued,
     WorkOrderStatus,
-    WorkOrderStatusChanged,
+    WorkOrderStatusApplied,
 )
 from hub.app import Domain
 from hub.settings import Settings
@@ -254,13 +254,20 @@ async def test_a_week_with_duplicates_gives_the_scenarios_figures_exactly(
             changes.append((wid, WorkOrderStatus.REJECTED, orders[wid].issued_at + dt.timedelta(days=1)))
         async with CitySystem(clean_broker) as city:
             for wid, status, at in [*changes, changes[-1]]:
-                change = WorkOrderStatusChanged(
-                    work_order_id=wid, assignee=orders[wid].assignee, status=status, changed_at=at
+                change = WorkOrderStatusApplied(
+                    work_order_id=wid,
+                    report_id=orders[wid].report_id,
+                    assignee=orders[wid].assignee,
+                    category=orders[wid].category,
+                    previous_status=WorkOrderStatus.ISSUED,
+                    status=status,
+                    changed_at=at,
+                    applied_at=at,
                 )
                 await send(city, change, change.routing_key, None)
             await city.publish_raw(
                 json.dumps({"work_order_id": order_ids[0], "assignee": "x", "status": "teleported"}).encode(),
-                "workorder.status",
+                "workorder.status.applied",
                 f"poison-{seed}",
             )
         dead = await drain_queue(clean_broker, dead_letter_queue_name("stats"), expect=2, timeout=30)
