@@ -12,14 +12,20 @@ RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:${PATH}"
 
 WORKDIR /src
-# README.md is the package's long description (pyproject.toml `readme`); this COPY fails if it is missing.
-COPY pyproject.toml README.md ./
+# The locked dependencies first, each checked against its hash (a layer that changes only with the lock).
+COPY requirements/base.txt ./requirements/base.txt
+RUN pip install --require-hashes --no-deps -r requirements/base.txt
+# README.md is the package's long description (pyproject.toml `readme`), LICENSE its licence file
+# (`license-files`); these COPYs fail if they are missing.
+COPY pyproject.toml README.md LICENSE ./
 COPY hub ./hub
 COPY consumers ./consumers
 COPY contracts ./contracts
 COPY infra ./infra
-# A regular (non-editable) install: the runtime stage needs the virtualenv only, not /src.
-RUN pip install . \
+# A regular (non-editable) install: the runtime stage needs the virtualenv only, not /src. The build backend
+# comes from the lock (no build isolation), and `pip check` fails the build if the lock misses a dependency.
+RUN pip install --no-deps --no-build-isolation . \
+    && pip check \
     && python -c "import hub, consumers, contracts, infra"
 
 # --- runtime: the virtualenv, a non-root user, nothing else ------------------------------------------

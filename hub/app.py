@@ -50,9 +50,10 @@ from infra.periodic import Background, Periodic
 from infra.privacy import PrivacyService, RetentionJob
 from infra.relay import OutboxRelay
 from infra.topology import CITY_EVENTS, declare_topology
+from infra.version import version
 
 CONSUMERS: tuple[str, ...] = ("router", "stats", "status", "deliveries", "spikes", "notifier")
-VERSION = "0.1.0"
+VERSION = version()
 
 
 @dataclass(frozen=True)

@@ -291,7 +291,10 @@ def test_dockerfile_is_multi_stage_slim_and_non_root() -> None:
     bases = [arguments.split()[0] for keyword, arguments in instructions if keyword == "FROM"]
     assert len(bases) >= 2, "multi-stage build expected"
     assert all(base == "python:3.11-slim" for base in bases), bases
-    assert any(kw == "RUN" and "pip install ." in arguments for kw, arguments in instructions)
+    runs = [arguments for kw, arguments in instructions if kw == "RUN"]
+    # The locked dependencies, hash-checked, then the project alone from its own sources.
+    assert any(re.search(r"pip install --require-hashes --no-deps -r requirements/base\.txt", run) for run in runs)
+    assert any(re.search(r"pip install --no-deps --no-build-isolation \.(\s|$)", run) for run in runs)
     stage = _final_stage()
     user = _last(stage, "USER").split(":")[0]
     assert user not in {"root", "0"}, "the image must not run as root"
@@ -310,7 +313,16 @@ def _copy_sources() -> list[str]:
 
 def test_dockerfile_copies_what_the_package_build_needs() -> None:
     sources = set(_copy_sources())
-    assert {"pyproject.toml", "README.md", "hub", "consumers", "contracts", "infra"} <= sources, sources
+    assert {
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        "requirements/base.txt",
+        "hub",
+        "consumers",
+        "contracts",
+        "infra",
+    } <= sources, sources
     for source in sources - {"README.md"}:  # README.md: see test_readme_exists_for_the_image_build
         assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which does not exist"
 
@@ -357,6 +369,8 @@ def _ignored(path: str) -> bool:
     [
         "pyproject.toml",
         "README.md",
+        "LICENSE",
+        "requirements/base.txt",
         "hub/__init__.py",
         "hub/config/calendar.yaml",
         "consumers/__init__.py",
