@@ -82,12 +82,19 @@ def erase_cmd(args: argparse.Namespace, settings: Settings) -> int:
         return await service.erase(args.report)
 
     erasure = asyncio.run(_with_service(settings, job))
-    dead = "not reached (broker unreachable: run again)" if erasure.dead_letters is None else erasure.dead_letters
+    if erasure.dead_letters is None:
+        dead = f"not reached ({erasure.dead_letters_error or 'unknown error'}: run again)"
+    else:
+        dead = f"{erasure.dead_letters} scrubbed"
     print(f"erasure {erasure.erasure_id} of report {erasure.report_id}")
     print(f"  report row:         {'contact data erased' if erasure.report_erased else 'no contact data (left)'}")
     print(f"  outbox messages:    {erasure.outbox_rows} rewritten without the reporter")
     print(f"  webhook/e-mail:     {erasure.delivery_rows} payload(s) rewritten")
-    print(f"  dead letters:       {dead} scrubbed")
+    print(f"  dead letters:       {dead}")
+    if erasure.dead_letters_unreadable:
+        print(
+            f"  unreadable skipped: {erasure.dead_letters_unreadable} dead letter(s), no JSON object: left as they are"
+        )
     print(f"  assignees notified: {', '.join(erasure.notified) or 'none (no assignee received the data)'}")
     return 0 if erasure.dead_letters is not None else 1
 
@@ -104,8 +111,10 @@ def retention_cmd(args: argparse.Namespace, settings: Settings) -> int:
         if result.due > len(result.sample):
             print(f"  (first {len(result.sample)} shown)")
         print(f"  dead letters that would be scrubbed: {result.dead_letters}")
+        print(f"  unreadable dead letters skipped: {result.dead_letters_unreadable}")
         print("  dry run: nothing changed")
         return 0
     print(f"  erased: {len(result.erased)} report(s)")
     print(f"  dead letters scrubbed: {result.dead_letters}")
+    print(f"  unreadable dead letters skipped: {result.dead_letters_unreadable}")
     return 0

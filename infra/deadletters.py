@@ -160,5 +160,5 @@ class DeadLetterQueue:
 def render_body(body: bytes) -> str:
     try:
         return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse: shown as it came
         return body.decode("utf-8", "replace")

@@ -63,9 +63,11 @@ _HAS_CONTACT = or_(
 
 
 def _document(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, or None: not JSON, not an object, or nested too deeply to parse (RecursionError:
+    a contractor can plant such a body in a dead-letter queue through `workorder.status`)."""
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
 
@@ -76,8 +78,10 @@ def scrub_reporter(body: bytes) -> bytes | None:
     Compact JSON without ASCII escapes, as pydantic writes the hub's messages.
     """
     doc = _document(body)
-    if doc is None:
-        return None
+    return None if doc is None else _without_reporter(doc)
+
+
+def _without_reporter(doc: dict[str, Any]) -> bytes | None:
     data = doc.get("data")
     changed = False
     # A `"reporter": null` (an assignee that may not see it) holds nothing: the body stays as it is.
@@ -87,13 +91,18 @@ def scrub_reporter(body: bytes) -> bytes | None:
             changed = True
     if not changed:
         return None
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
+        return None
 
 
 def report_id_of(body: bytes) -> str | None:
     doc = _document(body)
-    if doc is None:
-        return None
+    return None if doc is None else _report_id(doc)
+
+
+def _report_id(doc: dict[str, Any]) -> str | None:
     data = doc.get("data")
     value = doc.get("report_id") or (data.get("report_id") if isinstance(data, dict) else None)
     return value if isinstance(value, str) else None
@@ -112,6 +121,10 @@ class Erasure:
     delivery_rows: int = 0
     notified: list[str] = field(default_factory=list)
     dead_letters: int | None = None
+    dead_letters_unreadable: int = 0
+    """Dead letters that are no JSON object (broken, nested too deeply, ...): left as they are, counted."""
+    dead_letters_error: str | None = None
+    """Why the dead letters were not reached (dead_letters is None), e.g. the broker was unreachable."""
 
 
 @dataclass
@@ -121,6 +134,16 @@ class RetentionResult:
     erased: list[str] = field(default_factory=list)
     sample: list[str] = field(default_factory=list)
     dead_letters: int | None = None
+    dead_letters_unreadable: int = 0
+
+
+@dataclass
+class DeadLetterScrub:
+    """One look at the dead-letter queues: how many copies were (or would be) scrubbed, and how many could not be
+    read at all (no JSON object: skipped, left in their queue, never a reason to stop)."""
+
+    scrubbed: int = 0
+    unreadable: int = 0
 
 
 @dataclass
@@ -131,11 +154,11 @@ class _Letter:
     scrubbed: bytes
 
     @classmethod
-    def of(cls, message: AbstractIncomingMessage) -> _Letter | None:
-        scrubbed = scrub_reporter(message.body)
+    def of(cls, message: AbstractIncomingMessage, doc: dict[str, Any]) -> _Letter | None:
+        scrubbed = _without_reporter(doc)
         if scrubbed is None:
             return None
-        return cls(message, report_id_of(message.body), _failed_at(message), scrubbed)
+        return cls(message, _report_id(doc), _failed_at(message), scrubbed)
 
     def copy(self, now: dt.datetime) -> aio_pika.Message:
         """The same dead letter without the reporter: headers (reason, original route) and ids kept.
@@ -211,9 +234,10 @@ class PrivacyService:
             (erasure,) = await self._erase(session, [report_id], trigger, now, record_all=True)
         self._committed(session, now)
         try:
-            erasure.dead_letters = await self.scrub_dead_letters()
+            scrub = await self.scrub_dead_letters()
         except Exception as exc:
             # The database part stands; the record says the dead letters are still to do (NULL), a rerun does them.
+            erasure.dead_letters_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             log.warning(
                 "dead letters not scrubbed: %s: %s",
                 type(exc).__name__,
@@ -221,6 +245,7 @@ class PrivacyService:
                 extra={"report_id": report_id, "erasure_id": erasure.erasure_id},
             )
         else:
+            erasure.dead_letters, erasure.dead_letters_unreadable = scrub.scrubbed, scrub.unreadable
             async with self._sessions() as session, session.begin():
                 await session.execute(
                     update(PrivacyErasure)
@@ -237,6 +262,7 @@ class PrivacyService:
                 "outbox_rows": erasure.outbox_rows,
                 "delivery_rows": erasure.delivery_rows,
                 "dead_letters": erasure.dead_letters,
+                "dead_letters_unreadable": erasure.dead_letters_unreadable,
                 "notified": erasure.notified,
             },
         )
@@ -266,7 +292,8 @@ class PrivacyService:
             if sweep_dead_letters:
                 # Also the copies of the reports that are due: they would be erased now.
                 due_ids = set(await self._due_ids(due_where, limit=None))
-                result.dead_letters = await self.scrub_dead_letters(older_than=cutoff, also=due_ids, apply=False)
+                scrub = await self.scrub_dead_letters(older_than=cutoff, also=due_ids, apply=False)
+                result.dead_letters, result.dead_letters_unreadable = scrub.scrubbed, scrub.unreadable
             return result
         for _ in range(max(1, due // self.batch_size + 2)):
             erased, full = await self._retention_batch(due_where, now)
@@ -274,7 +301,8 @@ class PrivacyService:
             if not full:
                 break
         if sweep_dead_letters:
-            result.dead_letters = await self.scrub_dead_letters(older_than=cutoff)
+            scrub = await self.scrub_dead_letters(older_than=cutoff)
+            result.dead_letters, result.dead_letters_unreadable = scrub.scrubbed, scrub.unreadable
         if result.erased:
             log.info(
                 "retention erased contact data of %d report(s)",
@@ -478,8 +506,9 @@ class PrivacyService:
 
     async def scrub_dead_letters(
         self, *, older_than: dt.datetime | None = None, also: set[str] | None = None, apply: bool = True
-    ) -> int:
-        """Scrub the dead letters of erased reports (and those that failed before `older_than`); returns how many."""
+    ) -> DeadLetterScrub:
+        """Scrub the dead letters of erased reports (and those that failed before `older_than`): how many, and how many
+        could not be read (skipped: one such letter never stops the scrub of the others or of the other queues)."""
 
         async def decide(letters: list[_Letter]) -> list[_Letter]:
             erased = (await self.erased_report_ids(x.report_id for x in letters if x.report_id)) | (also or set())
@@ -490,14 +519,19 @@ class PrivacyService:
                 or (older_than is not None and x.failed_at is not None and x.failed_at < older_than)
             ]
 
-        total = 0
+        total = DeadLetterScrub()
         connection = await amqp.connect(self.amqp_url, "privacy", timeout=self.broker_timeout_s)
         async with connection:
             for consumer in self.consumers:
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 try:
                     async with asyncio.timeout(self.broker_timeout_s):
-                        total += await self._scrub_queue(channel, dead_letter_queue_name(consumer), decide, apply=apply)
+                        name = dead_letter_queue_name(consumer)
+                        scrubbed, unreadable = await self._scrub_queue(channel, name, decide, apply=apply)
+                    total.scrubbed += scrubbed
+                    total.unreadable += unreadable
+                    if unreadable:
+                        log.warning("%d unreadable dead letter(s) in %s skipped (no JSON object)", unreadable, name)
                 except aio_pika.exceptions.ChannelNotFoundEntity:
                     continue  # this consumer's queues were never declared here
                 finally:
@@ -505,28 +539,38 @@ class PrivacyService:
                         await channel.close()
         return total
 
-    async def _scrub_queue(self, channel: AbstractChannel, name: str, decide: Decide, *, apply: bool) -> int:
+    async def _scrub_queue(
+        self, channel: AbstractChannel, name: str, decide: Decide, *, apply: bool
+    ) -> tuple[int, int]:
+        """(scrubbed, unreadable) in one dead-letter queue."""
         queue = await channel.declare_queue(name, passive=True)
         ready = int(queue.declaration_result.message_count or 0)
         if not ready:
-            return 0
+            return 0, 0
         # Everything is taken (unacked, so nothing is lost if we die) and judged together: one records lookup.
         taken: list[AbstractIncomingMessage] = []
         settled: set[int] = set()
         try:
             while len(taken) < ready and (message := await queue.get(no_ack=False, fail=False)) is not None:
                 taken.append(message)
-            letters = [letter for m in taken if (letter := _Letter.of(m)) is not None]
+            letters: list[_Letter] = []
+            unreadable = 0
+            for m in taken:
+                doc = _document(m.body)
+                if doc is None:
+                    unreadable += 1
+                elif (letter := _Letter.of(m, doc)) is not None:
+                    letters.append(letter)
             chosen = await decide(letters)
             if not apply:
-                return len(chosen)
+                return len(chosen), unreadable
             now = self._clock()
             for letter in chosen:
                 # Confirmed copy first, then the original goes: a crash in between leaves two copies, never none.
                 await channel.default_exchange.publish(letter.copy(now), routing_key=name, mandatory=True)
                 await letter.message.ack()
                 settled.add(id(letter.message))
-            return len(chosen)
+            return len(chosen), unreadable
         finally:
             for message in taken:
                 if id(message) not in settled:
@@ -553,6 +597,7 @@ class RetentionJob:
         result = await self.service.retention(apply=True, sweep_dead_letters=False)
         now = time.monotonic()
         if result.erased or now >= self._next_sweep:
-            result.dead_letters = await self.service.scrub_dead_letters(older_than=result.cutoff)
+            scrub = await self.service.scrub_dead_letters(older_than=result.cutoff)
+            result.dead_letters, result.dead_letters_unreadable = scrub.scrubbed, scrub.unreadable
             self._next_sweep = now + self.sweep_every_s
         return result
