@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from contracts import CallLogged, ReportFiled
-from hub.simulator.traffic import PlantedIncident, Scenario, SimEvent
+from hub.simulator.events import PlantedIncident, Scenario, SimEvent
 
 MESSAGE_TYPES: dict[str, type[CallLogged] | type[ReportFiled]] = {
     CallLogged.routing_key: CallLogged,

@@ -16,7 +16,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 from aio_pika.exceptions import AMQPConnectionError, ChannelInvalidStateError, DeliveryError
 
-from hub.simulator.traffic import SimEvent
+from hub.simulator.events import SimEvent
 from infra import amqp
 from infra.cloudevents import amqp_headers, amqp_properties, meta_for
 from infra.topology import CITY_EVENTS

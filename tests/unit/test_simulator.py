@@ -33,8 +33,8 @@ from hub.simulator import (
     write_jsonl,
 )
 from hub.simulator.jsonl import SimulationFileError
+from hub.simulator.profile import DEFAULT_PROFILE_PATH
 from hub.simulator.publisher import amqp_message
-from hub.simulator.traffic import DEFAULT_PROFILE_PATH
 from infra.cloudevents import PREFIX
 
 pytestmark = pytest.mark.unit
