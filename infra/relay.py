@@ -12,9 +12,18 @@ Two paths, one guarantee (a committed row is published at least once; consumers 
     `FOR UPDATE SKIP LOCKED` on PostgreSQL so each goes to one replica, published, and marked. Until then a
     row belongs to the process that wrote it, so replicas do not publish each other's fresh rows twice.
 A crash between the broker's confirm and the mark republishes a row with the same message id: at-least-once
-publish, exactly-once effect. An unroutable message (mandatory flag returned by the broker) is not marked
-published: it stays in the outbox with the error, is retried by the sweep, and shows in `hub outbox` and the
-metrics.
+publish, exactly-once effect. A row whose publish failed keeps its error and is tried again by the sweep after a
+growing back-off (`next_attempt_at`), so failing rows never crowd fresh ones out of a sweep round; one the broker
+returned as unroutable (mandatory flag, no queue bound) `max_attempts` times is parked (`parked_at`): no relay
+tries it again until an operator clears `parked_at`.
+
+Messages in flight (published, confirm not yet in) are bounded by `max_in_flight`. aiormq publishes one message
+at a time per channel (it holds the channel lock until the frames are written, and RabbitMQ's flow control slows
+that writing under load), and a publish's timeout ran from the moment it was started: with thousands started at
+once (8 batches of 500 during a year's replay) the last ones spent their 30 s waiting for the lock and failed
+with TimeoutError without ever being sent, and the sweep published them 10 s later, after newer messages (a
+`spike.resolved` before its `spike.detected`). Now a message waits for a slot without a deadline, in order, and
+the timeout covers only its own publish and confirm.
 """
 
 from __future__ import annotations
@@ -63,6 +72,11 @@ class OutboxRelay:
         sweep_after_s: float = 10.0,
         mark_interval_s: float = 0.05,
         max_batches_in_flight: int = 8,
+        max_in_flight: int = 256,
+        publish_timeout_s: float = 30.0,
+        max_attempts: int = 8,
+        retry_backoff_s: float = 1.0,
+        max_backoff_s: float = 300.0,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._sessions = session_factory
@@ -72,6 +86,12 @@ class OutboxRelay:
         self._sweep_after = dt.timedelta(seconds=sweep_after_s)
         self._mark_interval_s = mark_interval_s
         self._clock = clock
+        self._publish_timeout_s = publish_timeout_s
+        self._max_attempts = max_attempts
+        self._retry_backoff_s = retry_backoff_s
+        self._max_backoff_s = max_backoff_s
+        # Published and not yet confirmed: waiting here costs no deadline, and keeps the order messages came in.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
@@ -190,7 +210,7 @@ class OutboxRelay:
                 async with self._sessions() as session, session.begin():
                     for message, error in failed:
                         await self._record_failure(
-                            session, OutboxMessage.message_id == message.message_id, message, error
+                            session, OutboxMessage.message_id == message.message_id, message, error, attempts=1
                         )
 
     def _confirmed(self, messages: Sequence[Published]) -> None:
@@ -271,14 +291,18 @@ class OutboxRelay:
                 return await self._publish_rows(session, rows)
 
     async def _pending_rows(self, session: AsyncSession, *, lock: bool) -> list[OutboxMessage]:
+        now = self._clock()
         stmt = (
             select(OutboxMessage)
             .where(
                 OutboxMessage.published_at.is_(None),
+                OutboxMessage.parked_at.is_(None),
+                or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
                 # A row its writer handed to its own relay is that relay's for `sweep_after_s`; any other at once.
-                or_(OutboxMessage.handed_off.is_(False), OutboxMessage.created_at <= self._clock() - self._sweep_after),
+                or_(OutboxMessage.handed_off.is_(False), OutboxMessage.created_at <= now - self._sweep_after),
             )
-            .order_by(OutboxMessage.id)
+            # Rows never tried first: however many keep failing, a fresh row is in the next round.
+            .order_by(OutboxMessage.attempts, OutboxMessage.id)
             .limit(self._batch_size)
         )
         if lock:
@@ -295,30 +319,46 @@ class OutboxRelay:
             await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ok_ids)).values(published_at=now))
         for row, res in zip(rows, results, strict=True):
             if isinstance(res, BaseException):
-                await self._record_failure(session, OutboxMessage.id == row.id, row, res)
+                await self._record_failure(session, OutboxMessage.id == row.id, row, res, attempts=row.attempts + 1)
         self.published += len(ok_ids)
         self.failed += len(rows) - len(ok_ids)
         if self.on_published is not None and ok_ids:
             self.on_published([row for row, res in zip(rows, results, strict=True) if res is None])
         return len(ok_ids)
 
-    @staticmethod
     async def _record_failure(
-        session: AsyncSession, which: Any, message: Outgoing | OutboxMessage, exc: BaseException
+        self, session: AsyncSession, which: Any, message: Outgoing | OutboxMessage, exc: BaseException, *, attempts: int
     ) -> None:
+        """Keep the error; the next attempt after a back-off; park a row the broker could not route `max_attempts` times."""
         error = f"{type(exc).__name__}: {exc}"[:1000]
+        now = self._clock()
+        backoff = min(self._retry_backoff_s * 2 ** (attempts - 1), self._max_backoff_s)
+        park = isinstance(exc, aio_pika.exceptions.PublishError) and attempts >= self._max_attempts
         await session.execute(
-            update(OutboxMessage).where(which).values(attempts=OutboxMessage.attempts + 1, last_error=error)
+            update(OutboxMessage)
+            .where(which)
+            .values(
+                attempts=OutboxMessage.attempts + 1,
+                last_error=error,
+                next_attempt_at=now + dt.timedelta(seconds=backoff),
+                parked_at=now if park else None,
+            )
         )
         log.error(
-            "outbox message %s to %s/%s not published: %s",
+            "outbox message %s to %s/%s not published (attempt %d%s): %s",
             message.message_id,
             message.exchange,
             message.routing_key,
+            attempts,
+            ", parked" if park else "",
             error,
         )
 
     async def _send(self, message: Outgoing | OutboxMessage, created_at: dt.datetime) -> None:
+        async with self._in_flight:
+            await self._publish(message, created_at)
+
+    async def _publish(self, message: Outgoing | OutboxMessage, created_at: dt.datetime) -> None:
         exchange = await self._exchange(message.exchange)
         amqp_message = aio_pika.Message(
             body=message.body,
@@ -332,12 +372,16 @@ class OutboxRelay:
             timestamp=created_at,
         )
         # mandatory: a message no queue takes is returned and raises, instead of vanishing.
-        await exchange.publish(amqp_message, routing_key=message.routing_key, mandatory=True, timeout=30)
+        await exchange.publish(
+            amqp_message, routing_key=message.routing_key, mandatory=True, timeout=self._publish_timeout_s
+        )
 
 
 async def pending_count(session_factory: async_sessionmaker[AsyncSession]) -> int:
     async with session_factory() as session:
         result = await session.execute(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.published_at.is_(None))
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.published_at.is_(None), OutboxMessage.parked_at.is_(None))
         )
         return int(result.scalar_one())

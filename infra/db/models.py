@@ -76,6 +76,9 @@ class InboxEntry(Base):
     consumer: Mapped[str] = mapped_column(String(40), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     processed_at: Mapped[dt.datetime] = mapped_column(Timestamp, index=True)
+    # SHA-256 of the body first applied under this id (where the consumer records it): the same id with another
+    # body is not a duplicate but a conflict, dead-lettered with the reason.
+    body_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class OutboxMessage(Base):
@@ -98,6 +101,11 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # The writer handed the row to the relay of its own process: other relays sweep it only after a grace period.
     handed_off: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # After a failed publish: not before this time again (a back-off, so failing rows never crowd out fresh ones).
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    # Set when the broker refused the row `max_attempts` times (no queue bound, nacked): no relay tries it again
+    # until an operator clears it. `last_error` says why.
+    parked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
     __table_args__ = (
         Index(
@@ -480,8 +488,6 @@ class AlertNotification(Base):
     )
 
 
-
-
 # Operations: erasures of reporters' contact data, recorded without the data
 
 
@@ -504,5 +510,3 @@ class PrivacyErasure(Base):
     dead_letters: Mapped[int | None] = mapped_column(Integer)
     # Assignees told to erase their copy (`workorder.reporter_erased.<assignee>`).
     notified: Mapped[list[str]] = mapped_column(JSON)
-
-

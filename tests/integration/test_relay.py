@@ -187,3 +187,41 @@ async def test_rows_of_a_writer_without_a_relay_are_swept_at_once(rig: Rig, clea
     finally:
         await relay.stop()
     assert sorted(await rig.received()) == sorted(m.message_id for m in unowned)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_unroutable_rows_are_parked_and_never_hold_up_fresh_ones(rig: Rig, clean_broker: str) -> None:
+    # 1,000 rows no queue takes (a key nobody binds), from writers without a relay: the sweep's to publish.
+    lost = [rig.message(n, routable=False) for n in range(1000)]
+    await rig.commit(lost, dt.datetime.now(dt.UTC), handed_off=False)
+    grace = 10.0
+    relay = OutboxRelay(
+        rig.sessions, clean_broker, sweep_after_s=grace, poll_interval_s=0.5, max_attempts=3, retry_backoff_s=0.5
+    )
+    await relay.start()
+    try:
+        await asyncio.sleep(1.0)  # the sweep is busy with the lost rows
+        fresh = rig.message(1)
+        committed = asyncio.get_running_loop().time()
+        await rig.commit([fresh], dt.datetime.now(dt.UTC), handed_off=False)
+
+        async def fresh_published() -> bool:
+            return (await rig.rows())[fresh.message_id].published_at is not None
+
+        await until(fresh_published, "the fresh row published beside 1,000 unroutable ones", timeout=grace)
+        took = asyncio.get_running_loop().time() - committed
+
+        async def all_parked() -> bool:
+            rows = await rig.rows()
+            return all(rows[m.message_id].parked_at is not None for m in lost)
+
+        await until(all_parked, "every unroutable row parked after 3 attempts", timeout=30)
+        await asyncio.sleep(1.5)  # parked is parked: no further attempts
+    finally:
+        await relay.stop()
+    rows = await rig.rows()
+    assert took < grace
+    assert {rows[m.message_id].attempts for m in lost} == {3}
+    assert all("NO_ROUTE" in (rows[m.message_id].last_error or "") for m in lost)
+    assert all(rows[m.message_id].published_at is None for m in lost)
+    assert await rig.received() == [fresh.message_id]
