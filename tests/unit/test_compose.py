@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +25,11 @@ from hub.app import CONSUMERS as HUB_CONSUMERS
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+# A worktree beside the project can point at the schema with HUB_COMPOSE_SCHEMA.
+SCHEMA_PATH = Path(os.environ.get("HUB_COMPOSE_SCHEMA") or ROOT.parent / "shared" / "schemas" / "compose-spec.json")
 COMPOSE_PATH = ROOT / "docker-compose.yml"
+ENV_EXAMPLE_PATH = ROOT / ".env.example"
+MAKE_ENV = ROOT / "scripts" / "make-env.sh"
 DOCKERFILE_PATH = ROOT / "Dockerfile"
 DOCKERIGNORE_PATH = ROOT / ".dockerignore"
 
@@ -215,14 +221,18 @@ def test_consumers_and_api_wait_for_the_broker_and_the_migrations(services: dict
 def test_infrastructure_and_api(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
     rabbitmq, postgres, api = services["rabbitmq"], services["postgres"], services["api"]
     assert rabbitmq["image"] == "rabbitmq:3.13-management"
-    assert {"5672:5672", "15672:15672"} <= set(rabbitmq["ports"])
+    assert {"127.0.0.1:5672:5672", "127.0.0.1:15672:15672"} <= set(_published(rabbitmq))
     assert rabbitmq["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
     assert postgres["image"] == "postgres:16"
-    assert {postgres["environment"][key] for key in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")} == {"hub"}
-    assert "pg_isready" in postgres["healthcheck"]["test"]
+    assert {postgres["environment"][key] for key in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")} == {
+        "${POSTGRES_USER:?run scripts/make-env.sh}",
+        "${POSTGRES_PASSWORD:?run scripts/make-env.sh}",
+        "${POSTGRES_DB:?run scripts/make-env.sh}",
+    }
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
 
     assert api["command"] == ["serve", "--host", "0.0.0.0", "--port", "8080"]
-    assert "8080:8080" in api["ports"]
+    assert "127.0.0.1:8080:8080" in _published(api)
     assert "/health/ready" in " ".join(api["healthcheck"]["test"])
 
     declared = set(compose.get("volumes") or {})
@@ -236,14 +246,161 @@ def test_infrastructure_and_api(compose: dict[str, Any], services: dict[str, dic
     )
 
 
-def test_hub_services_reach_the_broker_and_database_by_service_name(services: dict[str, dict[str, Any]]) -> None:
+def test_hub_services_reach_the_broker_and_database_by_service_name(generated_env: dict[str, str]) -> None:
+    services = _resolved(generated_env)["services"]
     rabbit_env = services["rabbitmq"]["environment"]
     credentials = f"{rabbit_env['RABBITMQ_DEFAULT_USER']}:{rabbit_env['RABBITMQ_DEFAULT_PASS']}"
+    pg = services["postgres"]["environment"]
+    database = f"{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/{pg['POSTGRES_DB']}"
     for name in sorted(HUB_SERVICES):
         environment = services[name]["environment"]
         assert isinstance(environment, dict), f"{name}: environment as a mapping"
         assert environment["HUB_AMQP_URL"] == f"amqp://{credentials}@rabbitmq:5672/", name
-        assert environment["HUB_DATABASE_URL"] == "postgresql+asyncpg://hub:hub@postgres:5432/hub", name
+        assert environment["HUB_DATABASE_URL"] == f"postgresql+asyncpg://{database}", name
+        assert generated_env["RABBITMQ_PASSWORD"] in environment["HUB_AMQP_URL"]
+        assert generated_env["POSTGRES_PASSWORD"] in environment["HUB_DATABASE_URL"]
+
+
+# --- safe defaults: no credentials in the file, ports on 127.0.0.1, a generated .env ----------------------------
+
+_VARIABLE = re.compile(
+    r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|(?P<bare>[A-Za-z_]\w*))"
+)
+
+
+class MissingVariable(Exception):
+    pass
+
+
+def _interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's interpolation: $$, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR."""
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$$"  # kept for the container's shell, as Compose leaves it to the command
+        name = match.group("name") or match.group("bare")
+        op, arg = match.group("op"), match.group("arg") or ""
+        value = env.get(name)
+        unset = value is None or (op is not None and op.startswith(":") and value == "")
+        if unset and op is not None and op.endswith("?"):
+            raise MissingVariable(f"{name}: {arg}")
+        if unset and op is not None and op.endswith("-"):
+            return arg
+        return value or ""
+
+    return _VARIABLE.sub(one, text)
+
+
+def _resolved(env: dict[str, str]) -> dict[str, Any]:
+    document = _load_yaml(_interpolate(COMPOSE_PATH.read_text(encoding="utf-8"), env))
+    assert isinstance(document, dict)
+    return document
+
+
+def _published(service: dict[str, Any], env: dict[str, str] | None = None) -> list[str]:
+    """The service's published ports (short syntax), with the file's defaults (or `env`) filled in."""
+    return [_interpolate(str(port), env or {}) for port in service.get("ports", [])]
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _make_env(output: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(MAKE_ENV), "--output", str(output), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def generated_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    path = tmp_path_factory.mktemp("env") / ".env"
+    done = _make_env(path)
+    assert done.returncode == 0, done.stderr
+    return _env_file(path)
+
+
+def _required_variables() -> set[str]:
+    text = COMPOSE_PATH.read_text(encoding="utf-8")
+    return {m.group("name") for m in _VARIABLE.finditer(text) if m.group("op") in (":?", "?")}
+
+
+def _all_variables() -> set[str]:
+    text = COMPOSE_PATH.read_text(encoding="utf-8")
+    return {m.group("name") or m.group("bare") for m in _VARIABLE.finditer(text) if m.group(0) != "$$"}
+
+
+def test_no_credentials_are_written_in_the_compose_file(services: dict[str, dict[str, Any]]) -> None:
+    text = COMPOSE_PATH.read_text(encoding="utf-8")
+    assert "guest" not in text
+    credential = re.compile(r"PASS|PASSWORD|SECRET|TOKEN|_USER$", re.IGNORECASE)
+    for name, service in services.items():
+        environment = service.get("environment") or {}
+        assert isinstance(environment, dict), f"{name}: environment as a mapping"
+        for key, value in environment.items():
+            if credential.search(key):
+                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", str(value)), f"{name}: {key} is written in the file"
+            # A URL's user and password are variables, never literals.
+            for userinfo in re.findall(r"://([^@/\s]+)@", str(value)):
+                assert re.fullmatch(r"(\$\{[A-Z_]+:\?[^}]+\}):(\$\{[A-Z_]+:\?[^}]+\})", userinfo), f"{name}: {key}"
+
+
+def test_without_a_generated_env_file_compose_stops_and_says_how_to_make_one() -> None:
+    assert {"RABBITMQ_USER", "RABBITMQ_PASSWORD", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= (
+        _required_variables()
+    )
+    with pytest.raises(MissingVariable, match=r"run scripts/make-env\.sh"):
+        _resolved({})
+
+
+def test_published_ports_listen_on_127_0_0_1_unless_configured(services: dict[str, dict[str, Any]]) -> None:
+    published = {name: _published(service) for name, service in services.items() if service.get("ports")}
+    assert set(published) == {"rabbitmq", "api"}
+    for name, ports in published.items():
+        for port in ports:
+            assert port.startswith("127.0.0.1:"), f"{name}: {port} would listen on every address of the host"
+    opened = {"BROKER_PUBLISH_ADDRESS": "10.0.0.5", "API_PUBLISH_ADDRESS": "10.0.0.6"}
+    assert _published(services["rabbitmq"], opened) == ["10.0.0.5:5672:5672", "10.0.0.5:15672:15672"]
+    assert _published(services["api"], opened) == ["10.0.0.6:8080:8080"]
+
+
+def test_make_env_generates_every_variable_with_fresh_passwords(
+    tmp_path: Path, validator: Draft7Validator, generated_env: dict[str, str]
+) -> None:
+    path = tmp_path / ".env"
+    done = _make_env(path)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = _env_file(path)
+    assert _all_variables() <= set(again)
+    for key in ("RABBITMQ_PASSWORD", "POSTGRES_PASSWORD"):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{32,}", again[key]), key  # URL-safe: used in the URLs as it is
+        assert again[key] != generated_env[key], f"{key} is generated, not fixed"
+    assert again["RABBITMQ_PASSWORD"] != again["POSTGRES_PASSWORD"]
+    assert _errors(validator, _resolved(again)) == []
+    # An existing file is kept (its passwords are the volumes' passwords) unless --force.
+    before = path.read_text()
+    refused = _make_env(path)
+    assert refused.returncode != 0
+    assert "--force" in refused.stderr
+    assert path.read_text() == before
+    assert _make_env(path, "--force").returncode == 0
+    assert path.read_text() != before
+
+
+def test_env_example_documents_every_variable_and_holds_no_password() -> None:
+    example = _env_file(ENV_EXAMPLE_PATH)
+    assert _all_variables() <= set(example)
+    text = ENV_EXAMPLE_PATH.read_text(encoding="utf-8")
+    assert "scripts/make-env.sh" in text
+    for key in ("RABBITMQ_PASSWORD", "POSTGRES_PASSWORD"):
+        assert example[key] == "generated-by-scripts-make-env-sh"
+    assert ".env" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()
 
 
 def test_shared_settings_come_from_one_extension_field() -> None:
