@@ -335,6 +335,7 @@ def _build_operations(hub: Hub) -> None:
             port=settings.metrics_port,
             sample_interval_s=settings.metrics_sample_interval_s,
             faststream=settings.metrics_faststream,
+            open_now=lambda: hub.domain.calendar.is_open(dt.datetime.now(dt.UTC)),
         )
         for middleware in hub.metrics.middlewares():
             broker.add_middleware(middleware)

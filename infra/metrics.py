@@ -6,7 +6,10 @@ A `hub run` process (`HubMetrics`) exposes on `HUB_METRICS_PORT`:
     broker published (off by default: a middleware around every delivery costs ~6 % of a consumer's CPU);
   * the hub's: `hub_deliveries_total{consumer,outcome}` (ok, retried, dead_lettered, as the delivery policy
     decided), `hub_delivery_duration_seconds{consumer}`, `hub_outbox_backlog` (sampled), `hub_outbox_published_total`
-    / `hub_outbox_failed_total`, `hub_workorders_issued_total{assignee}` and `hub_alerts_raised_total{kind}`.
+    / `hub_outbox_failed_total`, `hub_workorders_issued_total{assignee}` and `hub_alerts_raised_total{kind}`;
+  * `hub_contact_center_open` (1 while the ContactCenter is open by the city's calendar: the alert on silence
+    looks at opening hours only), and in every registry, `hub_build_info{version,python}` and the process's own
+    `process_*` (CPU, memory, open files, start time) and `python_info`.
 Work orders and alerts are counted when the broker confirmed them to the relay, so in the process that runs the
 relay: that is the moment an assignee or the communication team can have them.
 
@@ -22,16 +25,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import platform
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import aio_pika
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client import (
+    PLATFORM_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -47,6 +61,7 @@ from infra.topology import (
     retry_queue_name,
     workorder_queue_name,
 )
+from infra.version import version
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +69,17 @@ OUTCOMES = ("ok", "retried", "dead_lettered")
 ALERT_KINDS = ("detected", "update", "resolved")
 # From a millisecond (a batch that filled at once) to the graceful timeout's order (a delivery held by a slow commit).
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def register_build_and_process(registry: CollectorRegistry) -> None:
+    """`hub_build_info{version,python}`, the process's `process_*` metrics and `python_info`, in `registry`."""
+    Info("hub_build", "The hub's version (pyproject.toml) and the Python it runs on.", registry=registry).info(
+        {"version": version(), "python": platform.python_version()}
+    )
+    ProcessCollector(registry=registry)
+    registry.register(PLATFORM_COLLECTOR)
+
+
 class _PolicyCounts(Collector):
     """Reads the counts the delivery policies and the relay keep anyway, at scrape time: nothing on the hot path."""
 
@@ -99,8 +125,16 @@ class HubMetrics:
         port: int,
         sample_interval_s: float,
         faststream: bool = False,
+        open_now: Callable[[], bool] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
+        register_build_and_process(self.registry)
+        if open_now is not None:
+            Gauge(
+                "hub_contact_center_open",
+                "1 while the ContactCenter is open (the city's calendar: opening hours, public holidays).",
+                registry=self.registry,
+            ).set_function(lambda: float(open_now()))
         self.host = host
         self.port = port
         self._sessions = sessions
@@ -224,24 +258,46 @@ async def render_serve_metrics(
     queues: Sequence[str],
     *,
     timeout_s: float = 3.0,
+    samplers: Sequence[Callable[[], Awaitable[Sequence[Metric]]]] = (),
 ) -> bytes:
-    """One scrape of `hub serve`: sampled now, both sides at once, each bounded by `timeout_s`."""
+    """One scrape of `hub serve`: sampled now, all sides at once, each bounded by `timeout_s`.
+
+    `samplers` add what the composition root knows how to read (the delivery endpoints' circuits); one that fails
+    or times out leaves its metrics out of this scrape.
+    """
 
     async def outbox() -> int:
         async with asyncio.timeout(timeout_s):
             return await pending_count(sessions)
 
+    async def bounded(sampler: Callable[[], Awaitable[Sequence[Metric]]]) -> Sequence[Metric]:
+        async with asyncio.timeout(timeout_s):
+            return await sampler()
+
+    async def extras() -> list[Sequence[Metric] | BaseException]:
+        return await asyncio.gather(*(bounded(sampler) for sampler in samplers), return_exceptions=True)
+
     started = time.perf_counter()
-    queue_result, outbox_result = await asyncio.gather(
-        sample_queues(amqp_url, queues, timeout_s=timeout_s), outbox(), return_exceptions=True
+    queue_result, outbox_result, extra_results = await asyncio.gather(
+        sample_queues(amqp_url, queues, timeout_s=timeout_s), outbox(), extras(), return_exceptions=True
     )
+    if isinstance(extra_results, BaseException):
+        extra_results = [extra_results]
+    extra: list[Metric] = []
+    for result in extra_results:
+        if isinstance(result, BaseException):
+            log.warning("metrics sampler failed: %s", result)
+        else:
+            extra.extend(result)
     collector = _Snapshot(
         queues=None if isinstance(queue_result, BaseException) else queue_result,
         backlog=None if isinstance(outbox_result, BaseException) else outbox_result,
         seconds=time.perf_counter() - started,
+        extra=tuple(extra),
     )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    register_build_and_process(registry)
     return generate_latest(registry)
 
 
@@ -250,8 +306,10 @@ class _Snapshot(Collector):
     queues: list[QueueSample] | None
     backlog: int | None
     seconds: float
+    extra: tuple[Metric, ...] = ()
 
     def collect(self) -> Iterator[Metric]:
+        yield from self.extra
         yield GaugeMetricFamily("hub_broker_up", "1 if the broker answered this scrape.", value=self.queues is not None)
         yield GaugeMetricFamily(
             "hub_database_up", "1 if the database answered this scrape.", value=self.backlog is not None

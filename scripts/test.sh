@@ -19,9 +19,15 @@ if command -v rabbitmq-plugins >/dev/null && [ "$(id -u)" = 0 ]; then
   rabbitmq-plugins enable --quiet rabbitmq_management >/dev/null 2>&1 || true
   for _ in $(seq 1 60); do answers 15672 && break; sleep 1; done
 fi
-# The dashboard test drives Debian's Chromium (a test tool's own browser download is not possible here).
-if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+# The dashboard test drives Debian's Chromium (a test tool's own browser download is not possible here);
+# the alert rules are checked by promtool (Debian's prometheus package, without the exporters it recommends).
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  if ! command -v chromium >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+  if ! command -v promtool >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
 fi
 
 .venv/bin/ruff check .

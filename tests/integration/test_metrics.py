@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import importlib.metadata
 import os
+import platform
 import random
 import socket
 import sys
@@ -15,10 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from consumers.router.handler import RoutingService
 from hub.app import Domain
 from hub.settings import Settings
+from infra.db.models import DeliveryEndpoint
 from tests.support import ROOT, CitySystem, HubProcess, make_report
 
 pytestmark = pytest.mark.e2e
@@ -70,6 +76,16 @@ async def until(port: int, check: Callable[[Samples], bool], what: str, timeout:
         await asyncio.sleep(0.2)
     shown = {k: v for k, v in samples.items() if k[0].startswith("hub_")}
     raise AssertionError(f"{what} not seen within {timeout}s; last hub_* samples: {shown}")
+
+
+def assert_build_and_process(s: Samples) -> None:
+    """The build (the installed version, written once in pyproject.toml) and the process's own metrics."""
+    build = [dict(labels) for (name, labels), v in s.items() if name == "hub_build_info" and v == 1]
+    assert build == [{"version": importlib.metadata.version("city-contact-hub"), "python": platform.python_version()}]
+    assert (value(s, "process_resident_memory_bytes") or 0) > 10_000_000
+    assert (value(s, "process_start_time_seconds") or 0) > time.time() - 600
+    assert value(s, "process_cpu_seconds_total") is not None
+    assert total(s, "python_info") == 1
 
 
 async def test_hub_run_and_hub_serve_metrics_count_what_happened(
@@ -135,6 +151,35 @@ async def test_hub_run_and_hub_serve_metrics_count_what_happened(
         )
         # The dead-lettering publishes went through the broker and its middleware too.
         assert total(s, "faststream_published_messages_total", destination="hub.dead.hub.router", status="success") == 1
+        assert_build_and_process(s)
+        assert value(s, "hub_contact_center_open") == float(DOMAIN.calendar.is_open(dt.datetime.now(dt.UTC)))
+
+        # An endpoint whose circuit opened (as the deliveries consumer records it), and one disabled by 410 Gone.
+        engine = create_async_engine(sqlite_url)
+        now = dt.datetime.now(dt.UTC)
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(DeliveryEndpoint),
+                [
+                    {
+                        "assignee": "waste_company",
+                        "consecutive_failures": 50,
+                        "open_until": now + dt.timedelta(hours=1),
+                        "disabled_at": None,
+                        "disabled_reason": None,
+                        "updated_at": now,
+                    },
+                    {
+                        "assignee": "grid_operator",
+                        "consecutive_failures": 0,
+                        "open_until": None,
+                        "disabled_at": now,
+                        "disabled_reason": "410",
+                        "updated_at": now,
+                    },
+                ],
+            )
+        await engine.dispose()
 
         with (tmp_path / "serve.log").open("ab") as serve_log:
             serve = await asyncio.create_subprocess_exec(
@@ -169,6 +214,11 @@ async def test_hub_run_and_hub_serve_metrics_count_what_happened(
             assert value(s, "hub_queue_consumers", queue=f"workorders.{assignee}") == 0
         # Consumers this process does not run were never declared: absent, not zero.
         assert value(s, "hub_queue_messages", queue="hub.spikes") is None
+        assert_build_and_process(s)
+        assert value(s, "hub_delivery_endpoint_circuit_open", assignee="waste_company") == 1
+        assert value(s, "hub_delivery_endpoint_disabled", assignee="waste_company") == 0
+        assert value(s, "hub_delivery_endpoint_circuit_open", assignee="grid_operator") == 0
+        assert value(s, "hub_delivery_endpoint_disabled", assignee="grid_operator") == 1
     finally:
         if serve is not None:
             serve.terminate()
