@@ -34,6 +34,10 @@ POSTGRES_PASSWORD=$(password)
 POSTGRES_DB=hub
 BROKER_PUBLISH_ADDRESS=127.0.0.1
 API_PUBLISH_ADDRESS=127.0.0.1
+# E-mail to the newcomers profile's mail catcher (http://localhost:8025); name a real SMTP host for production.
+HUB_SMTP_HOST=mailpit
+HUB_SMTP_PORT=1025
+HUB_COMMS_EMAIL_TO=communicatie@stad.example.be
 ENV
 chmod 600 "$tmp"
 mv "$tmp" "$output"

@@ -65,7 +65,7 @@ def _promtool(promtool: str, *args: str) -> str:
 def test_newcomers_get_a_mail_catcher_wired_as_the_smtp_host(services: dict[str, Any]) -> None:
     mailpit = services["mailpit"]
     assert mailpit["profiles"] == [NEWCOMERS]
-    assert "8025:8025" in mailpit["ports"]  # its web UI
+    assert "127.0.0.1:8025:8025" in mailpit["ports"]  # its web UI, on this machine only
     for name in (*HUB_CONSUMERS, "relay", "api", "migrate"):
         environment = services[name]["environment"]
         # The mail catcher unless the environment names a real SMTP host.
