@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -33,7 +33,9 @@ from infra.outbox import Outgoing, outbox_values
 
 log = logging.getLogger(__name__)
 
-Apply = Callable[[AsyncSession], Awaitable[list[Outgoing]]]
+# A delivery's effects on the transaction's session; it returns the messages it emits, or None (most emit none,
+# or emit through a deferred accumulator).
+Apply = Callable[[AsyncSession], Awaitable[Sequence[Outgoing] | None]]
 # Told after each commit which outbox rows it wrote, and when: the relay's hand-off (`OutboxRelay.handoff`).
 OnCommit = Callable[[list[Outgoing], dt.datetime], None]
 
@@ -180,7 +182,7 @@ class TransactionBatcher:
                 # The same id twice in one batch (a duplicate in flight) is applied once.
                 if item.message_id in fresh:
                     fresh.discard(item.message_id)
-                    outgoing.extend(await item.apply(session))
+                    outgoing.extend(await item.apply(session) or ())
                     applied.add(item)
             outgoing.extend(await _flush_deferred(session))
             written: set[str] = set()

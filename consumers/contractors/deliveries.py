@@ -38,7 +38,6 @@ from infra.clock import aware, utcnow
 from infra.db.dialect import insert_ignore
 from infra.db.models import Delivery, DeliveryEndpoint
 from infra.mailer import Mailer
-from infra.outbox import Outgoing
 from infra.webhooks import AttemptResult, WebhookSender
 
 log = logging.getLogger(__name__)
@@ -76,11 +75,11 @@ class DeliveryService:
     catalogue: Catalogue
     clock: Callable[[], dt.datetime] = utcnow
 
-    async def enqueue(self, session: AsyncSession, order: WorkOrderIssued) -> list[Outgoing]:
+    async def enqueue(self, session: AsyncSession, order: WorkOrderIssued) -> None:
         """Schedule the first attempt now; queue assignees read their own queue and need nothing here."""
         assignee = self.catalogue.assignees.get(order.assignee)
         if assignee is None or assignee.channel not in CHANNELS:
-            return []
+            return
         order = policy_filtered(order, assignee)
         now = self.clock()
         body = webhook_body(order) if assignee.channel == "webhook" else order.model_dump_json().encode()
@@ -97,7 +96,6 @@ class DeliveryService:
                 created_at=now,
             )
         )
-        return []
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from contracts import SpikeDetected, SpikeResolved
 from infra.clock import utcnow
 from infra.db.dialect import insert_ignore
 from infra.db.models import AlertNotification
-from infra.outbox import Outgoing
 
 CHANNELS = ("email", "webhook")
 PENDING, DELIVERED, EXHAUSTED = "pending", "delivered", "exhausted"
@@ -32,7 +31,7 @@ class NotifierService:
 
     async def enqueue(
         self, session: AsyncSession, alert: SpikeDetected | SpikeResolved, alert_id: str
-    ) -> list[Outgoing]:
+    ) -> None:
         """One `alert_notifications` row per configured channel; a row that exists (same alert) is left alone."""
         now = self.clock()
         for channel in self.channels:
@@ -49,4 +48,3 @@ class NotifierService:
                     created_at=now,
                 )
             )
-        return []

@@ -33,7 +33,7 @@ class RoutingService:
         decision = self.rules.evaluate(report)
         return build_work_orders(report, decision, self.catalogue, self.calendar, self.clock(), self.rules.version)
 
-    async def apply(self, session: AsyncSession, report: ReportFiled, message_id: str) -> list[Outgoing]:
+    async def apply(self, session: AsyncSession, report: ReportFiled, message_id: str) -> None:
         """Queue the report and its work orders for the transaction's set-based write (see `_Routed`).
 
         Nothing is emitted here: the batcher flushes the transaction's rows once all its deliveries were
@@ -76,7 +76,6 @@ class RoutingService:
         )
         for order in orders:
             routed.orders.setdefault(order.work_order_id, (order, message_id, now))
-        return []
 
 
 @dataclass

@@ -147,20 +147,17 @@ class SpikesService:
 
     # ---- what deliveries do: hand their message to the transaction
 
-    async def apply_call(self, session: AsyncSession, call: CallLogged, message_id: str) -> list[Outgoing]:
+    async def apply_call(self, session: AsyncSession, call: CallLogged, message_id: str) -> None:
         """Count a call about a report category toward its district (judged when the transaction commits)."""
         self._add(session, call, message_id)
-        return []
 
-    async def apply_report(self, session: AsyncSession, report: ReportFiled, message_id: str) -> list[Outgoing]:
+    async def apply_report(self, session: AsyncSession, report: ReportFiled, message_id: str) -> None:
         """Count a report toward its district and street (judged when the transaction commits)."""
         self._add(session, report, message_id)
-        return []
 
-    async def apply_workorder(self, session: AsyncSession, order: WorkOrderIssued) -> list[Outgoing]:
+    async def apply_workorder(self, session: AsyncSession, order: WorkOrderIssued) -> None:
         """Remember who got a work order for a report: an alert names the assignees already notified."""
         await session.run_sync(lambda s: insert_assignment(s, order.report_id, order.assignee))
-        return []
 
     def _add(self, session: AsyncSession, message: CallLogged | ReportFiled, message_id: str) -> None:
         observation = observe(message, message_id, self.config, self.category_of)

@@ -60,7 +60,6 @@ from infra.db.models import (
     StatWorkOrder,
     StatWorkOrderEvent,
 )
-from infra.outbox import Outgoing
 
 F = TypeVar("F")
 
@@ -166,26 +165,23 @@ class StatsService:
 
     calendar: CityCalendar
 
-    async def apply_call(self, session: AsyncSession, call: CallLogged) -> list[Outgoing]:
+    async def apply_call(self, session: AsyncSession, call: CallLogged) -> None:
         """Count a logged call once per call id."""
         fact = call_fact(call, self.calendar)
         # The first delivery of a call id in the transaction wins, as the first stored row would.
         pending(session, self.calendar.tz).calls.setdefault(fact.call_id, fact)
-        return []
 
-    async def apply_report(self, session: AsyncSession, report: ReportFiled) -> list[Outgoing]:
+    async def apply_report(self, session: AsyncSession, report: ReportFiled) -> None:
         """Count a filed report once per report id; its personal data never reaches the statistics."""
         fact = report_fact(report, self.calendar)
         pending(session, self.calendar.tz).reports.setdefault(fact.report_id, fact)
-        return []
 
-    async def apply_workorder(self, session: AsyncSession, order: WorkOrderIssued) -> list[Outgoing]:
+    async def apply_workorder(self, session: AsyncSession, order: WorkOrderIssued) -> None:
         """Count an issued work order once per work order id."""
         fact = workorder_fact(order, self.calendar)
         pending(session, self.calendar.tz).workorders.setdefault(fact.work_order_id, fact)
-        return []
 
-    async def apply_status(self, session: AsyncSession, change: WorkOrderStatusApplied) -> list[Outgoing]:
+    async def apply_status(self, session: AsyncSession, change: WorkOrderStatusApplied) -> None:
         """Store an applied status change for the SLA figures (`workorder.status.applied`: the status consumer
         checked its sender, its work order and the state machine)."""
         stmt = insert_ignore(session, StatWorkOrderEvent).values(
@@ -195,16 +191,15 @@ class StatsService:
             assignee=change.assignee,
         )
         await session.execute(stmt)
-        return []
 
-    async def apply_spike(self, session: AsyncSession, spike: SpikeDetected | SpikeResolved) -> list[Outgoing]:
+    async def apply_spike(self, session: AsyncSession, spike: SpikeDetected | SpikeResolved) -> None:
         """Record an incident once (counted in the period of its detection); later messages fill in details."""
         fact = incident_fact(spike)
         stmt = insert_ignore(session, StatIncident).values(**dataclasses.asdict(fact))
         inserted = await session.execute(stmt.returning(StatIncident.incident_id))
         if inserted.scalar_one_or_none() is not None:
             pending(session, self.calendar.tz).tally.add_all(incident_deltas(fact, self.calendar.tz))
-            return []
+            return
         row = StatIncident.__table__.c
         if isinstance(spike, SpikeResolved):
             await session.execute(
@@ -225,9 +220,8 @@ class StatsService:
                     reports_in_window=fact.reports_in_window,
                 )
             )
-        return []
 
-    async def apply_broadcast(self, session: AsyncSession, broadcast: IncidentBroadcast) -> list[Outgoing]:
+    async def apply_broadcast(self, session: AsyncSession, broadcast: IncidentBroadcast) -> None:
         """Keep when the first notice about an incident went out (an earlier one wins, whatever the order)."""
         row = StatIncident.__table__.c
         at = utc(broadcast.broadcast_at)
@@ -241,4 +235,3 @@ class StatsService:
             if known.first() is None:
                 # The detection normally comes long before anyone posts a notice: an unknown id is mostly a typo.
                 raise UnknownIncident(f"no incident {broadcast.incident_id!r} in the statistics")
-        return []
