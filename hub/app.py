@@ -271,6 +271,7 @@ def _build_spikes(hub: Hub) -> None:
             domain.calendar,
             warmup=dt.timedelta(days=settings.spikes_warmup_days),
             max_future_skew=dt.timedelta(seconds=settings.spikes_max_future_skew_s),
+            live_lag=dt.timedelta(seconds=settings.spikes_live_lag_s),
             on_commit=hub.relay.handoff if hub.relay is not None else None,
         )
         broker.include_router(
@@ -279,6 +280,12 @@ def _build_spikes(hub: Hub) -> None:
                 **_delivery(hub, "spikes"),
             )
         )
+        sessions = hub.sessions
+
+        async def spikes_timer() -> None:
+            await service.tick(sessions)
+
+        hub.background.append(Periodic("spikes-timer", settings.spikes_tick_s, spikes_timer))
     if "notifier" in hub.consumers:
         mailer = _mailer(settings)
         chat = None

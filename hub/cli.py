@@ -189,6 +189,9 @@ def _parser() -> argparse.ArgumentParser:
         help="where it was posted (repeat; default website)",
     )
     al_broadcast.set_defaults(func=_spikes("alerts_broadcast_cmd"))
+    from consumers.spikes.cli import register as register_spikes
+
+    register_spikes(sub)  # `hub spikes backfill FILE`
 
     # Operations: `hub privacy erase|retention`, parser and commands in hub/privacy_cli.py
     from hub.privacy_cli import add_parser as add_privacy_parser

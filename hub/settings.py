@@ -130,9 +130,20 @@ class Settings(BaseSettings):
     # Spikes: detection, and delivery to the communication team (SMTP server: HUB_SMTP_* above)
     spikes_file: Path = Field(default=CONFIG_DIR / "spikes.yaml", description="Spike detection per category.")
     spikes_warmup_days: float = Field(
-        default=14.0,
+        default=0.0,
         ge=0,
-        description="Days of event time after counting began during which nothing is judged (the baseline learns the week).",
+        description="Days of event time after counting began during which nothing is judged (0: judge from the first "
+        "message, against the prior of spikes.yaml blended with the learned baseline).",
+    )
+    spikes_tick_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="The spikes timer: how often updates and resolutions are stepped without a message (live only).",
+    )
+    spikes_live_lag_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="Event time within this of the wall clock: live (the timer advances it); further behind: a replay.",
     )
     spikes_max_future_skew_s: float = Field(
         default=3600.0,

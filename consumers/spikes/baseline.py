@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from consumers.spikes.config import BaselineSettings
+from consumers.spikes.config import BaselineSettings, PriorSettings
 from consumers.spikes.detector import IncidentKey
 
 HOURS_PER_WEEK = 7 * 24
@@ -355,3 +355,53 @@ def fit_baseline(
             }
             model.unseen_street_share.setdefault(category, {})[district] = gamma_s * p0 / (district_total + gamma_s)
     return model
+
+
+# --------------------------------------------------------------------------------------------------
+# The conservative prior of a fresh install, and its blend with the learned baseline
+
+
+@dataclass(frozen=True, slots=True)
+class PriorBaseline:
+    """Expected counts from configuration alone (`prior` in spikes.yaml): what a hub without history judges by."""
+
+    settings: PriorSettings
+    timezone: str
+
+    def rate_per_hour(self, key: IncidentKey, moment: dt.datetime) -> float:
+        hour = moment.astimezone(ZoneInfo(self.timezone)).hour
+        rate = self.settings.rate_per_hour(key.category, key.district, hour)
+        return rate * self.settings.street_share if key.street is not None else rate
+
+    def expected_buckets(self, key: IncidentKey, starts: Iterable[dt.datetime], bucket_minutes: int) -> float:
+        per_bucket = bucket_minutes / 60.0
+        return sum(self.rate_per_hour(key, start) for start in starts) * per_bucket
+
+
+def learned_weight(history: dt.timedelta, prior: PriorSettings) -> float:
+    """The learned baseline's weight after `history` of counts: h / (h + weight_days), a Gamma prior's posterior mean."""
+    days = max(0.0, history.total_seconds() / 86_400.0)
+    return days / (days + prior.weight_days)
+
+
+@dataclass(frozen=True, slots=True)
+class Blend:
+    """What the detector judges by: the learned baseline and the prior, weighted by how much history there is.
+
+    With `h` days of counts the expectation is `w * learned + (1 - w) * prior`, `w = h / (h + weight_days)`:
+    the posterior mean of a Poisson rate under a Gamma prior worth `weight_days` days of exposure. A fresh
+    install (w = 0) judges by the prior alone, from its first message; a backfilled year is (nearly) all
+    learned.
+    """
+
+    learned: BaselineModel | None
+    prior: PriorBaseline
+    weight: float
+
+    def expected_buckets(self, key: IncidentKey, starts: Iterable[dt.datetime], bucket_minutes: int) -> float:
+        moments = list(starts)
+        learned = 0.0 if self.learned is None else self.learned.expected_buckets(key, moments, bucket_minutes)
+        if self.weight >= 1.0:
+            return learned
+        prior = self.prior.expected_buckets(key, moments, bucket_minutes)
+        return self.weight * learned + (1.0 - self.weight) * prior

@@ -1,4 +1,4 @@
-"""`hub alerts list|silence|unsilence|broadcast` (the parsers are registered in hub/cli.py).
+"""`hub alerts list|silence|unsilence|broadcast` (the parsers are registered in hub/cli.py) and `hub spikes backfill`.
 
 A silence is a row of `alert_silences`; the spikes consumer reads the silences in every transaction, so a
 new one applies from the next message on, in every replica. Times: a silence ends `--for` after now, or
@@ -18,6 +18,7 @@ import datetime as dt
 import getpass
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -301,4 +302,86 @@ def alerts_broadcast_cmd(args: argparse.Namespace, settings: Settings) -> int:
     local = at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
     channels = ", ".join(c.value for c in broadcast.channels)
     print(f"{event_id}: broadcast of {args.incident_id} at {local} on {channels} published")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# `hub spikes backfill FILE`
+
+
+def register(subparsers: Any) -> None:
+    """`hub spikes backfill FILE`: the parser, on the hub's sub-commands."""
+    spikes = subparsers.add_parser("spikes", help="spike detection: load a city's history before going live")
+    sp_sub = spikes.add_subparsers(metavar="ACTION")
+    backfill = sp_sub.add_parser(
+        "backfill",
+        help="load history (JSON lines of the public contract, or CSV) into the spike counts, publishing nothing",
+        description=(
+            "Counts each call and report of FILE once (a second run changes nothing), never judges them and "
+            "publishes nothing, so the baseline is ready before the first live message. JSON lines: CallLogged or "
+            "ReportFiled messages (bare, as `hub simulate` writes them, or as CloudEvents). CSV: a header with "
+            "time, category, district, street, channel (phone/web/app/email: a report; call: a call). "
+            "See consumers/spikes/backfill.py."
+        ),
+    )
+    backfill.add_argument("file", type=Path, help="the history file (.jsonl/.json/.ndjson or .csv, optionally .gz)")
+    backfill.set_defaults(func=spikes_backfill_cmd)
+
+
+@_reported
+def spikes_backfill_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from consumers.spikes.backfill import BackfillError, load_history
+    from hub.catalogue import Catalogue
+
+    path: Path = args.file
+    if not path.is_file():
+        print(f"error: no such file: {path}")
+        return 1
+    config = load_spike_config(settings.spikes_file)
+    catalogue = Catalogue.load(settings.categories_file, settings.assignees_file)
+
+    def category_of(subject: str) -> str | None:
+        category = catalogue.category_for_call_subject(subject)
+        return category.code if category is not None else None
+
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("backfill"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+    # Compressed files advance by the uncompressed bytes read: the bar then runs ahead of its total.
+    task = progress.add_task("backfill", total=path.stat().st_size)
+    try:
+        with progress:
+            result = _run(
+                settings,
+                lambda s: load_history(
+                    s,
+                    path,
+                    config,
+                    category_of,
+                    now=utcnow(),
+                    on_bytes=lambda n: progress.advance(task, n),
+                ),
+            )
+    except BackfillError as exc:
+        print(f"error: {path.name}: {exc}")
+        return 1
+    tz = ZoneInfo(settings.timezone)
+    span = (
+        ""
+        if result.earliest is None or result.latest is None
+        else f", from {result.earliest.astimezone(tz):%Y-%m-%d} to {result.latest.astimezone(tz):%Y-%m-%d}"
+    )
+    print(
+        f"{path.name}: {result.counted:,} contacts counted{span}; {result.already:,} counted before; "
+        f"{result.skipped:,} lines count nowhere (service calls, other records). Nothing was published."
+    )
     return 0

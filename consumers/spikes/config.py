@@ -76,7 +76,11 @@ class CategorySettings:
     window_minutes: int
     # A second, longer window for slow rises (e.g. a street noticed dark one report at a time); None: off.
     slow_window_minutes: int | None
-    # No alarm below this many calls + reports in the window, whatever the baseline (Farrington's rule).
+    # A shorter window for a sudden burst on a key whose baseline is high (a district's collection day); None: off.
+    fast_window_minutes: int | None
+    # The floor: no alarm below this many calls + reports in the window, however unlikely the count. Above
+    # it the evidence (the Poisson tail) decides; it stands against a benign cluster of neighbours about one
+    # thing (2-4 reports of one lamp, one tree), which a Poisson baseline of independent contacts does not know.
     min_count: int
     # Poisson upper-tail probability below which a count is a spike (split over the windows tested).
     significance: float
@@ -95,11 +99,8 @@ class CategorySettings:
     @property
     def windows(self) -> tuple[int, ...]:
         """The windows tested, shortest first."""
-        return (
-            (self.window_minutes,)
-            if self.slow_window_minutes is None
-            else (self.window_minutes, self.slow_window_minutes)
-        )
+        extra = (self.fast_window_minutes, self.slow_window_minutes)
+        return tuple(sorted({self.window_minutes, *(w for w in extra if w is not None)}))
 
     @property
     def span_minutes(self) -> int:
@@ -131,12 +132,46 @@ class BaselineSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PriorSettings:
+    """The conservative prior a fresh install judges by until its own history carries the weekly rhythm.
+
+    Expected contacts per hour of a key = `contacts_per_year[category]` x the district's share of
+    `district_weights` x the hour's share of `hour_weights` / 8,760 hours x `safety_factor`. It is
+    blended with the learned baseline as a Gamma prior worth `weight_days` days of history: the learned
+    rate weighs `h / (h + weight_days)` after `h` days of counts (see `baseline.Blend`).
+    """
+
+    weight_days: float
+    safety_factor: float
+    # Contacts (calls about the category and reports, a citizen once) per year, city-wide.
+    contacts_per_year: Mapping[str, float]
+    # Relative size of each district (its share of the city's contacts); an unknown district gets the mean.
+    district_weights: Mapping[str, float]
+    # 24 relative weights of the local hour of day (contact-center hours and evening web reports).
+    hour_weights: tuple[float, ...]
+    # Contacts per year of a category absent from `contacts_per_year`.
+    default_contacts_per_year: float
+    # A street's share of its district's prior rate (conservative: streets are few per district in the counts).
+    street_share: float
+
+    def rate_per_hour(self, category: str, district: str, local_hour: int) -> float:
+        per_year = self.contacts_per_year.get(category, self.default_contacts_per_year)
+        weights = self.district_weights
+        total = sum(weights.values())
+        mean = total / len(weights) if weights else 1.0
+        share = weights.get(district, mean) / (total if weights else 1.0)
+        hour_share = self.hour_weights[local_hour] / (sum(self.hour_weights) / 24.0)
+        return per_year / 8760.0 * share * hour_share * self.safety_factor
+
+
+@dataclass(frozen=True, slots=True)
 class SpikeConfig:
     """The whole spikes configuration."""
 
     version: str
     timezone: str
     baseline: BaselineSettings
+    prior: PriorSettings
     default: CategorySettings
     categories: Mapping[str, CategorySettings]
     fractions: Mapping[str, Names]
@@ -184,6 +219,7 @@ _TOP_FIELDS = frozenset(
         "version",
         "timezone",
         "baseline",
+        "prior",
         "categories",
         "fractions",
         "fraction_fallback",
@@ -223,6 +259,7 @@ def _parse(raw: Mapping[str, Any], source: str) -> SpikeConfig:
         version=str(raw.get("version", "unversioned")),
         timezone=timezone,
         baseline=_baseline(raw.get("baseline") or {}, source),
+        prior=_prior(raw.get("prior") or {}, source),
         default=default,
         categories=MappingProxyType(categories),
         fractions=MappingProxyType(_names_map(raw.get("fractions") or {}, f"{source}: fractions")),
@@ -251,6 +288,9 @@ def _category(code: str, entry: Mapping[str, Any], default: Mapping[str, Any], s
         slow_window_minutes=None
         if merged.get("slow_window_minutes") is None
         else _int(merged["slow_window_minutes"], f"{where}.slow_window_minutes", minimum=1),
+        fast_window_minutes=None
+        if merged.get("fast_window_minutes") is None
+        else _int(merged["fast_window_minutes"], f"{where}.fast_window_minutes", minimum=1),
         min_count=_int(merged["min_count"], f"{where}.min_count", minimum=1),
         significance=_probability(merged["significance"], f"{where}.significance"),
         street_level=_bool(merged["street_level"], f"{where}.street_level"),
@@ -270,6 +310,8 @@ def _category(code: str, entry: Mapping[str, Any], default: Mapping[str, Any], s
             raise SpikeConfigError(f"{where}: windows must be whole multiples of bucket_minutes ({window} / {b})")
     if settings.slow_window_minutes is not None and settings.slow_window_minutes <= settings.window_minutes:
         raise SpikeConfigError(f"{where}: slow_window_minutes must be longer than window_minutes")
+    if settings.fast_window_minutes is not None and settings.fast_window_minutes >= settings.window_minutes:
+        raise SpikeConfigError(f"{where}: fast_window_minutes must be shorter than window_minutes")
     if settings.quiet_minutes < settings.span_minutes:
         # Shorter would let the buckets of a resolved incident still sit in the window and re-fire it at once.
         raise SpikeConfigError(f"{where}: quiet_minutes must be at least the longest window")
@@ -307,6 +349,48 @@ def _baseline(raw: Any, source: str) -> BaselineSettings:
         street_prior_count=_float(merged["street_prior_count"], f"{where}.street_prior_count"),
         street_prior_share=_share(merged["street_prior_share"], f"{where}.street_prior_share"),
         rate_floor_per_hour=_float(merged["rate_floor_per_hour"], f"{where}.rate_floor_per_hour"),
+    )
+
+
+_PRIOR_FIELDS = frozenset(
+    {
+        "weight_days",
+        "safety_factor",
+        "contacts_per_year",
+        "district_weights",
+        "hour_weights",
+        "default_contacts_per_year",
+        "street_share",
+    }
+)
+
+
+def _prior(raw: Any, source: str) -> PriorSettings:
+    where = f"{source}: prior"
+    if not isinstance(raw, Mapping):
+        raise SpikeConfigError(f"{where} must be a mapping")
+    _no_unknown(raw, _PRIOR_FIELDS, where)
+    per_year = raw.get("contacts_per_year") or {}
+    districts = raw.get("district_weights") or {}
+    if not isinstance(per_year, Mapping) or not isinstance(districts, Mapping):
+        raise SpikeConfigError(f"{where}: contacts_per_year and district_weights must be mappings")
+    hours = raw.get("hour_weights", [1.0] * 24)
+    if not isinstance(hours, list) or len(hours) != 24:
+        raise SpikeConfigError(f"{where}.hour_weights: expected 24 numbers (local hours 0-23)")
+    return PriorSettings(
+        weight_days=_float(raw.get("weight_days", 14), f"{where}.weight_days"),
+        safety_factor=_float(raw.get("safety_factor", 2.0), f"{where}.safety_factor"),
+        contacts_per_year=MappingProxyType(
+            {str(c): _float(v, f"{where}.contacts_per_year.{c}") for c, v in per_year.items()}
+        ),
+        district_weights=MappingProxyType(
+            {str(d): _float(v, f"{where}.district_weights.{d}") for d, v in districts.items()}
+        ),
+        hour_weights=tuple(_float(h, f"{where}.hour_weights") for h in hours),
+        default_contacts_per_year=_float(
+            raw.get("default_contacts_per_year", 500), f"{where}.default_contacts_per_year"
+        ),
+        street_share=_share(raw.get("street_share", 0.5), f"{where}.street_share"),
     )
 
 

@@ -23,10 +23,16 @@ Judging
     `SpikeDetector.evaluate` sums the window's buckets (the bucket of the evaluation moment and the ones
     before it) and compares the count with the baseline's expectation for exactly those buckets: a spike
     when the exact Poisson upper tail P[X >= observed | expected] is below the category's significance
-    (split over the windows tested) *and* the count reaches `min_count`. A Poisson CUSUM was considered
-    for slow rises; with counts this sparse (a few per key and day) a CUSUM tuned for a tolerable false
-    alarm rate behaves as a count threshold over a long memory, which the optional slow window does
-    exactly and more legibly.
+    (split over the windows tested) *and* the count reaches the category's floor `min_count`. The evidence
+    decides: against a baseline of a contact a month, 3 contacts in two hours are already far beyond
+    chance; on a district's collection day 8 may not be. The floor only stands against what a Poisson
+    baseline of independent contacts does not know: a benign cluster of neighbours about one thing (2-4
+    reports of one lamp), so it is the largest such cluster plus one, per category.
+
+    Windows: the main one, optionally a fast one (a sudden burst on a high baseline) and a slow one (a
+    slow rise); the significance is split over them (Bonferroni). A Poisson CUSUM was measured against
+    this on the benchmark (see docs/spikes.md): with counts this sparse a CUSUM tuned for a tolerable
+    false alarm rate behaves as a count threshold over a long memory, which the windows do more legibly.
 
 Everything here runs on event time: the only clock is the `at` argument.
 """
@@ -282,6 +288,9 @@ class Decision:
     reason: str
     # Buckets of the longest window tested, oldest first (zeros included): onset and totals are read from them.
     buckets: tuple[BucketCount, ...] = ()
+    # The event time of the contact that made this evaluation (None for a re-evaluation on a timer or on
+    # another key's message): an incident's quiet period runs from its last contact, not a bucket bound.
+    touched_at: dt.datetime | None = None
 
     @property
     def onset(self) -> dt.datetime | None:
@@ -325,7 +334,14 @@ class SpikeDetector:
         settings = self.settings(key)
         return window_starts(at, settings.span_minutes, settings.bucket_minutes)
 
-    def evaluate(self, key: IncidentKey, counts: Mapping[dt.datetime, BucketCount], at: dt.datetime) -> Decision:
+    def evaluate(
+        self,
+        key: IncidentKey,
+        counts: Mapping[dt.datetime, BucketCount],
+        at: dt.datetime,
+        *,
+        touched_at: dt.datetime | None = None,
+    ) -> Decision:
         """Judge `key` at event time `at`; `counts` maps bucket start to counters (missing buckets are empty)."""
         settings = self.settings(key)
         b = settings.bucket_minutes
@@ -365,4 +381,5 @@ class SpikeDetector:
             window_minutes=window,
             reason=reason,
             buckets=tuple(span),
+            touched_at=touched_at,
         )

@@ -11,9 +11,15 @@ event-time order, whatever order and batching the broker delivered them in:
   history in the store (`fit_window` with `counting_since`), with the incidents resolved so far left
   out and public holidays counted as Sundays: every replica and every replay fits the same model for
   the same day;
-* for `warmup` (HUB_SPIKES_WARMUP_DAYS) after counting began nothing is judged: a baseline learned from a day or two of
-  history does not yet know the weekly rhythm (a district's collection day would look like an
-  incident), so it would wake the team for nothing;
+* from the first message on, every window is judged against a blend of the learned baseline and the
+  conservative prior of `spikes.yaml` (`baseline.Blend`): the prior weighs most while the history is
+  short and does not yet carry the weekly rhythm (a district's collection day), the learned baseline
+  takes over as days of counts accumulate (`prior.weight_days`). `warmup` (HUB_SPIKES_WARMUP_DAYS,
+  default 0) can still hold judging back for a while after counting began;
+* timer steps: while an incident is live, the book also steps at every `tick` boundary of event time
+  between messages (`process`), and `advance` steps it up to a given moment without a message (the
+  consumer's timer on the wall clock in live operation), so updates and resolutions come on time even
+  when no message arrives;
 * a message stamped further in the future than `max_future_skew` (a telephony clock gone wrong) is
   counted but does not move the watermark: one bad time stamp must not fast-forward every window.
   This is the only place the wall clock is consulted, and only when the caller passes it.
@@ -29,7 +35,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from consumers.spikes.baseline import BaselineModel, ClosedDay, Exclusion, fit_baseline, fit_window
+from consumers.spikes.baseline import (
+    BaselineModel,
+    Blend,
+    ClosedDay,
+    Exclusion,
+    PriorBaseline,
+    fit_baseline,
+    fit_window,
+    learned_weight,
+)
 from consumers.spikes.config import SpikeConfig
 from consumers.spikes.detector import (
     BucketCount,
@@ -44,8 +59,10 @@ from consumers.spikes.lifecycle import Action, AlertBook, Resolve, Silence, Supp
 from contracts.calls import CallLogged
 from contracts.reports import ReportFiled
 
-DEFAULT_WARMUP = dt.timedelta(days=14)
+DEFAULT_WARMUP = dt.timedelta(0)
 DEFAULT_MAX_FUTURE_SKEW = dt.timedelta(hours=1)
+DEFAULT_TICK = dt.timedelta(minutes=1)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def event_time(message: CallLogged | ReportFiled) -> dt.datetime:
@@ -128,6 +145,9 @@ class EngineState:
     baseline: BaselineModel | None = None
     # Incidents that went quiet, left out of later fits (pruned once older than the fitted history).
     resolved: list[Exclusion] = field(default_factory=list)
+    # True while event time keeps up with the wall clock (live operation): the consumer's timer then
+    # advances event time on the wall clock; during a replay of the past only messages move it.
+    live: bool = False
 
     @classmethod
     def new(cls, config: SpikeConfig) -> EngineState:
@@ -141,6 +161,7 @@ class EngineState:
             "counting_since": _iso(self.counting_since),
             "baseline_day": None if self.baseline_day is None else self.baseline_day.isoformat(),
             "resolved": [[x.category, x.district, x.start.isoformat(), x.end.isoformat()] for x in self.resolved],
+            "live": self.live,
         }
 
     @classmethod
@@ -158,6 +179,7 @@ class EngineState:
                 Exclusion(str(c), str(d), dt.datetime.fromisoformat(s), dt.datetime.fromisoformat(e))
                 for c, d, s, e in raw.get("resolved") or []
             ],
+            live=bool(raw.get("live", False)),
         )
 
 
@@ -174,6 +196,7 @@ class Progress:
     """What one `process` call did, for logs and tests."""
 
     steps: int = 0
+    ticks: int = 0
     learning: int = 0
     future: int = 0
     refits: list[dt.date] = field(default_factory=list)
@@ -189,11 +212,16 @@ class SpikeEngine:
         closed_day: ClosedDay | None = None,
         warmup: dt.timedelta = DEFAULT_WARMUP,
         max_future_skew: dt.timedelta = DEFAULT_MAX_FUTURE_SKEW,
+        tick: dt.timedelta = DEFAULT_TICK,
     ) -> None:
+        if tick <= dt.timedelta(0):
+            raise ValueError("tick must be positive")
         self.config = config
         self.closed_day = closed_day
         self.warmup = warmup
         self.max_future_skew = max_future_skew
+        self.tick = tick
+        self.prior = PriorBaseline(config.prior, config.timezone)
 
     def local_day(self, moment: dt.datetime) -> dt.date:
         return moment.astimezone(self.config.tz).date()
@@ -222,12 +250,75 @@ class SpikeEngine:
             if wall_now is not None and obs.at > wall_now + self.max_future_skew:
                 progress.future += 1
                 continue
+            if state.watermark is not None and obs.at > state.watermark:
+                # The timer, in event time: what would have happened between the last message and this one.
+                actions.extend(self._ticks(state, obs.at, store, silences, progress, inclusive=False))
             now = obs.at if state.watermark is None or obs.at > state.watermark else state.watermark
             state.watermark = now
             if now < state.counting_since + self.warmup:
                 progress.learning += 1
                 continue
-            actions.extend(self.step(state, now, obs.keys, store, silences, progress))
+            actions.extend(self.step(state, now, obs.keys, store, silences, progress, touched_at=obs.at))
+        return actions
+
+    def backfill(self, state: EngineState, observations: Iterable[Observation], store: CountStore) -> int:
+        """History into the counts, judged never: no step, no action (`hub spikes backfill`). How many.
+
+        Counting begins with the earliest of them (so the blend trusts the history they make), and the
+        day's baseline is fitted again at the next step. Event time does not move: the history is past.
+        """
+        n = 0
+        earliest: dt.datetime | None = None
+        for obs in observations:
+            store.add(obs.increments)
+            earliest = obs.at if earliest is None or obs.at < earliest else earliest
+            n += 1
+        if earliest is not None and (state.counting_since is None or earliest < state.counting_since):
+            state.counting_since = earliest
+        if n:
+            state.baseline, state.baseline_day = None, None
+        return n
+
+    def advance(
+        self,
+        state: EngineState,
+        until: dt.datetime,
+        store: CountStore,
+        *,
+        silences: Sequence[Silence] = (),
+        progress: Progress | None = None,
+    ) -> list[Action]:
+        """The timer without a message: step the live incidents at every tick boundary up to `until`.
+
+        Event time moves to the last boundary reached (never backwards, never past `until`). A hub that
+        counted nothing yet has no event time to advance.
+        """
+        if state.watermark is None or until <= state.watermark:
+            return []
+        progress = progress if progress is not None else Progress()
+        return self._ticks(state, until, store, silences, progress, inclusive=True)
+
+    def _ticks(
+        self,
+        state: EngineState,
+        until: dt.datetime,
+        store: CountStore,
+        silences: Sequence[Silence],
+        progress: Progress,
+        *,
+        inclusive: bool,
+    ) -> list[Action]:
+        assert state.watermark is not None
+        actions: list[Action] = []
+        step = self.tick
+        moment = _EPOCH + ((state.watermark - _EPOCH) // step + 1) * step
+        while moment < until or (inclusive and moment == until):
+            state.watermark = moment
+            judged = state.counting_since is not None and moment >= state.counting_since + self.warmup
+            if judged and state.book.live_keys():
+                actions.extend(self.step(state, moment, (), store, silences, progress))
+                progress.ticks += 1
+            moment += step
         return actions
 
     def step(
@@ -238,18 +329,22 @@ class SpikeEngine:
         store: CountStore,
         silences: Sequence[Silence],
         progress: Progress,
+        *,
+        touched_at: dt.datetime | None = None,
     ) -> list[Action]:
         day = self.local_day(now)
         if state.baseline is None or state.baseline_day != day:
             self.refit(state, day, store)
             progress.refits.append(day)
         assert state.baseline is not None
-        detector = SpikeDetector(self.config, state.baseline)
-        keys = sorted(set(touched) | set(state.book.live_keys()))
+        detector = SpikeDetector(self.config, self.expectation(state.baseline))
+        touched = {k for k in touched if self.config.for_category(k.category).spike_prone}
+        keys = sorted(touched | set(state.book.live_keys()))
         decisions = []
         for key in keys:
             starts = detector.span_starts(key, now)
-            decisions.append(detector.evaluate(key, store.buckets(key, starts[0]), now))
+            at = touched_at if key in touched else None
+            decisions.append(detector.evaluate(key, store.buckets(key, starts[0]), now, touched_at=at))
         actions = state.book.step(now, decisions, silences)
         for action in actions:
             if isinstance(action, Resolve) or (isinstance(action, Suppress) and action.kind == "resolve"):
@@ -258,6 +353,11 @@ class SpikeEngine:
                 state.resolved.append(Exclusion(i.category, i.district, i.onset, i.resolved_at))
         progress.steps += 1
         return actions
+
+    def expectation(self, baseline: BaselineModel) -> Blend:
+        """The learned baseline blended with the prior, by the length of history it was fitted from."""
+        weight = learned_weight(baseline.fitted_until - baseline.fitted_since, self.config.prior)
+        return Blend(baseline, self.prior, weight)
 
     def refit(self, state: EngineState, day: dt.date, store: CountStore) -> None:
         """Fit the baseline of `day` from the store's history, leaving out the incidents resolved so far."""

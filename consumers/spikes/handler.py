@@ -14,6 +14,17 @@ event-time order: a replay at full speed puts hours of event time in one batch).
    message id; silenced and inhibited ones are recorded as `suppressed-*` and not sent;
 5. write the state (book, watermark, baseline of the day) back to the locked row.
 
+The timer (`tick`, every HUB_SPIKES_TICK_S) runs the same step without messages, in a transaction of its
+own: in live operation it advances event time on the wall clock, so updates and resolutions come on time
+when no message arrives. Which mode the hub is in is read from event time itself: after each step the
+state is *live* when event time has reached the wall clock less `HUB_SPIKES_LIVE_LAG_S` (15 min), and
+*replaying* when it lags further behind (a replay of the past, a backlog after an outage). While replaying,
+only messages move event time (with timer steps in event time between them, `SpikeEngine.process`), so a
+replay at full speed still gives the alerts the year lived gave; the timer does nothing. A late message
+does not lower event time, so it does not switch a live hub to replaying. Replicas tick too: the step
+locks the `spike_state` row, and an incident resolved by one replica's tick has left the book the next
+one reads, so it is resolved once.
+
 A failed commit rolls all of it back with the inbox entries, so every message is counted once and every
 alert is emitted once, whatever the crashes, redeliveries and replicas.
 """
@@ -27,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from consumers.spikes.baseline import BaselineModel
@@ -35,6 +46,7 @@ from consumers.spikes.config import SpikeConfig
 from consumers.spikes.drafts import build_spike_detected, build_spike_resolved
 from consumers.spikes.engine import (
     DEFAULT_MAX_FUTURE_SKEW,
+    DEFAULT_TICK,
     DEFAULT_WARMUP,
     EngineState,
     Observation,
@@ -74,6 +86,7 @@ _WAKE = "spikes.wake"
 _FITTED = "spikes.fitted"
 
 SENT, SUPPRESSED = "sent", "suppressed"
+DEFAULT_LIVE_LAG = dt.timedelta(minutes=15)
 
 
 @dataclass
@@ -82,6 +95,8 @@ class _Batch:
 
     observations: list[tuple[str | None, Observation]] = field(default_factory=list)
     contacts: dict[str, ContactFact] = field(default_factory=dict)
+    # The timer's transaction: advance event time on the wall clock if the hub is live.
+    tick: bool = False
 
 
 def contact_of(message: CallLogged | ReportFiled, observation: Observation) -> ContactFact | None:
@@ -123,6 +138,8 @@ class SpikesService:
         *,
         warmup: dt.timedelta = DEFAULT_WARMUP,
         max_future_skew: dt.timedelta = DEFAULT_MAX_FUTURE_SKEW,
+        tick: dt.timedelta = DEFAULT_TICK,
+        live_lag: dt.timedelta = DEFAULT_LIVE_LAG,
         clock: Callable[[], dt.datetime] = utcnow,
         on_commit: OnCommit | None = None,
     ) -> None:
@@ -130,8 +147,9 @@ class SpikesService:
         self.catalogue = catalogue
         self.calendar = calendar
         self.engine = SpikeEngine(
-            config, closed_day=calendar.is_public_holiday, warmup=warmup, max_future_skew=max_future_skew
+            config, closed_day=calendar.is_public_holiday, warmup=warmup, max_future_skew=max_future_skew, tick=tick
         )
+        self.live_lag = live_lag
         self.clock = clock
         self.on_commit = on_commit
         # The day's baseline, as this process last read or fitted it: it changes once a day.
@@ -158,6 +176,11 @@ class SpikesService:
     async def apply_workorder(self, session: AsyncSession, order: WorkOrderIssued) -> None:
         """Remember who got a work order for a report: an alert names the assignees already notified."""
         await session.run_sync(lambda s: insert_assignment(s, order.report_id, order.assignee))
+
+    async def tick(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """The timer: one step without messages, in a transaction of its own (see the module docstring)."""
+        async with sessions() as session, session.begin():
+            self._batch(session).tick = True
 
     def _add(self, session: AsyncSession, message: CallLogged | ReportFiled, message_id: str) -> None:
         observation = observe(message, message_id, self.config, self.category_of)
@@ -224,6 +247,9 @@ class SpikesService:
         progress = Progress()
         silences = active_silences(session, state.watermark)
         actions = self.engine.process(state, observations, store, silences=silences, wall_now=now, progress=progress)
+        if batch.tick and state.live:
+            actions += self.engine.advance(state, now, store, silences=silences, progress=progress)
+        state.live = state.watermark is not None and state.watermark >= now - self.live_lag
         store.flush()
         self.last_progress = progress
         if progress.future:

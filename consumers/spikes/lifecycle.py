@@ -12,8 +12,8 @@ One incident per *group* = category x district (Alertmanager's `group_by`):
 * `Update` when the incident's total count since its onset grew by `update_growth` (or its scope
   changed), at most once per `update_interval_minutes` (Alertmanager's `group_interval`, without its
   surprising `repeat_interval` re-sends of unchanged alerts).
-* `Resolve` once `quiet_minutes` passed since the incident's last sign of life (the end of the newest
-  non-empty bucket of a window that spiked), the window no longer spikes *and* its count is low again
+* `Resolve` once `quiet_minutes` passed since the incident's last sign of life (the event time of the
+  latest contact that made one of its windows spike), the window no longer spikes *and* its count is low again
   (hysteresis, so a flickering count does not resolve and re-fire). It is sent exactly once: the
   incident leaves the book with it. Its `resolved_at` is the end of the quiet period, not the moment a
   step happened to notice, so any batching of steps gives the same time stamp.
@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from consumers.spikes.activity import is_quiet, keeps_alive, last_contact, opened_at
 from consumers.spikes.config import CategorySettings, SpikeConfig
 from consumers.spikes.detector import BucketCount, Decision, IncidentKey
 
@@ -294,20 +295,6 @@ def _buckets_from_dict(raw: dict[str, list[int]]) -> dict[dt.datetime, tuple[int
     return {dt.datetime.fromisoformat(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in raw.items()}
 
 
-def _active_until(decisions: Iterable[Decision], settings: CategorySettings, now: dt.datetime) -> dt.datetime:
-    """End of the newest non-empty bucket of these windows: a bucket bound, whatever the step cadence."""
-    step = dt.timedelta(minutes=settings.bucket_minutes)
-    ends = [d.latest + step for d in decisions if d.latest is not None]
-    return max(ends) if ends else now
-
-
-def _is_quiet(decision: Decision | None, min_count: int) -> bool:
-    """No spike and a low count: fewer than `min_count`, or no more than the baseline expects."""
-    if decision is None:
-        return True
-    return not decision.is_spike and (decision.observed < min_count or decision.observed <= decision.expected)
-
-
 class AlertBook:
     """The live incidents and the rules that turn decisions into actions. Pure; state via to_dict/from_dict."""
 
@@ -394,7 +381,7 @@ class AlertBook:
             onset=onset,
             detected_at=now,
             last_spike_at=now,
-            last_active_at=_active_until([primary], settings, now),
+            last_active_at=opened_at(primary, settings, now),
             window=_Window.of(primary),
             firing_streets=list(spiking_streets) if scope is Scope.STREET else [],
         )
@@ -428,8 +415,9 @@ class AlertBook:
 
         if district_spiking or spiking_streets:
             group.last_spike_at = now
-            spiking = [d for d in per_key.values() if d.is_spike]
-            group.last_active_at = max(group.last_active_at, _active_until(spiking, settings, now))
+            latest = last_contact(d for d in per_key.values() if d.is_spike and keeps_alive(d))
+            if latest is not None:
+                group.last_active_at = max(group.last_active_at, latest)
         if district_spiking and group.scope is Scope.STREET:
             # The street incident spread: widen it to the district rather than open a second alert.
             group.scope = Scope.DISTRICT
@@ -447,8 +435,11 @@ class AlertBook:
         quiet = (
             not district_spiking
             and not spiking_streets
-            and (group.scope is Scope.STREET or _is_quiet(district_d, settings.min_count))
-            and all(_is_quiet(per_key.get(s), settings.street_min_count) for s in group.firing_streets)
+            and (group.scope is Scope.STREET or is_quiet(district_d, settings.min_count, settings.significance))
+            and all(
+                is_quiet(per_key.get(s), settings.street_min_count, settings.street_significance)
+                for s in group.firing_streets
+            )
         )
         quiet_for = dt.timedelta(minutes=settings.quiet_minutes)
         if quiet and now >= group.last_active_at + quiet_for:

@@ -480,9 +480,10 @@ def test_incident_key_round_trips_through_its_id() -> None:
 # The rule: significance and minimum count
 
 
-@pytest.mark.parametrize("observed", [2, 3, 4])
+@pytest.mark.parametrize("observed", [2, 3])
 def test_a_few_events_on_a_quiet_sunday_never_alert(config: SpikeConfig, observed: int) -> None:
-    # Even against the floor rate (a key never seen), where p is astronomically small.
+    # Even against the floor rate (a key never seen), where p is astronomically small: below the floor
+    # (a benign cluster of neighbours: 2 about one missed bin, up to 4 about one lamp).
     baseline = empty_baseline(config.baseline, config.timezone, START)
     detector = SpikeDetector(config, baseline)
     at = local(2021, 3, 14, 3, 50)  # Sunday night
@@ -721,7 +722,8 @@ def test_slow_incidents_of_eight_contacts_in_two_hours_are_all_detected(config: 
     assert statistics.median(h.delay_minutes for h in hits) <= 60.0
     assert max(h.delay_minutes for h in hits) <= 120.0
     assert max(h.events_until_detected for h in hits) <= 9
-    assert stray_fires(replay, planted) == []
+    # With the floor at 4 (issue 13) one coincidence in this month of synthetic traffic may fire.
+    assert len(stray_fires(replay, planted)) <= 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -766,7 +768,7 @@ def test_a_late_event_counts_in_the_window_it_belongs_to(config: SpikeConfig) ->
     key = IncidentKey(WASTE, "Duras")
     at = local(2021, 5, 4, 10, 0)
     table = CountTable()
-    for i in range(4):
+    for i in range(3):  # below the floor of 4
         table.add_all(increments_for_call(traffic.call(at + dt.timedelta(minutes=5 * i), WASTE, "Duras"), config))
     now = at + dt.timedelta(minutes=40)
     assert not detector.evaluate(key, table.buckets(key), now).is_spike
@@ -792,8 +794,10 @@ def test_every_catalogue_category_has_sensible_settings(config: SpikeConfig, cat
         assert s.code == code, f"{code} has no entry of its own in spikes.yaml"
         # One source of truth in spirit: the catalogue says which categories come in spikes.
         assert s.spike_prone == category.spike_prone, code
-        assert s.min_count >= 5  # Farrington: no alarm below five
-        assert s.street_min_count >= 5
+        # The floor stands against a benign cluster of neighbours (2-4 reports about one thing); above it
+        # the evidence decides (issue 13).
+        assert s.min_count >= 4
+        assert s.street_min_count >= 4
         assert 0 < s.significance <= 1e-4
         assert s.quiet_minutes >= s.span_minutes
     for code in ("waste.missed_collection", "lighting.defect", "sewer.blocked", "green.fallen_tree"):

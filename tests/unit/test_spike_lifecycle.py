@@ -93,8 +93,11 @@ class Harness:
 
     def _apply(self, at: dt.datetime, incs: list[Increment], extra: Iterable[IncidentKey] = ()) -> list[Action]:
         self.table.add_all(incs)
-        keys = sorted({i.key for i in incs} | set(extra) | set(self.book.live_keys()))
-        decisions = [self.detector.evaluate(k, self.table.buckets(k), at) for k in keys]
+        touched = {i.key for i in incs}
+        keys = sorted(touched | set(extra) | set(self.book.live_keys()))
+        decisions = [
+            self.detector.evaluate(k, self.table.buckets(k), at, touched_at=at if k in touched else None) for k in keys
+        ]
         actions = self.book.step(at, decisions, self.silences)
         self.actions.extend(actions)
         return actions
@@ -135,8 +138,8 @@ def test_one_fire_per_incident_with_a_deterministic_id(config: SpikeConfig) -> N
     assert incident.incident_id == "inc-waste.missed_collection-brustem-2021-03-15T0900"
     assert incident.incident_key == "waste.missed_collection|district:Brustem"
     assert incident.scope is Scope.DISTRICT
-    assert incident.detected_at == start + 4 * 3 * MINUTE  # the 5th call (min_count)
-    assert (incident.observed, incident.calls_in_window) == (5, 5)
+    assert incident.detected_at == start + 3 * 3 * MINUTE  # the 4th call: the floor, and far beyond chance
+    assert (incident.observed, incident.calls_in_window) == (4, 4)
 
 
 def test_updates_are_throttled_and_need_growth(config: SpikeConfig) -> None:
@@ -166,11 +169,10 @@ def test_resolve_is_sent_exactly_once_after_the_quiet_period(config: SpikeConfig
     assert len(resolves) == 1
     incident = resolves[0].incident
     quiet = dt.timedelta(minutes=config.for_category(WASTE).quiet_minutes)
-    # The time stamp is the end of the quiet period that began with the end of the last call's bucket,
-    # whatever the step cadence.
+    # The time stamp is the end of the quiet period that began with the last call, whatever the step cadence.
     assert last == local(2021, 3, 15, 9, 55)
-    assert incident.last_active_at == local(2021, 3, 15, 10, 0)
-    assert incident.resolved_at == local(2021, 3, 15, 10, 0) + quiet
+    assert incident.last_active_at == last
+    assert incident.resolved_at == last + quiet
     assert incident.total_calls == 12
     assert h.book.live_keys() == []
     # Nothing is resolved twice, even when the state is reloaded and time keeps running.
@@ -181,7 +183,8 @@ def test_resolve_is_sent_exactly_once_after_the_quiet_period(config: SpikeConfig
 
 
 def test_no_resolve_while_counts_stay_high_without_being_significant(config: SpikeConfig) -> None:
-    # Hysteresis: a window of 6 where 3 were due is no spike, but it is not quiet either.
+    # Hysteresis: a window of 12 where 3 were due (p = 1e-4) is no spike at 1e-5, but it is not quiet either:
+    # quiet is below the floor or not even half-way to significant (p >= sqrt(significance)).
     book = AlertBook(config)
     key = IncidentKey(WASTE, "Velm")
     t0 = local(2021, 3, 15, 9)
@@ -196,7 +199,7 @@ def test_no_resolve_while_counts_stay_high_without_being_significant(config: Spi
             observed,
             0,
             3.0,
-            1e-9 if spike else 0.08,
+            1e-9 if spike else 1e-4,
             120,
             "test",
             (BucketCount(start, observed),),
@@ -206,7 +209,7 @@ def test_no_resolve_while_counts_stay_high_without_being_significant(config: Spi
     at = t0
     for _ in range(24):  # six hours of an elevated but unremarkable count
         at += 15 * MINUTE
-        assert not [a for a in book.step(at, [decision(at, 6, spike=False)]) if isinstance(a, Resolve)]
+        assert not [a for a in book.step(at, [decision(at, 12, spike=False)]) if isinstance(a, Resolve)]
     at += 15 * MINUTE
     resolved = [a for a in book.step(at, [decision(at, 2, spike=False)]) if isinstance(a, Resolve)]
     assert len(resolved) == 1
