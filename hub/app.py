@@ -44,6 +44,7 @@ from infra.broker_admin import credentials_of
 from infra.chat import ChatWebhookSender
 from infra.consuming import DeliveryPolicy
 from infra.db import create_engine, create_session_factory, upgrade_schema
+from infra.inbox import InboxPruner
 from infra.mailer import Mailer, SmtpSettings
 from infra.metrics import HubMetrics
 from infra.periodic import Background, Periodic
@@ -346,6 +347,10 @@ def _build_operations(hub: Hub) -> None:
         )
         for middleware in hub.metrics.middlewares():
             broker.add_middleware(middleware)
+    if hub.consumers:
+        # Every consumer process prunes the inbox it writes; replicas skip each other's locked rows.
+        pruner = InboxPruner(hub.sessions, retention_days=settings.inbox_retention_days)
+        hub.background.append(Periodic("inbox-pruning", settings.inbox_prune_interval_s, pruner))
     if "router" in hub.consumers:
         # Beside the router, which stores the reports; replicas may each run it (the erasure's UPDATE guards).
         privacy = PrivacyService(

@@ -79,7 +79,12 @@ class Settings(BaseSettings):
     )
 
     inbox_retention_days: int = Field(
-        default=8, ge=7, description="How long processed message ids are kept for deduplication."
+        default=8,
+        ge=7,
+        description="How long processed message ids are kept for deduplication (at least 7 days: the replay horizon).",
+    )
+    inbox_prune_interval_s: float = Field(
+        default=3600.0, gt=0, description="How often `hub run` deletes inbox rows older than the retention."
     )
     log_level: str = Field(default="INFO", description="Root log level.")
     log_json: bool = Field(default=True, description="Structured JSON log lines.")

@@ -22,14 +22,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
+from aio_pika import IncomingMessage
 from faststream import AckPolicy, BaseMiddleware
 from faststream.rabbit import Channel, RabbitBroker, RabbitRouter
 from faststream.rabbit.message import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
 
 from infra.clock import utcnow
-from infra.cloudevents import message_id_of
-from infra.errors import describe, is_permanent, is_transient
+from infra.cloudevents import BadStructuredEvent, message_id_of, normalize_input
+from infra.errors import PermanentError, describe, is_permanent, is_transient
 from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, DEAD_LETTER_EXCHANGE, consumer_queue, consumer_queue_name
 
 log = logging.getLogger("hub.delivery")
@@ -43,6 +44,11 @@ HEADER_ORIGINAL_EXCHANGE = "x-hub-original-exchange"
 HEADER_ORIGINAL_ROUTING_KEY = "x-hub-original-routing-key"
 # Set by `hub dlq replay`, which sends a message straight to the consumer's queue: the key it was first published with.
 HEADER_REPLAYED_ROUTE = "x-hub-replayed-route"
+
+
+# Set by the input parser on a message it could not bring into the hub's form (a broken structured CloudEvent);
+# the middleware dead-letters it with this reason. Never copied into a dead letter.
+HEADER_INPUT_ERROR = "x-hub-input-error"
 
 
 _current: ContextVar[RabbitMessage] = ContextVar("hub_current_delivery")
@@ -97,7 +103,7 @@ def dead_letter_headers(
     The message's own headers without the broker's `x-death` history, and the reason in `x-hub-*` headers that
     `hub dlq` shows and replays by (`attempts` is None where nothing was retried).
     """
-    out = {k: v for k, v in headers.items() if k != "x-death"}
+    out = {k: v for k, v in headers.items() if k not in ("x-death", HEADER_INPUT_ERROR)}
     out.update(
         {
             HEADER_ERROR: reason,
@@ -159,9 +165,30 @@ def consumer_subscriber(
         CITY_EVENTS,
         channel=Channel(prefetch_count=prefetch),
         ack_policy=AckPolicy.MANUAL,
+        parser=parse_input,
         title=title,
         description=description,
     )
+
+
+async def parse_input(
+    raw: IncomingMessage, original: Callable[[IncomingMessage], Awaitable[RabbitMessage]]
+) -> RabbitMessage:
+    """FastStream's parse, then the message in the hub's form: every CloudEvents form accepted, the real id kept.
+
+    FastStream makes up a random message id for a message without one, which would make two copies of an id-less
+    message two different messages: the id is the AMQP message-id as sent, or nothing (then the delivery policy
+    dead-letters it). Never raises: a problem is left in a header for the middleware to dead-letter with.
+    """
+    message = await original(raw)
+    message.message_id = raw.message_id or ""
+    try:
+        message.headers, message.body, message.content_type = normalize_input(
+            message.headers, message.body, message.content_type
+        )
+    except BadStructuredEvent as exc:
+        message.headers = {**message.headers, HEADER_INPUT_ERROR: str(exc)}
+    return message
 
 
 class DeliveryPolicy:
@@ -276,6 +303,9 @@ class _DeliveryMiddleware(BaseMiddleware):
         try:
             if hit_delivery_limit(msg.headers, self.policy.queue):
                 raise CrashLoop("the delivery limit of the queue was reached: the message kept crashing the consumer")
+            if HEADER_INPUT_ERROR in msg.headers:
+                raise PermanentError(str(msg.headers[HEADER_INPUT_ERROR]))
+            message_id_of(msg.headers, msg.message_id)  # none at all: MissingMessageId, dead-lettered with the reason
             result = await call_next(msg)
         except Exception as exc:
             await self.policy.on_failure(msg, exc)
