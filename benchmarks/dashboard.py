@@ -9,7 +9,7 @@
    the stats subscriber applies deliveries), with the router's work orders for every report, status changes
    for part of them (done on time, done late, rejected) and an alert and a resolution per planted incident.
 3. Every request the dashboard makes for that year is sent to the statistics routes `hub serve` mounts
-   (in-process over ASGI: the whole Starlette, pydantic and SQL path, no socket), `--runs` times after one
+   (in-process over ASGI: the whole FastAPI, pydantic and SQL path, no socket), `--runs` times after one
    warm-up; the p50, p95 and max per request are printed, then the page's whole load (its seven requests at
    once, then the timeline, as app.js does). Filtered requests (a district, a category) count the matching
    facts; their memo is emptied before each run, so they are timed as the first view of a filter, except for
@@ -33,12 +33,14 @@ from typing import Any, TypeVar, cast
 
 import asyncpg
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.applications import Starlette
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.router.handler import RoutingService
+from consumers.stats import http as stats_http
+from consumers.stats.api import StatsApi
 from consumers.stats.handler import StatsService
-from consumers.stats.http import FactMemo, StatsApi, stats_routes
+from consumers.stats.sources import FactMemo
 from contracts import CallLogged, SpikeDetected, SpikeResolved, WorkOrderIssued, WorkOrderStatus, WorkOrderStatusApplied
 from hub.app import Domain
 from hub.calendar import CityCalendar
@@ -47,6 +49,8 @@ from hub.settings import Settings
 from hub.simulator import simulate_year
 from infra.batcher import TransactionBatcher
 from infra.db import create_engine, create_session_factory, upgrade_schema
+from infra.http.deps import provide
+from infra.http.errors import install_error_handlers
 from infra.outbox import Outgoing
 
 DEFAULT_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -225,7 +229,7 @@ def _ms(samples: list[float]) -> dict[str, float]:
 
 
 async def measure(database_url: str, year: int, runs: int) -> dict[str, Any]:
-    """Time the requests against the statistics routes `hub serve` mounts, on their own Starlette app so the
+    """Time the requests against the statistics routes `hub serve` mounts, on their own FastAPI app so the
     filtered counts' memo can be emptied before each cold run."""
     settings = Settings(database_url=database_url)
     engine = create_engine(database_url, pool_size=10)
@@ -234,7 +238,11 @@ async def measure(database_url: str, year: int, runs: int) -> dict[str, Any]:
         calendar=CityCalendar.load(settings.calendar_file),
         catalogue=Catalogue.load(settings.categories_file, settings.assignees_file),
     )
-    app = Starlette(routes=stats_routes(api))
+    app = FastAPI()
+    install_error_handlers(app)
+    provide(app, api)
+    provide(app, api.sessions, as_type=async_sessionmaker)
+    app.include_router(stats_http.router)
     results: dict[str, Any] = {}
     try:
         transport = httpx.ASGITransport(app=app)

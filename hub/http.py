@@ -1,123 +1,103 @@
-"""`hub serve`: the hub's read-only HTTP side: health probes and the AsyncAPI document.
+"""`hub serve`: the hub's HTTP side, one FastAPI app assembled from routers.
 
-The statistics API and dashboard mount here too. Nothing in it writes to the database or the broker, except
-the contractors' signed status callback (`POST /contractors/{assignee}/workorder-status`, consumers/contractors/http.py),
-which applies a status change through the inbox like the `status` consumer.
+Each consumer's routes live in its folder (`consumers/<name>/http.py`, an `APIRouter`); the generic ones
+(health, metrics, AsyncAPI, errors, security headers) in `infra/http`. This module only builds the services
+once, `provide`s them, and includes the routers (docs/http.md: adding a router is two lines). Nothing here
+writes to the database or the broker, except the contractors' signed status callback, which applies a status
+change through the inbox like the `status` consumer.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
 
-from aio_pika.abc import AbstractRobustConnection
-from faststream.specification.asyncapi.site import get_asyncapi_html
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from fastapi import FastAPI
+from prometheus_client.core import Metric
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from consumers.contractors import http as contractors_http
 from consumers.contractors.http import StatusCallbacks
-from consumers.stats import http as stats_http  # Statistics: /api/stats, /api/openapi.json, /dashboard
+from consumers.contractors.metrics import endpoint_metrics
+from consumers.stats import http as stats_http
+from consumers.stats.api import StatsApi
 from hub.contracts_export import public_specification
-from hub.metrics_http import metrics_route  # Operations: /metrics
 from hub.settings import Settings
-from infra import amqp
-from infra.db import create_engine
+from infra.amqp import SharedConnection
+from infra.db import create_engine, create_session_factory
+from infra.http import asyncapi, openapi, operations
+from infra.http.asyncapi import AsyncApiDocument
+from infra.http.deps import provide
+from infra.http.errors import install_error_handlers
+from infra.http.security import SecurityHeaders
+from infra.metrics import ServeMetrics, hub_queue_names
+from infra.topology import COMMS_ALERTS_QUEUE
+
+TITLE = "City contact hub"
+LINKS = {
+    "live": "/health/live",
+    "ready": "/health/ready",
+    "asyncapi": "/asyncapi",
+    "asyncapi_json": "/asyncapi.json",
+    "dashboard": "/dashboard/",
+    "stats_api": "/api/stats/summary",
+    "openapi": "/api/openapi.json",
+    "metrics": "/metrics",
+}
 
 
-@dataclass
-class HttpState:
-    settings: Settings
-    engine: AsyncEngine
-    broker: AbstractRobustConnection | None = None
+def create_http_app(settings: Settings) -> FastAPI:
+    from hub.app import CONSUMERS, VERSION, Domain
 
-
-def create_http_app(settings: Settings) -> Starlette:
+    domain = Domain.load(settings)
+    engine = create_engine(settings.database_url, pool_size=5)
+    sessions = create_session_factory(engine)
+    broker = SharedConnection(settings.amqp_url, "serve")
+    callbacks = StatusCallbacks(settings, engine, broker, catalogue=domain.catalogue, calendar=domain.calendar)
     spec = public_specification(settings)
-    spec_json = spec.to_json()
-    state = HttpState(settings=settings, engine=create_engine(settings.database_url, pool_size=5))
-    callbacks = StatusCallbacks(settings, state.engine)
+    queues = hub_queue_names(CONSUMERS, domain.catalogue.assignees, extra=[COMMS_ALERTS_QUEUE])
 
-    async def live(_: Request) -> Response:
-        return JSONResponse({"status": "alive"})
-
-    async def ready(_: Request) -> Response:
-        checks = {"database": await _database_ok(state.engine), "broker": await _broker_ok(state)}
-        ok = all(checks.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
-        )
-
-    async def asyncapi_json(_: Request) -> Response:
-        return Response(spec_json, media_type="application/json")
-
-    async def asyncapi_html(_: Request) -> Response:
-        return HTMLResponse(get_asyncapi_html(spec, try_it_out_path=None))
-
-    async def index(_: Request) -> Response:
-        return JSONResponse(
-            {
-                "service": "city contact hub",
-                "links": {
-                    "live": "/health/live",
-                    "ready": "/health/ready",
-                    "asyncapi": "/asyncapi",
-                    "asyncapi_json": "/asyncapi.json",
-                    "dashboard": "/dashboard/",
-                    "stats_api": "/api/stats/summary",
-                    "openapi": "/api/openapi.json",
-                    "metrics": "/metrics",
-                },
-            }
-        )
+    async def endpoint_circuits() -> Sequence[Metric]:
+        return await endpoint_metrics(sessions, failure_threshold=settings.circuit_failure_threshold)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await callbacks.aclose()
-        if state.broker is not None:
-            await state.broker.close()
-        await state.engine.dispose()
+        await broker.close()
+        await engine.dispose()
 
-    app = Starlette(
-        routes=[
-            Route("/", index),
-            Route("/health/live", live),
-            Route("/health/ready", ready),
-            Route("/asyncapi.json", asyncapi_json),
-            Route("/asyncapi", asyncapi_html),
-            *callbacks.routes,
-            # Statistics: the read-only JSON API, its OpenAPI document, the dashboard.
-            *stats_http.routes(state.engine, settings),
-            metrics_route(settings, state.engine),  # queue depths, consumers, outbox backlog
-        ],
+    app = FastAPI(
+        title=TITLE,
+        version=VERSION,
+        description="The hub's HTTP side: the statistics API and dashboard, the contractors' signed status "
+        "callback, health probes, metrics and the AsyncAPI document of its messages.",
+        license_info={"name": "EUPL-1.2", "identifier": "EUPL-1.2"},
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN: the OpenAPI document is served, not a page.
+        redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.hub = state
+    app.add_middleware(SecurityHeaders)
+    install_error_handlers(app)
+    openapi.install(app)
+
+    provide(app, engine)
+    provide(app, sessions, as_type=async_sessionmaker)
+    provide(app, broker)
+    provide(app, ServeMetrics(broker.get, sessions, queues, samplers=[endpoint_circuits]))
+    provide(app, AsyncApiDocument(title=spec.title, json=spec.to_json()))
+    provide(app, callbacks)
+    provide(app, StatsApi(sessions=sessions, calendar=domain.calendar, catalogue=domain.catalogue))
+
+    app.include_router(operations.router)  # /health/live, /health/ready, /metrics
+    app.include_router(asyncapi.router)  # /asyncapi, /asyncapi.json
+    app.include_router(contractors_http.router)  # POST /contractors/{assignee}/workorder-status
+    app.include_router(stats_http.router)  # /api/stats/...
+    app.mount("/dashboard", stats_http.dashboard_files(), name="dashboard")
+
+    @app.get("/", summary="What this server offers", tags=["operations"])
+    async def index() -> dict[str, object]:
+        return {"service": "city contact hub", "links": LINKS}
+
     return app
-
-
-async def _database_ok(engine: AsyncEngine) -> bool:
-    try:
-        async with asyncio.timeout(3), engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
-        return False
-    return True
-
-
-async def _broker_ok(state: HttpState) -> bool:
-    try:
-        async with asyncio.timeout(3):
-            if state.broker is None or state.broker.is_closed:
-                state.broker = await amqp.connect_robust(state.settings.amqp_url, "http")
-            channel = await state.broker.channel()
-            await channel.close()
-    except Exception:
-        return False
-    return True

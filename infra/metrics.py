@@ -16,7 +16,7 @@ relay: that is the moment an assignee or the communication team can have them.
 Counters live in the process (they restart at zero, as Prometheus expects); totals across replicas are a `sum()`.
 Each hub gets its own registry, so several hubs in one process (tests) never share or clash on a metric.
 
-`hub serve` (`render_serve_metrics`) adds what no single consumer knows: queue depths and consumer counts of the
+`hub serve` (`ServeMetrics`, `render_serve_metrics`) adds what no single consumer knows: queue depths and consumer counts of the
 hub's queues (passive declares over one connection, with a short timeout: a slow broker makes a scrape report
 `hub_broker_up 0`, never hang) and the outbox backlog.
 """
@@ -34,6 +34,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import aio_pika
+from aio_pika.abc import AbstractConnection
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import (
     PLATFORM_COLLECTOR,
@@ -233,44 +234,67 @@ class QueueSample:
     consumers: int
 
 
-async def sample_queues(amqp_url: str, names: Sequence[str], *, timeout_s: float = 3.0) -> list[QueueSample]:
-    """Passive declares over one connection; a queue that does not exist is left out. Raises when the broker is down."""
-    samples: list[QueueSample] = []
+async def sample_queues(
+    broker: str | AbstractConnection, names: Sequence[str], *, timeout_s: float = 3.0
+) -> list[QueueSample]:
+    """Passive declares over one connection (`broker`, or one opened to that URL for the call); a queue that does
+    not exist is left out. Raises when the broker is down."""
     async with asyncio.timeout(timeout_s):
-        connection = await amqp.connect(amqp_url, "metrics")
-        async with connection:
-            channel = await connection.channel()
-            for name in names:
-                try:
-                    declared = await channel.declare_queue(name, passive=True)
-                except aio_pika.exceptions.ChannelClosed:
-                    # A missing queue closes the channel (404): a fresh one for the next name.
-                    channel = await connection.channel()
-                    continue
-                result = declared.declaration_result
-                samples.append(QueueSample(name, int(result.message_count or 0), int(result.consumer_count or 0)))
+        if isinstance(broker, str):
+            async with await amqp.connect(broker, "metrics") as own:
+                return await _sample(own, names)
+        return await _sample(broker, names)
+
+
+async def _sample(connection: AbstractConnection, names: Sequence[str]) -> list[QueueSample]:
+    samples: list[QueueSample] = []
+    channel = await connection.channel()
+    try:
+        for name in names:
+            try:
+                declared = await channel.declare_queue(name, passive=True)
+            except aio_pika.exceptions.ChannelClosed:
+                # A missing queue closes the channel (404): a fresh one for the next name.
+                channel = await connection.channel()
+                continue
+            result = declared.declaration_result
+            samples.append(QueueSample(name, int(result.message_count or 0), int(result.consumer_count or 0)))
+    finally:
+        if not channel.is_closed:
+            await channel.close()
     return samples
 
 
+Sampler = Callable[[], Awaitable[Sequence[Metric]]]
+
+
 async def render_serve_metrics(
-    amqp_url: str,
+    broker: str | AbstractConnection,
     sessions: async_sessionmaker[AsyncSession],
     queues: Sequence[str],
     *,
     timeout_s: float = 3.0,
-    samplers: Sequence[Callable[[], Awaitable[Sequence[Metric]]]] = (),
+    samplers: Sequence[Sampler] = (),
 ) -> bytes:
     """One scrape of `hub serve`: sampled now, all sides at once, each bounded by `timeout_s`.
 
     `samplers` add what the composition root knows how to read (the delivery endpoints' circuits); one that fails
     or times out leaves its metrics out of this scrape.
     """
+    return await _scrape(sample_queues(broker, queues, timeout_s=timeout_s), sessions, samplers, timeout_s)
 
+
+async def _scrape(
+    queue_sample: Awaitable[list[QueueSample]],
+    sessions: async_sessionmaker[AsyncSession],
+    samplers: Sequence[Sampler],
+    timeout_s: float,
+) -> bytes:
     async def outbox() -> int:
         async with asyncio.timeout(timeout_s):
             return await pending_count(sessions)
 
-    async def bounded(sampler: Callable[[], Awaitable[Sequence[Metric]]]) -> Sequence[Metric]:
+    async def bounded(sampler: Sampler) -> Sequence[Metric]:
         async with asyncio.timeout(timeout_s):
             return await sampler()
 
@@ -279,7 +303,7 @@ async def render_serve_metrics(
 
     started = time.perf_counter()
     queue_result, outbox_result, extra_results = await asyncio.gather(
-        sample_queues(amqp_url, queues, timeout_s=timeout_s), outbox(), extras(), return_exceptions=True
+        queue_sample, outbox(), extras(), return_exceptions=True
     )
     if isinstance(extra_results, BaseException):
         extra_results = [extra_results]
@@ -299,6 +323,44 @@ async def render_serve_metrics(
     registry.register(collector)
     register_build_and_process(registry)
     return generate_latest(registry)
+
+
+class ServeMetrics:
+    """`hub serve`'s scrapes over ONE reused broker connection, each sample kept `max_age_s`.
+
+    Concurrent scrapes within that time share one sample (the first one's task), so a burst of scrapes costs the
+    broker one round of passive declares and no new connection."""
+
+    def __init__(
+        self,
+        connection: Callable[[], Awaitable[AbstractConnection]],
+        sessions: async_sessionmaker[AsyncSession],
+        queues: Sequence[str],
+        *,
+        samplers: Sequence[Sampler] = (),
+        max_age_s: float = 2.0,
+        timeout_s: float = 3.0,
+    ) -> None:
+        self._connection = connection
+        self._sessions = sessions
+        self._queues = list(queues)
+        self._samplers = list(samplers)
+        self._max_age_s = max_age_s
+        self._timeout_s = timeout_s
+        self._sample: tuple[float, asyncio.Task[bytes]] | None = None
+
+    async def render(self) -> bytes:
+        now = time.monotonic()
+        if self._sample is None or now - self._sample[0] > self._max_age_s:
+            self._sample = (now, asyncio.create_task(self._render()))
+        return await asyncio.shield(self._sample[1])
+
+    async def _render(self) -> bytes:
+        async def queues() -> list[QueueSample]:
+            async with asyncio.timeout(self._timeout_s):
+                return await _sample(await self._connection(), self._queues)
+
+        return await _scrape(queues(), self._sessions, self._samplers, self._timeout_s)
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: the registry keys its collectors

@@ -1,11 +1,16 @@
-"""The signed HTTP callback for status updates: `POST /contractors/{assignee}/workorder-status`.
+"""The signed HTTP callback for status updates: `POST /contractors/{assignee}/workorder-status` (an `APIRouter`).
 
 For contractors without a broker connection. The request is signed like the hub's webhooks (Standard Webhooks,
 the endpoint's own secrets, timestamp within 5 minutes); its body is a `WorkOrderStatusChanged`. It goes
 through the same StatusService as the broker path, in an inbox-guarded transaction keyed by `webhook-id`
 (consumer `status`), so a retried callback is applied once. Answers: 200 applied or duplicate; 401 bad or
-missing signature; 422 not a valid status update; 409 refused (impossible change, unknown or another's work
-order), with a copy in `hub.status.dlq` like a refused broker message; 503 try again later.
+missing signature; 411 no Content-Length; 413 body over 64 KiB; 422 not a valid status update; 409 refused
+(impossible change, unknown or another's work order), with a copy in `hub.status.dlq` like a refused broker
+message; 503 try again later.
+
+The headers are checked before a byte of the body is read (signature headers present, a secret for the
+endpoint, `Content-Length` present and at most 64 KiB), and the body is read streamed with a hard limit: a
+client that announces less than it sends is cut off at 64 KiB. An unauthenticated gigabyte never fills memory.
 """
 
 from __future__ import annotations
@@ -13,48 +18,80 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Annotated, Protocol
 
 import aio_pika
-from aio_pika.abc import AbstractRobustConnection
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from consumers.contractors.rules import Sender
 from consumers.contractors.status import StatusService
 from contracts import WorkOrderStatusChanged
 from hub.calendar import CityCalendar
 from hub.catalogue import Catalogue
-from hub.settings import Settings
-from infra import amqp
+from infra.amqp import SharedConnection
 from infra.batcher import TransactionBatcher
 from infra.broker_admin import credentials_of
 from infra.clock import utcnow
 from infra.consuming import dead_letter_headers
 from infra.db import create_session_factory
 from infra.errors import PermanentError, describe, is_transient
+from infra.http.body import BodyTooLarge, LengthRequired, announced_length, read_body
+from infra.http.deps import service
+from infra.http.errors import error_response, responses
+from infra.http.openapi import request_body
 from infra.topology import CITY_EVENTS, DEAD_LETTER_EXCHANGE, consumer_queue_name
-from infra.webhooks import WebhookVerificationError, verify
+from infra.webhooks import HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookVerificationError, verify
 
 log = logging.getLogger("hub.contractors.http")
 
 CONSUMER = "status"
 MAX_BODY = 64 * 1024
+PATH = "/contractors/{assignee}/workorder-status"
+
+
+class CallbackSettings(Protocol):
+    """What the callback reads of the hub's settings (the composition root passes its own)."""
+
+    @property
+    def amqp_url(self) -> str: ...
+
+    @property
+    def contractor_user_prefix(self) -> str: ...
+
+    @property
+    def status_trusted_users(self) -> list[str]: ...
+
+    @property
+    def webhook_secrets(self) -> dict[str, list[str]]: ...
+
+    @property
+    def batch_max_size(self) -> int: ...
+
+    @property
+    def batch_max_wait_ms(self) -> float: ...
 
 
 class StatusCallbacks:
     def __init__(
-        self, settings: Settings, engine: AsyncEngine, *, clock: Callable[[], dt.datetime] = utcnow
+        self,
+        settings: CallbackSettings,
+        engine: AsyncEngine,
+        broker: SharedConnection,
+        *,
+        catalogue: Catalogue,
+        calendar: CityCalendar,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
-        self._settings = settings
+        self._secrets = settings.webhook_secrets
+        self._broker = broker
         self._clock = clock
-        catalogue = Catalogue.load(settings.categories_file, settings.assignees_file)
         own_user, _ = credentials_of(settings.amqp_url)
         self.service = StatusService(
             catalogue,
-            CityCalendar.load(settings.calendar_file),
+            calendar,
             user_prefix=settings.contractor_user_prefix,
             trusted_users=frozenset({own_user, *settings.status_trusted_users}),
         )
@@ -64,33 +101,33 @@ class StatusCallbacks:
             max_size=settings.batch_max_size,
             max_wait_s=settings.batch_max_wait_ms / 1000,
         )
-        self._broker: AbstractRobustConnection | None = None
-
-    @property
-    def routes(self) -> list[Route]:
-        return [Route("/contractors/{assignee}/workorder-status", self.post_status, methods=["POST"])]
 
     async def aclose(self) -> None:
         await self._batcher.stop()
-        if self._broker is not None:
-            await self._broker.close()
 
-    async def post_status(self, request: Request) -> Response:
-        assignee = request.path_params["assignee"]
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse({"error": "body too large"}, status_code=413)
-        secrets = self._settings.webhook_secrets.get(assignee) or []
+    async def receive(self, assignee: str, request: Request) -> JSONResponse:
+        headers = request.headers
+        missing = [name for name in (HEADER_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE) if not headers.get(name)]
+        if missing:
+            return error_response(401, f"not authenticated: missing {', '.join(missing)} header")
+        secrets = self._secrets.get(assignee) or []
+        if not secrets:
+            return error_response(401, "not authenticated: no secret for this endpoint")
         try:
-            if not secrets:
-                raise WebhookVerificationError("no secret for this endpoint")
-            message_id = verify(secrets, dict(request.headers), body, now=self._clock())
+            announced_length(request, MAX_BODY)
+            body = await read_body(request, MAX_BODY)
+        except LengthRequired:
+            return error_response(411, "Content-Length required")
+        except BodyTooLarge:
+            return error_response(413, f"body too large: at most {MAX_BODY} bytes")
+        try:
+            message_id = verify(secrets, dict(headers), body, now=self._clock())
         except WebhookVerificationError as exc:
-            return JSONResponse({"error": f"not authenticated: {exc}"}, status_code=401)
+            return error_response(401, f"not authenticated: {exc}")
         try:
             change = WorkOrderStatusChanged.model_validate_json(body)
         except ValidationError as exc:
-            return JSONResponse({"error": describe(exc)}, status_code=422)
+            return error_response(422, describe(exc))
         sender = Sender.http(assignee)
         try:
             applied = await self._batcher.submit(
@@ -100,19 +137,18 @@ class StatusCallbacks:
             reason = describe(exc)
             await self._dead_letter(body, message_id, reason, type(exc).__name__)
             log.warning("status callback refused", extra={"message_id": message_id, "error": reason})
-            return JSONResponse({"error": reason}, status_code=409)
+            return error_response(409, reason)
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            return JSONResponse({"error": "temporarily unavailable"}, status_code=503, headers={"retry-after": "30"})
-        return JSONResponse({"status": "applied" if applied else "duplicate", "webhook_id": message_id})
+            return error_response(503, "temporarily unavailable", headers={"Retry-After": "30"})
+        answer = CallbackAnswer(status="applied" if applied else "duplicate", webhook_id=message_id)
+        return JSONResponse(answer.model_dump())
 
     async def _dead_letter(self, body: bytes, message_id: str, reason: str, error_class: str) -> None:
         """Keep a refused callback where refused broker messages are kept; best effort, the caller has the reason."""
         try:
-            if self._broker is None or self._broker.is_closed:
-                self._broker = await amqp.connect_robust(self._settings.amqp_url, "http-callbacks")
-            channel = await self._broker.channel(publisher_confirms=True)
+            channel = await (await self._broker.get()).channel(publisher_confirms=True)
             try:
                 exchange = await channel.get_exchange(DEAD_LETTER_EXCHANGE.name, ensure=False)
                 await exchange.publish(
@@ -140,3 +176,37 @@ class StatusCallbacks:
                 await channel.close()
         except Exception as exc:
             log.error("refused callback not dead-lettered: %s", describe(exc), extra={"message_id": message_id})
+
+
+class CallbackAnswer(BaseModel):
+    status: str
+    webhook_id: str
+
+
+Callbacks = Annotated[StatusCallbacks, Depends(service(StatusCallbacks))]
+
+router = APIRouter(tags=["contractors"])
+
+
+def _header(name: str, description: str) -> dict[str, object]:
+    return {"name": name, "in": "header", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+@router.post(
+    PATH,
+    summary="A contractor's status update, signed (Standard Webhooks)",
+    description=__doc__,
+    response_model=CallbackAnswer,
+    responses=responses(401, 409, 411, 413, 422, 503),
+    openapi_extra={
+        **request_body(WorkOrderStatusChanged),
+        "parameters": [
+            _header("webhook-id", "Unique id of this update; a retry keeps it."),
+            _header("webhook-timestamp", "Unix time in seconds, within 5 minutes of the hub's clock."),
+            _header("webhook-signature", "`v1,<base64 HMAC-SHA256>` with one of the endpoint's secrets."),
+            _header("content-length", f"Length of the body, at most {MAX_BODY} bytes."),
+        ],
+    },
+)
+async def post_status(assignee: str, request: Request, callbacks: Callbacks) -> JSONResponse:
+    return await callbacks.receive(assignee, request)

@@ -15,7 +15,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from consumers.stats.queries import Period, Table
+    from consumers.stats.queries import Period
+    from consumers.stats.report import Table
     from hub.settings import Settings
 
 FORMATS = ("table", "csv", "json")
@@ -23,7 +24,7 @@ FORMATS = ("table", "csv", "json")
 
 def add_parser(sub: Any) -> None:
     """Add `stats` (and `stats rebuild`) to the `hub` command's subparsers."""
-    from consumers.stats.queries import GROUPINGS
+    from consumers.stats.report import GROUPINGS
 
     stats = sub.add_parser(
         "stats",
@@ -98,7 +99,7 @@ def _database_error(exc: Exception) -> int:
 
 
 async def _query(database_url: str, period: Period, by: Any, tz: Any, as_of: dt.date) -> Table:
-    from consumers.stats.queries import stats_table
+    from consumers.stats.report import stats_table
     from infra.db import create_engine, create_session_factory
 
     engine = create_engine(database_url)

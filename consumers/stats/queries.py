@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import FromClause, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consumers.stats.aggregates import (
@@ -26,45 +26,32 @@ from consumers.stats.aggregates import (
     CALLS,
     CATEGORY,
     CATEGORY_DISTRICT,
-    CHANNEL,
     CROSS,
     DISTRICT,
-    HOURS,
-    OUTCOME,
-    OUTSIDE,
-    PERIOD_KINDS,
+    NOT_NOTED,
     REPORTS,
     SPIKES,
-    SUBJECT_OUTCOME,
-    TOPIC_OUTCOME,
     WORKORDERS,
+    CallFact,
+    CounterKey,
+    IncidentFact,
     PeriodKind,
+    ReportFact,
+    Tally,
+    WorkOrderFact,
+    call_deltas,
+    incident_deltas,
     local_midnight,
     next_period_day,
     period_first_day,
-    period_label,
     period_start,
+    report_deltas,
     utc,
+    workorder_deltas,
 )
+from consumers.stats.scope import EVERYTHING, Scope
 from contracts import CallOutcome, WorkOrderStatus
 from infra.db.models import StatCall, StatCounter, StatIncident, StatReport, StatWorkOrder, StatWorkOrderEvent
-
-Grouping = Literal[
-    "hour",
-    "day",
-    "week",
-    "month",
-    "year",
-    "topic",
-    "subject",
-    "outcome",
-    "category",
-    "district",
-    "channel",
-    "status",
-    "assignee",
-]
-GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
 
 ABANDONED = CallOutcome.ABANDONED.value
 AT_ONCE = CallOutcome.ANSWERED_AT_ONCE.value
@@ -73,8 +60,6 @@ REJECTED = WorkOrderStatus.REJECTED.value
 # When two status changes carry the same time, the later step of the life cycle is the current one.
 _STATUS_RANK = {status.value: rank for rank, status in enumerate(WorkOrderStatus)}
 _FINAL = frozenset({WorkOrderStatus.DONE.value, WorkOrderStatus.REJECTED.value})
-
-Cell = str | int | float | None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -185,7 +170,7 @@ async def series(
     return dict(out)
 
 
-def _sum(counts: Iterable[Count]) -> Count:
+def sum_counts(counts: Iterable[Count]) -> Count:
     total = Count()
     for count in counts:
         total += count
@@ -218,7 +203,7 @@ class CallFigures:
 
     @classmethod
     def of(cls, by_outcome: dict[str, Count]) -> CallFigures:
-        total = _sum(by_outcome.values())
+        total = sum_counts(by_outcome.values())
         abandoned = by_outcome.get(ABANDONED, Count()).n
         return cls(
             calls=total.n,
@@ -238,13 +223,19 @@ class CallFigures:
         return self.handle_seconds / self.answered if self.answered else None
 
 
-async def median_handle_seconds(session: AsyncSession, period: Period) -> float | None:
-    """Median handle time of the answered calls of the period, from the stored calls."""
+async def median_handle_seconds(session: AsyncSession, period: Period, scope: Scope = EVERYTHING) -> float | None:
+    """Median handle time of the answered calls of the period that match the scope, from the stored calls.
+
+    The one definition `hub stats` and the HTTP API share: the mean of the two middle values for an even count
+    (`statistics.median`); PostgreSQL computes it (`percentile_cont(0.5)`, the same value) instead of sending a
+    year's 30,000 durations over."""
     c = StatCall.__table__.c
-    stmt = select(c.duration_seconds).where(
-        c.local_date >= period.first, c.local_date <= period.last, c.outcome != ABANDONED
-    )
-    durations = list((await session.execute(stmt)).scalars())
+    where = [c.local_date >= period.first, c.local_date <= period.last, c.outcome != ABANDONED, *scope.calls()]
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = select(func.percentile_cont(0.5).within_group(c.duration_seconds)).where(*where)
+        value = (await session.execute(stmt)).scalar_one_or_none()
+        return None if value is None else float(value)
+    durations = list((await session.execute(select(c.duration_seconds).where(*where))).scalars())
     return float(statistics.median(durations)) if durations else None
 
 
@@ -275,7 +266,7 @@ class WorkOrderFigures:
 
 
 @dataclass(frozen=True)
-class _Order:
+class Order:
     work_order_id: str
     report_id: str
     assignee: str
@@ -286,8 +277,11 @@ class _Order:
     done_at: dt.datetime | None
 
 
-async def _orders(session: AsyncSession, period: Period, *, of_reports_filed: bool = False) -> list[_Order]:
-    """Work orders issued in the period (or: of the reports filed in it), with current status and completion."""
+async def orders(
+    session: AsyncSession, period: Period, scope: Scope = EVERYTHING, *, of_reports_filed: bool = False
+) -> list[Order]:
+    """Work orders issued in the period (or: of the reports filed in it) that match the scope, with their
+    current status and completion."""
     w = StatWorkOrder.__table__.c
     e = StatWorkOrderEvent.__table__.c
     r = StatReport.__table__.c
@@ -300,7 +294,7 @@ async def _orders(session: AsyncSession, period: Period, *, of_reports_filed: bo
     stmt = (
         select(w.work_order_id, w.report_id, w.assignee, w.category, w.issued_at, w.due_date, e.status, e.changed_at)
         .select_from(joined)
-        .where(day >= period.first, day <= period.last)
+        .where(day >= period.first, day <= period.last, *scope.workorders())
     )
     base: dict[str, tuple[str, str, str, dt.datetime, dt.date]] = {}
     events: dict[str, list[tuple[dt.datetime, str]]] = defaultdict(list)
@@ -308,7 +302,7 @@ async def _orders(session: AsyncSession, period: Period, *, of_reports_filed: bo
         base[wid] = (report_id, assignee, category, utc(issued_at), due_date)
         if status is not None:
             events[wid].append((utc(changed_at), status))
-    orders = []
+    found = []
     for wid, (report_id, assignee, category, issued_at, due_date) in base.items():
         changes = events.get(wid, [])
         # Only applied changes are stored, and done and rejected are final there: a final status is the last one
@@ -320,15 +314,14 @@ async def _orders(session: AsyncSession, period: Period, *, of_reports_filed: bo
         )
         done_times = [at for at, st in changes if st == DONE]
         done_at = min(done_times) if status == DONE and done_times else None
-        orders.append(_Order(wid, report_id, assignee, category, issued_at, due_date, status, done_at))
-    return orders
+        found.append(Order(wid, report_id, assignee, category, issued_at, due_date, status, done_at))
+    return found
 
 
-def _tally_orders(
-    orders: Iterable[_Order], key: str | None, as_of: dt.date, tz: ZoneInfo
-) -> dict[str, WorkOrderFigures]:
+def tally_orders(found: Iterable[Order], key: str | None, as_of: dt.date, tz: ZoneInfo) -> dict[str, WorkOrderFigures]:
+    """Per value of the `key` attribute (or "" for all): the orders' figures as of `as_of`."""
     out: dict[str, WorkOrderFigures] = defaultdict(WorkOrderFigures)
-    for order in orders:
+    for order in found:
         figures = out[getattr(order, key) if key else ""]
         figures.issued += 1
         if order.status == REJECTED:
@@ -347,21 +340,20 @@ async def workorder_figures(
     session: AsyncSession, period: Period, by: Literal["assignee", "category"] | None, *, tz: ZoneInfo, as_of: dt.date
 ) -> dict[str, WorkOrderFigures]:
     """Per assignee or category (or "" for all): issued, open, done, overdue as of `as_of`, SLA compliance."""
-    return _tally_orders(await _orders(session, period), by, as_of, tz)
+    return tally_orders(await orders(session, period), by, as_of, tz)
 
 
-async def report_status_counts(session: AsyncSession, period: Period) -> dict[str, int]:
-    """Reports filed in the period by where their work stands: `open` while any of its work orders is open,
-    `done` once all are done or rejected and one is done, `rejected` if all were rejected, `no work order`."""
+async def report_status_counts(session: AsyncSession, period: Period, scope: Scope = EVERYTHING) -> dict[str, int]:
+    """Reports filed in the period (matching the scope) by where their work stands: `open` while any of its work
+    orders is open, `done` once all are done or rejected and one is done, `rejected` if all were rejected,
+    `no work order`."""
     r = StatReport.__table__.c
-    reports = set(
-        (
-            await session.execute(select(r.report_id).where(r.local_date >= period.first, r.local_date <= period.last))
-        ).scalars()
-    )
+    where = [r.local_date >= period.first, r.local_date <= period.last, *scope.reports()]
+    reports = set((await session.execute(select(r.report_id).where(*where))).scalars())
     statuses: dict[str, list[str]] = defaultdict(list)
-    for order in await _orders(session, period, of_reports_filed=True):
-        statuses[order.report_id].append(order.status)
+    for order in await orders(session, period, of_reports_filed=True):
+        if order.report_id in reports:
+            statuses[order.report_id].append(order.status)
     return classify_reports(reports, statuses)
 
 
@@ -411,12 +403,20 @@ def _incident(row: Sequence[object]) -> Incident:
     return Incident(**values)  # type: ignore[arg-type]
 
 
-async def incidents(session: AsyncSession, period: Period, tz: ZoneInfo) -> list[Incident]:
-    """The incidents detected in the period, in order of detection."""
+async def incidents(session: AsyncSession, period: Period, tz: ZoneInfo, scope: Scope = EVERYTHING) -> list[Incident]:
+    """The incidents detected in the period that match the scope, in order of detection."""
     start, end = period.instants(tz)
     t = StatIncident.__table__
-    stmt = select(t).where(t.c.detected_at >= start, t.c.detected_at < end).order_by(t.c.detected_at)
+    stmt = (
+        select(t).where(t.c.detected_at >= start, t.c.detected_at < end, *scope.incidents()).order_by(t.c.detected_at)
+    )
     return [_incident(tuple(row)) for row in await session.execute(stmt)]
+
+
+async def incident(session: AsyncSession, incident_id: str) -> Incident | None:
+    t = StatIncident.__table__
+    row = (await session.execute(select(t).where(t.c.incident_id == incident_id))).first()
+    return None if row is None else _incident(tuple(row))
 
 
 @dataclass(frozen=True)
@@ -441,16 +441,20 @@ async def incident_timeline(
     incident_id: str,
     *,
     before: dt.timedelta = dt.timedelta(hours=2),
-    after: dt.timedelta = dt.timedelta(hours=4),
+    after: dt.timedelta | None = dt.timedelta(hours=4),
     step: dt.timedelta = dt.timedelta(minutes=15),
 ) -> Timeline | None:
-    """Buckets are aligned on the alert (`detected_at`), so the drop after it reads directly."""
-    t = StatIncident.__table__
-    row = (await session.execute(select(t).where(t.c.incident_id == incident_id))).first()
-    if row is None:
+    """Buckets are aligned on the alert (`detected_at`), so the drop after it reads directly. Without `after`,
+    long enough to show the resolution when there is one (the drop ends there): 4 hours, or up to an hour past
+    the resolution, at most 24 hours."""
+    found = await incident(session, incident_id)
+    if found is None:
         return None
-    incident = _incident(tuple(row))
-    alert = incident.detected_at
+    alert = found.detected_at
+    if after is None:
+        after = dt.timedelta(hours=4)
+        if found.resolved_at is not None:
+            after = min(max(after, found.resolved_at - alert + dt.timedelta(hours=1)), dt.timedelta(hours=24))
     steps_before = -(-before // step)
     first = alert - steps_before * step
     last = alert + after
@@ -459,21 +463,21 @@ async def incident_timeline(
     call_times = (
         await session.execute(
             select(calls.started_at).where(
-                calls.subject == incident.category,
-                calls.district == incident.district,
+                calls.subject == found.category,
+                calls.district == found.district,
                 calls.started_at >= first,
                 calls.started_at < last,
             )
         )
     ).scalars()
     report_filter = [
-        reports.category == incident.category,
-        reports.district == incident.district,
+        reports.category == found.category,
+        reports.district == found.district,
         reports.filed_at >= first,
         reports.filed_at < last,
     ]
-    if incident.waste_fraction is not None:
-        report_filter.append(reports.waste_fraction == incident.waste_fraction)
+    if found.waste_fraction is not None:
+        report_filter.append(reports.waste_fraction == found.waste_fraction)
     report_times = (await session.execute(select(reports.filed_at).where(*report_filter))).scalars()
     n = -(-(last - first) // step)
     call_counts = [0] * n
@@ -487,195 +491,86 @@ async def incident_timeline(
         TimelineBucket(first + i * step, (i - steps_before) * minutes, call_counts[i], report_counts[i])
         for i in range(n)
     ]
-    return Timeline(incident, minutes, buckets)
+    return Timeline(found, minutes, buckets)
 
 
 # --------------------------------------------------------------------------------------------------------
-# The tables `hub stats` prints (and the HTTP API serves)
+# Facts as counters (a filter the stored counters cannot answer), and what there is to filter on
+
+
+def _fact_tables() -> dict[str, tuple[FromClause, type[Any], Deltas]]:
+    return {
+        CALLS: (StatCall.__table__, CallFact, call_deltas),
+        REPORTS: (StatReport.__table__, ReportFact, report_deltas),
+        WORKORDERS: (StatWorkOrder.__table__, WorkOrderFact, workorder_deltas),
+        SPIKES: (StatIncident.__table__, IncidentFact, incident_deltas),
+    }
+
+
+Deltas = Callable[[Any, ZoneInfo], Iterator[tuple[CounterKey, int, int]]]
+# (grain, dimension) -> [(period start, dimension value, n, seconds)]: counters as `stat_counters` rows.
+Counters = dict[tuple[str, str], list[tuple[dt.datetime, str, int, int]]]
+
+
+async def count_facts(session: AsyncSession, metric: str, period: Period, tz: ZoneInfo, scope: Scope) -> Counters:
+    """The counters the facts of the period that match the scope make, by the consumer's own delta functions."""
+    table, fact_type, deltas = _fact_tables()[metric]
+    c = table.c
+    if metric == SPIKES:
+        start, end = period.instants(tz)
+        where = [c.detected_at >= start, c.detected_at < end, *scope.incidents()]
+    else:
+        conditions = {CALLS: scope.calls, REPORTS: scope.reports, WORKORDERS: scope.workorders}
+        where = [c.local_date >= period.first, c.local_date <= period.last, *conditions[metric]()]
+    # Columns in the facts' field order; their timestamps come back aware and in UTC (UtcDateTime).
+    columns = [c[name] for name in fact_type.__dataclass_fields__]
+    tally = Tally()
+    for row in await session.execute(select(*columns).where(*where)):
+        tally.add_all(deltas(fact_type(*row), tz))
+    counters: Counters = defaultdict(list)
+    for key, (n, seconds) in tally.counts.items():
+        counters[key.period_kind, key.dim_key].append((key.period_start, key.dim_value, n, seconds))
+    return dict(counters)
+
+
+async def counters_version(session: AsyncSession) -> tuple[tuple[str, int], ...]:
+    """The running total of every metric's year counters: it grows with each fact the consumer counts."""
+    c = StatCounter.__table__.c
+    stmt = (
+        select(c.metric, func.sum(c.n))
+        .where(c.period_kind == "year", c.dim_key == ALL)
+        .group_by(c.metric)
+        .order_by(c.metric)
+    )
+    return tuple((metric, int(n)) for metric, n in await session.execute(stmt))
 
 
 @dataclass(frozen=True)
-class Table:
-    title: str
-    columns: list[str]
-    rows: list[list[Cell]]
+class Available:
+    """What has figures: years (local), districts (calls or reports) and report categories."""
 
-    def records(self) -> list[dict[str, Cell]]:
-        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
-
-
-def _pct(value: float | None) -> float | None:
-    return None if value is None else round(100 * value, 1)
+    years: list[int]
+    districts: list[str]
+    categories: list[str]
 
 
-def _round(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def _share(n: int, total: int) -> float | None:
-    return _pct(n / total) if total else None
-
-
-async def stats_table(
-    session: AsyncSession, period: Period, by: Grouping | None, *, tz: ZoneInfo, as_of: dt.date
-) -> Table:
-    """The figures of `hub stats`: a summary, or one grouping of them."""
-    if by is None:
-        return await _summary(session, period, tz, as_of)
-    if by in PERIOD_KINDS:
-        return await _over_time(session, period, by, tz)
-    if by in ("topic", "subject"):
-        return await _calls_by_cross(session, period, by, tz)
-    if by == "outcome":
-        outcomes = await totals(session, CALLS, OUTCOME, period, tz)
-        total = _sum(outcomes.values()).n
-        rows: list[list[Cell]] = [
-            [outcome, c.n, _share(c.n, total), _round(c.seconds / c.n) if c.n and outcome != ABANDONED else None]
-            for outcome, c in sorted(outcomes.items(), key=lambda kv: -kv[1].n)
-        ]
-        return Table(f"calls by outcome, {period.label}", ["outcome", "calls", "share_pct", "avg_handle_s"], rows)
-    if by == "category":
-        return await _by_category(session, period, tz, as_of)
-    if by == "district":
-        reports = await totals(session, REPORTS, DISTRICT, period, tz)
-        calls = await totals(session, CALLS, DISTRICT, period, tz)
-        spikes = await totals(session, SPIKES, DISTRICT, period, tz)
-        total = _sum(reports.values()).n
-        rows = [
-            [
-                d,
-                reports.get(d, Count()).n,
-                _share(reports.get(d, Count()).n, total),
-                calls.get(d, Count()).n,
-                spikes.get(d, Count()).n,
-            ]
-            for d in sorted(set(reports) | set(calls) | set(spikes), key=lambda d: (-reports.get(d, Count()).n, d))
-        ]
-        return Table(
-            f"reports and calls by district, {period.label}",
-            ["district", "reports", "share_pct", "calls", "spikes"],
-            rows,
+async def available(session: AsyncSession, tz: ZoneInfo) -> Available:
+    c = StatCounter.__table__.c
+    year_rows = c.period_kind == "year"
+    counted = c.metric.in_([CALLS, REPORTS])
+    starts = (
+        await session.execute(select(c.period_start).distinct().where(year_rows, c.dim_key == ALL, counted))
+    ).scalars()
+    districts = (
+        await session.execute(select(c.dim_value).distinct().where(year_rows, c.dim_key == DISTRICT, counted))
+    ).scalars()
+    categories = (
+        await session.execute(
+            select(c.dim_value).distinct().where(year_rows, c.dim_key == CATEGORY, c.metric == REPORTS)
         )
-    if by == "channel":
-        channels = await totals(session, REPORTS, CHANNEL, period, tz)
-        total = _sum(channels.values()).n
-        rows = [[ch, c.n, _share(c.n, total)] for ch, c in sorted(channels.items(), key=lambda kv: -kv[1].n)]
-        return Table(f"reports by channel, {period.label}", ["channel", "reports", "share_pct"], rows)
-    if by == "status":
-        statuses = await report_status_counts(session, period)
-        total = sum(statuses.values())
-        rows = [[s, n, _share(n, total)] for s, n in sorted(statuses.items(), key=lambda kv: -kv[1])]
-        return Table(
-            f"reports by status of their work orders, {period.label}", ["status", "reports", "share_pct"], rows
-        )
-    if by == "assignee":
-        figures = await workorder_figures(session, period, "assignee", tz=tz, as_of=as_of)
-        columns = ["assignee", *_WO_COLUMNS]
-        rows = [[a, *_wo_cells(f)] for a, f in sorted(figures.items(), key=lambda kv: (-kv[1].issued, kv[0]))]
-        return Table(f"work orders by assignee, issued {period.label}, as of {as_of}", columns, rows)
-    raise ValueError(f"unknown grouping {by!r}; one of {', '.join(GROUPINGS)}")
-
-
-_WO_COLUMNS = ["issued", "open", "overdue", "done", "rejected", "done_on_time", "sla_pct", "median_completion_h"]
-
-
-def _wo_cells(f: WorkOrderFigures) -> list[Cell]:
-    return [
-        f.issued, f.open, f.overdue, f.done, f.rejected, f.done_on_time, _pct(f.sla_compliance),
-        _round(f.median_completion_hours),
-    ]  # fmt: skip
-
-
-async def _summary(session: AsyncSession, period: Period, tz: ZoneInfo, as_of: dt.date) -> Table:
-    calls = CallFigures.of(await totals(session, CALLS, OUTCOME, period, tz))
-    outside = (await totals(session, CALLS, HOURS, period, tz)).get(OUTSIDE, Count()).n
-    reports = _sum((await totals(session, REPORTS, ALL, period, tz)).values()).n
-    spikes = _sum((await totals(session, SPIKES, ALL, period, tz)).values()).n
-    orders = (await workorder_figures(session, period, None, tz=tz, as_of=as_of)).get("", WorkOrderFigures())
-    rows: list[list[Cell]] = [
-        ["calls", calls.calls],
-        ["calls answered", calls.answered],
-        ["calls answered at once", calls.answered_at_once],
-        ["calls abandoned", calls.abandoned],
-        ["first-contact resolution %", _pct(calls.first_contact_resolution)],
-        ["average handle time s", _round(calls.avg_handle_seconds)],
-        ["median handle time s", _round(await median_handle_seconds(session, period))],
-        ["calls outside opening hours", outside],
-        ["reports", reports],
-        ["work orders issued", orders.issued],
-        ["work orders open", orders.open],
-        ["work orders overdue", orders.overdue],
-        ["work orders done", orders.done],
-        ["SLA compliance %", _pct(orders.sla_compliance)],
-        ["median time to completion h", _round(orders.median_completion_hours)],
-        ["spikes", spikes],
-    ]
-    return Table(f"summary, {period.label}", ["figure", "value"], rows)
-
-
-async def _over_time(session: AsyncSession, period: Period, kind: PeriodKind, tz: ZoneInfo) -> Table:
-    outcomes = await series(session, CALLS, OUTCOME, kind, period, tz)
-    hours = await series(session, CALLS, HOURS, kind, period, tz)
-    reports = await series(session, REPORTS, ALL, kind, period, tz)
-    orders = await series(session, WORKORDERS, ALL, kind, period, tz)
-    spikes = await series(session, SPIKES, ALL, kind, period, tz)
-    if kind == "hour":
-        # Only the hours with something in them: a year has 8,760 hours and the ContactCenter is open ~2,700.
-        buckets = sorted(set(outcomes) | set(reports) | set(orders) | set(spikes))
-    else:
-        buckets = period.buckets(kind, tz)
-    rows: list[list[Cell]] = []
-    for bucket in buckets:
-        calls = CallFigures.of(outcomes.get(bucket, {}))
-        rows.append(
-            [
-                period_label(kind, bucket, tz),
-                calls.calls,
-                calls.answered,
-                calls.answered_at_once,
-                _pct(calls.first_contact_resolution),
-                _round(calls.avg_handle_seconds),
-                hours.get(bucket, {}).get(OUTSIDE, Count()).n,
-                _sum(reports.get(bucket, {}).values()).n,
-                _sum(orders.get(bucket, {}).values()).n,
-                _sum(spikes.get(bucket, {}).values()).n,
-            ]
-        )
-    columns = [
-        kind, "calls", "answered", "answered_at_once", "fcr_pct", "avg_handle_s", "outside_hours", "reports",
-        "workorders", "spikes",
-    ]  # fmt: skip
-    return Table(f"per {kind}, {period.label}", columns, rows)
-
-
-async def _calls_by_cross(session: AsyncSession, period: Period, by: str, tz: ZoneInfo) -> Table:
-    """Calls per topic or subject, with first-contact resolution and handle time from the crossed counters."""
-    crossed = await totals(session, CALLS, TOPIC_OUTCOME if by == "topic" else SUBJECT_OUTCOME, period, tz)
-    per: dict[str, dict[str, Count]] = defaultdict(dict)
-    for value, count in crossed.items():
-        key, _, outcome = value.rpartition(CROSS)
-        per[key][outcome] = count
-    figures = {key: CallFigures.of(outcomes) for key, outcomes in per.items()}
-    total = sum(f.calls for f in figures.values())
-    rows: list[list[Cell]] = [
-        [key, f.calls, _share(f.calls, total), f.answered, f.answered_at_once, _pct(f.first_contact_resolution),
-         _round(f.avg_handle_seconds)]
-        for key, f in sorted(figures.items(), key=lambda kv: (-kv[1].calls, kv[0]))
-    ]  # fmt: skip
-    columns = [by, "calls", "share_pct", "answered", "answered_at_once", "fcr_pct", "avg_handle_s"]
-    return Table(f"calls by {by}, {period.label}", columns, rows)
-
-
-async def _by_category(session: AsyncSession, period: Period, tz: ZoneInfo, as_of: dt.date) -> Table:
-    reports = await totals(session, REPORTS, CATEGORY, period, tz)
-    spikes = await totals(session, SPIKES, CATEGORY, period, tz)
-    orders = await workorder_figures(session, period, "category", tz=tz, as_of=as_of)
-    total = _sum(reports.values()).n
-    keys = sorted(set(reports) | set(orders) | set(spikes), key=lambda k: (-reports.get(k, Count()).n, k))
-    rows: list[list[Cell]] = [
-        [k, reports.get(k, Count()).n, _share(reports.get(k, Count()).n, total), spikes.get(k, Count()).n,
-         *_wo_cells(orders.get(k, WorkOrderFigures()))]
-        for k in keys
-    ]  # fmt: skip
-    columns = ["category", "reports", "share_pct", "spikes", *(f"workorders_{c}" for c in _WO_COLUMNS)]
-    return Table(f"reports and work orders by category, {period.label}, as of {as_of}", columns, rows)
+    ).scalars()
+    return Available(
+        years=sorted({utc(s).astimezone(tz).year for s in starts}),
+        districts=sorted(d for d in set(districts) if d != NOT_NOTED),
+        categories=sorted(set(categories)),
+    )

@@ -28,18 +28,16 @@ from consumers.stats.aggregates import ALL, CALLS, REPORTS, WORKORDERS
 from consumers.stats.cli import render
 from consumers.stats.handler import StatsService, UnknownIncident
 from consumers.stats.queries import (
-    GROUPINGS,
     Period,
-    Table,
     WorkOrderFigures,
     incident_timeline,
     incidents,
     reports_by_category_and_district,
-    stats_table,
     totals,
     workorder_figures,
 )
 from consumers.stats.rebuild import counter_snapshot, rebuild
+from consumers.stats.report import GROUPINGS, Table, stats_table
 from contracts import (
     BroadcastChannel,
     CallLogged,

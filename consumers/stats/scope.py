@@ -1,0 +1,66 @@
+"""The filters of the statistics API (a district, a category) as conditions on each fact table.
+
+Used by `consumers.stats.queries`, which runs every statement; a scope only says which rows match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, select
+
+from infra.db.models import StatCall, StatIncident, StatReport, StatWorkOrder
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A district and/or a category; calls count for a category through their subjects (`call_subjects`)."""
+
+    district: str | None = None
+    category: str | None = None
+    call_subjects: frozenset[str] = frozenset()
+
+    @property
+    def filtered(self) -> bool:
+        return self.district is not None or self.category is not None
+
+    def calls(self) -> list[ColumnElement[bool]]:
+        c = StatCall.__table__.c
+        out: list[ColumnElement[bool]] = []
+        if self.district is not None:
+            out.append(c.district == self.district)
+        if self.category is not None:
+            out.append(c.subject.in_(sorted(self.call_subjects)))
+        return out
+
+    def reports(self) -> list[ColumnElement[bool]]:
+        c = StatReport.__table__.c
+        out: list[ColumnElement[bool]] = []
+        if self.district is not None:
+            out.append(c.district == self.district)
+        if self.category is not None:
+            out.append(c.category == self.category)
+        return out
+
+    def workorders(self) -> list[ColumnElement[bool]]:
+        c = StatWorkOrder.__table__.c
+        out: list[ColumnElement[bool]] = []
+        if self.district is not None:
+            # A work order has no district of its own: it is where its report is.
+            r = StatReport.__table__.c
+            out.append(c.report_id.in_(select(r.report_id).where(r.district == self.district)))
+        if self.category is not None:
+            out.append(c.category == self.category)
+        return out
+
+    def incidents(self) -> list[ColumnElement[bool]]:
+        c = StatIncident.__table__.c
+        out: list[ColumnElement[bool]] = []
+        if self.district is not None:
+            out.append(c.district == self.district)
+        if self.category is not None:
+            out.append(c.category == self.category)
+        return out
+
+
+EVERYTHING = Scope()
