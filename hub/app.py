@@ -161,6 +161,7 @@ def build_hub(
             broker,
             max_attempts=settings.max_attempts,
             max_transient_attempts=settings.max_transient_attempts,
+            hub_user=credentials_of(settings.amqp_url)[0],
         )
 
     if "router" in consumers:
@@ -221,6 +222,7 @@ def _build_contractors(hub: Hub) -> None:
             domain.calendar,
             user_prefix=settings.contractor_user_prefix,
             trusted_users=frozenset({own_user, *settings.status_trusted_users}),
+            hub_user=own_user,
         )
         batcher = hub.batchers["status"]
         broker.include_router(

@@ -18,17 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra.clock import utcnow
 from infra.db.dialect import insert_ignore
 from infra.db.models import InboxEntry, OutboxMessage
-from infra.errors import is_transient
+from infra.errors import PermanentError, is_transient
 from infra.outbox import Outgoing, outbox_values
 
 log = logging.getLogger(__name__)
@@ -72,11 +74,21 @@ async def _flush_deferred(session: AsyncSession) -> list[Outgoing]:
     return outgoing
 
 
+class ConflictingDuplicate(PermanentError):
+    """A message id applied before arrived again with another body: not a duplicate, and not applied."""
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
 @dataclass(eq=False)
 class _Item:
     message_id: str
     apply: Apply
     future: asyncio.Future[bool] = field(repr=False)
+    body_hash: str | None = None
+    conflict: bool = False
 
 
 class TransactionBatcher:
@@ -105,12 +117,16 @@ class TransactionBatcher:
         self.batches = 0
         self.committed = 0
 
-    async def submit(self, message_id: str, apply: Apply) -> bool:
-        """Apply once; True if applied now, False if this message id was applied before."""
+    async def submit(self, message_id: str, apply: Apply, *, body: bytes | None = None) -> bool:
+        """Apply once; True if applied now, False if this message id was applied before.
+
+        With `body`, its hash is recorded in the inbox, and the same id with another body is not a duplicate:
+        it raises `ConflictingDuplicate` (dead-lettered with the reason) instead of being dropped.
+        """
         if self._task is None or self._task.done():
             self.start()
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Item(message_id, apply, future))
+        self._pending.append(_Item(message_id, apply, future, body_hash(body) if body is not None else None))
         self._has_items.set()
         if len(self._pending) >= self._max_size:
             self._full.set()
@@ -173,17 +189,39 @@ class TransactionBatcher:
         outgoing: list[Outgoing] = []
         # Sorted keys give every replica the same lock order on the inbox: no deadlocks between them.
         ids = sorted({item.message_id for item in batch})
+        ordered = sorted(batch, key=lambda i: i.message_id)
+        hashes: dict[str, str | None] = {}
+        for item in ordered:
+            item.conflict = False
+            hashes.setdefault(item.message_id, item.body_hash)
         async with self._sessions() as session, session.begin():
             session.info[SESSION_TAG] = self.consumer  # whose transaction this is (logs, fault-injection tests)
             stmt = insert_ignore(session, InboxEntry).returning(InboxEntry.__table__.c.message_id)
-            rows = [{"consumer": self.consumer, "message_id": mid, "processed_at": now} for mid in ids]
+            rows = [
+                {"consumer": self.consumer, "message_id": mid, "processed_at": now, "body_hash": hashes[mid]}
+                for mid in ids
+            ]
             fresh = set((await session.execute(stmt, rows)).scalars())
-            for item in sorted(batch, key=lambda i: i.message_id):
+            # Ids seen before: the body recorded with them (the rare case, one query).
+            seen = [item.message_id for item in ordered if item.body_hash and item.message_id not in fresh]
+            recorded: dict[str, str | None] = {}
+            if seen:
+                inbox = InboxEntry.__table__.c
+                found = await session.execute(
+                    select(inbox.message_id, inbox.body_hash).where(
+                        inbox.consumer == self.consumer, inbox.message_id.in_(sorted(set(seen)))
+                    )
+                )
+                recorded = {mid: digest for mid, digest in found.all()}
+            for item in ordered:
                 # The same id twice in one batch (a duplicate in flight) is applied once.
                 if item.message_id in fresh:
                     fresh.discard(item.message_id)
+                    recorded[item.message_id] = item.body_hash
                     outgoing.extend(await item.apply(session) or ())
                     applied.add(item)
+                elif item.body_hash and (known := recorded.get(item.message_id)) and known != item.body_hash:
+                    item.conflict = True
             outgoing.extend(await _flush_deferred(session))
             written: set[str] = set()
             if outgoing:
@@ -201,7 +239,15 @@ class TransactionBatcher:
 
 
 def _resolve(item: _Item, applied: bool) -> None:
-    if not item.future.done():
+    if item.conflict:
+        _fail(
+            item,
+            ConflictingDuplicate(
+                f"message id {item.message_id} was applied before with another body: "
+                "not a duplicate, not applied (a new message needs a new id)"
+            ),
+        )
+    elif not item.future.done():
         item.future.set_result(applied)
 
 

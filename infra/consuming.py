@@ -44,6 +44,9 @@ HEADER_ORIGINAL_EXCHANGE = "x-hub-original-exchange"
 HEADER_ORIGINAL_ROUTING_KEY = "x-hub-original-routing-key"
 # Set by `hub dlq replay`, which sends a message straight to the consumer's queue: the key it was first published with.
 HEADER_REPLAYED_ROUTE = "x-hub-replayed-route"
+# The broker-validated AMQP `user_id` of a dead letter's original publisher, so that a replay (published by the
+# hub's own user) keeps its verified sender. Trusted only on a message the hub's own user published.
+HEADER_USER_ID = "x-hub-user-id"
 
 
 # Set by the input parser on a message it could not bring into the hub's form (a broken structured CloudEvent);
@@ -201,8 +204,10 @@ class DeliveryPolicy:
         *,
         max_attempts: int,
         max_transient_attempts: int,
+        hub_user: str | None = None,
     ) -> None:
         self.consumer = consumer
+        self.hub_user = hub_user
         self.queue = consumer_queue_name(consumer)
         self.broker = broker
         self.max_attempts = max_attempts
@@ -227,6 +232,11 @@ class DeliveryPolicy:
             failed_at=utcnow(),
         )
         raw = message.raw_message
+        if not (raw.user_id and raw.user_id == self.hub_user and HEADER_USER_ID in headers):
+            # Only the hub's own replay may carry it on; anyone else's message gets its own validated user.
+            headers.pop(HEADER_USER_ID, None)
+            if raw.user_id:
+                headers[HEADER_USER_ID] = raw.user_id
         await self.broker.publish(
             raw.body,
             exchange=DEAD_LETTER_EXCHANGE,

@@ -16,6 +16,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 from infra import amqp
+from infra.broker_admin import credentials_of
 from infra.consuming import (
     HEADER_ATTEMPTS,
     HEADER_CONSUMER,
@@ -25,6 +26,7 @@ from infra.consuming import (
     HEADER_ORIGINAL_EXCHANGE,
     HEADER_ORIGINAL_ROUTING_KEY,
     HEADER_REPLAYED_ROUTE,
+    HEADER_USER_ID,
 )
 from infra.topology import consumer_queue_name, dead_letter_queue_name
 
@@ -88,6 +90,7 @@ class DeadLetterQueue:
         self.amqp_url = amqp_url
         self.consumer = consumer
         self.name = dead_letter_queue_name(consumer)
+        self._user = credentials_of(amqp_url)[0]
 
     async def _queue(self, connection: aio_pika.abc.AbstractConnection) -> AbstractQueue:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -134,6 +137,9 @@ class DeadLetterQueue:
                     aio_pika.Message(
                         message.body,
                         headers=headers,
+                        # The verified sender stays with it: published as the hub's own user (RabbitMQ checks that),
+                        # which is the one user whose `x-hub-user-id` the consumers believe.
+                        user_id=self._user if HEADER_USER_ID in headers else None,
                         message_id=message.message_id,
                         correlation_id=message.correlation_id,
                         content_type=message.content_type,

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from consumers.contractors.rules import Sender
+from consumers.contractors.rules import Sender, inbox_key
 from consumers.contractors.status import StatusService
 from contracts import WorkOrderStatusChanged
 from hub.calendar import CityCalendar
@@ -129,9 +129,10 @@ class StatusCallbacks:
         except ValidationError as exc:
             return error_response(422, describe(exc))
         sender = Sender.http(assignee)
+        key = inbox_key(sender, message_id)  # the same deduplication as the broker path: per sender, body hashed
         try:
             applied = await self._batcher.submit(
-                message_id, lambda session: self.service.apply(session, change, message_id, sender)
+                key, lambda session: self.service.apply(session, change, key, sender), body=body
             )
         except PermanentError as exc:
             reason = describe(exc)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -121,6 +122,29 @@ class Sender:
 
     def label(self) -> str:
         return f"http:{self.authenticated_assignee}" if self.via == "http" else f"amqp:{self.user_id}"
+
+
+_MAX_KEY = 190  # inbox and outbox ids are 200 characters; "applied-" is put before it
+
+
+def inbox_key(sender: Sender, message_id: str) -> str:
+    """The deduplication key of a status update: its message id within its authenticated sender."""
+    key = f"{sender.label()}/{message_id}"
+    if len(key) > _MAX_KEY:
+        key = f"{sender.label()[:100]}/sha256:{hashlib.sha256(message_id.encode()).hexdigest()}"
+    return key
+
+
+def vouched_sender(user_id: str | None, vouched: object, hub_user: str | None) -> Sender:
+    """Who sent a status update on the broker: its (broker-validated) `user_id`.
+
+    A dead letter replayed by the hub (`hub dlq replay`) is published by the hub's own user, which RabbitMQ validated,
+    with the original sender's validated `user_id` in a header (`vouched`): only then does that header count.
+    """
+    if hub_user and user_id == hub_user and vouched:
+        text = vouched.decode("utf-8", "replace") if isinstance(vouched, bytes) else str(vouched)
+        return Sender.amqp(text)
+    return Sender.amqp(user_id)
 
 
 def broker_user(prefix: str, assignee: str) -> str:

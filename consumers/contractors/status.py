@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exists, select, update
@@ -23,6 +23,7 @@ from consumers.contractors.rules import (
     escalation_target,
     judge_change,
     sender_problem,
+    vouched_sender,
 )
 from consumers.router.rules import RoutingDecision
 from consumers.router.workorders import build_work_orders
@@ -36,6 +37,7 @@ from contracts import (
 from hub.calendar import CityCalendar
 from hub.catalogue import TRIAGE, Catalogue
 from infra.clock import aware, utcnow
+from infra.consuming import HEADER_USER_ID
 from infra.db.dialect import insert_ignore
 from infra.db.models import Report, WorkOrder, WorkOrderEscalation, WorkOrderEvent
 from infra.errors import PermanentError
@@ -53,7 +55,12 @@ class StatusService:
     calendar: CityCalendar
     user_prefix: str
     trusted_users: frozenset[str]
+    # The hub's own broker user: the one whose replays of dead letters may name their original sender.
+    hub_user: str | None = None
     clock: Callable[[], dt.datetime] = utcnow
+
+    def amqp_sender(self, user_id: str | None, headers: Mapping[str, object]) -> Sender:
+        return vouched_sender(user_id, headers.get(HEADER_USER_ID), self.hub_user)
 
     @property
     def contractors(self) -> Sequence[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from faststream.rabbit import RabbitRouter
 
 from consumers.contractors.deliveries import DeliveryService, DeliveryWorker
-from consumers.contractors.rules import Sender
+from consumers.contractors.rules import inbox_key
 from consumers.contractors.status import StatusService
 from contracts import WorkOrderIssued, WorkOrderStatusChanged
 from infra.batcher import TransactionBatcher
@@ -44,9 +44,11 @@ def build_status_router(
     async def on_status_changed(change: WorkOrderStatusChanged) -> None:
         """Apply a status change exactly once, or refuse it (PermanentError: dead-lettered with the reason)."""
         message = current_message()
-        message_id = message_id_of(message.headers, message.message_id)
-        sender = Sender.amqp(message.raw_message.user_id)
-        await batcher.submit(message_id, lambda session: service.apply(session, change, message_id, sender))
+        sender = service.amqp_sender(message.raw_message.user_id, message.headers)
+        # Scoped to its sender: another contractor's (or the callback's) use of an id never hides this message;
+        # the body's hash makes the same id with another body a refusal, not a silent duplicate.
+        key = inbox_key(sender, message_id_of(message.headers, message.message_id))
+        await batcher.submit(key, lambda session: service.apply(session, change, key, sender), body=message.body)
         await message.ack()
 
     return router
