@@ -56,6 +56,9 @@ class BrokerAdmin(Protocol):
 
     async def set_topic_permissions(self, vhost: str, user: str, permissions: TopicPermissions) -> None: ...
 
+    async def reset_user(self, user: str) -> None:
+        """No tags, and no permissions nor topic permissions in any vhost; the password stays."""
+
     async def aclose(self) -> None: ...
 
 
@@ -92,6 +95,36 @@ class HttpBrokerAdmin:
 
     async def ping(self) -> None:
         await self._call("GET", "/api/whoami")
+
+    async def _get(self, path: str) -> object:
+        try:
+            response = await self._client.get(path)
+        except httpx.HTTPError as exc:
+            raise BrokerAdminError(f"management API unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 300:
+            raise BrokerAdminError(f"GET {path}: HTTP {response.status_code} {response.text[:200]}")
+        return response.json()
+
+    async def reset_user(self, user: str) -> None:
+        name = quote(user, safe="")
+        found = await self._get(f"/api/users/{name}")
+        assert isinstance(found, dict)
+        # Re-put with its own password hash: the tags go, the password stays.
+        await self._call(
+            "PUT",
+            f"/api/users/{name}",
+            {
+                "password_hash": found.get("password_hash", ""),
+                "hashing_algorithm": found.get("hashing_algorithm", "rabbit_password_hashing_sha256"),
+                "tags": "",
+            },
+        )
+        for kind in ("permissions", "topic-permissions"):
+            granted = await self._get(f"/api/users/{name}/{kind}")
+            for vhost in sorted(
+                {str(p["vhost"]) for p in granted if isinstance(p, dict)} if isinstance(granted, list) else ()
+            ):
+                await self._call("DELETE", f"/api/{kind}/{quote(vhost, safe='')}/{name}", ok=(404,))
 
     async def user_exists(self, user: str) -> bool:
         return await self._call("GET", f"/api/users/{quote(user, safe='')}", ok=(404,)) != 404
@@ -176,6 +209,16 @@ class RabbitmqctlBrokerAdmin:
 
     async def add_vhost(self, vhost: str) -> None:
         await self._run("add_vhost", vhost)
+
+    async def reset_user(self, user: str) -> None:
+        await self._run("set_user_tags", user)  # no tags
+        for listing, clear in (
+            ("list_user_permissions", "clear_permissions"),
+            ("list_user_topic_permissions", "clear_topic_permissions"),
+        ):
+            _, text = await self._run(listing, user, "--no-table-headers")
+            for vhost in sorted({line.split("\t", 1)[0] for line in text.splitlines() if line.strip()}):
+                await self._run(clear, "-p", vhost, user)
 
     async def delete_vhost(self, vhost: str) -> None:
         _, text = await self._run("list_vhosts", "--no-table-headers")

@@ -74,11 +74,18 @@ async def provision(
     rotate: bool = False,
     password_factory: Callable[[], str] = new_password,
 ) -> list[Provisioned]:
-    """Create missing users (or set new passwords with `rotate`) and (re)apply their permissions; idempotent."""
+    """Create missing users (or set new passwords with `rotate`) and set their access to exactly the plan; idempotent.
+
+    An existing user is reset first: no tags (an `impersonator` tag would let it publish under another contractor's
+    `user_id`, `administrator` or `management` would open the management API), no permissions in any other vhost
+    and no topic permissions on any other exchange; its password stays unless `rotate`.
+    """
     done: list[Provisioned] = []
     for access in plan:
         exists = await admin.user_exists(access.user)
         password = None
+        if exists:
+            await admin.reset_user(access.user)
         if not exists or rotate:
             password = password_factory()
             await admin.put_user(access.user, password)
