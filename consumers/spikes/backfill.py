@@ -213,7 +213,7 @@ class BackfillResult:
     latest: dt.datetime | None = None
 
 
-def load_history(
+async def load_history(
     sessions: Any,
     path: Path,
     config: SpikeConfig,
@@ -221,20 +221,8 @@ def load_history(
     *,
     now: dt.datetime,
     on_bytes: Callable[[int], None] | None = None,
-) -> Any:
-    """A coroutine loading the file in transactions of `CHUNK_CONTACTS` contacts, each under the state lock."""
-    return _load(sessions, path, config, category_of, now=now, on_bytes=on_bytes)
-
-
-async def _load(
-    sessions: Any,
-    path: Path,
-    config: SpikeConfig,
-    category_of: Callable[[str], str | None] | None,
-    *,
-    now: dt.datetime,
-    on_bytes: Callable[[int], None] | None,
 ) -> BackfillResult:
+    """Load the file in transactions of `CHUNK_CONTACTS` contacts, each under the state lock."""
     result = BackfillResult()
     chunk: dict[str, Contact] = {}
     for contact in read_contacts(path, config, category_of, on_line=on_bytes):

@@ -208,3 +208,48 @@ async def test_two_replicas_on_postgresql_emit_each_alert_once(postgres_url: str
         {(k, i) for k, i, _ in expected_rows(events) if k in ("detected", "resolved")}
     )
     assert all(b.committed > 0 for b, _ in replicas), "both replicas took part"
+
+
+async def test_a_fresh_hub_alerts_at_once_and_the_timer_resolves_on_the_wall_clock(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # No history at all: the prior judges. Live: event time keeps up with the (fake) wall clock.
+    now = [dt.datetime.now(dt.UTC).replace(microsecond=0)]
+    svc = SpikesService(CONFIG, CATALOGUE, CALENDAR, clock=lambda: now[0])
+    batcher = TransactionBatcher("spikes", sessions, max_size=64)
+    start = now[0] - dt.timedelta(minutes=20)
+    await feed([(batcher, svc)], burst(start, run="live"))
+    await batcher.stop()
+    rows = await alert_rows(sessions)
+    assert [r.kind for r in rows] == ["detected"]
+    quiet = dt.timedelta(minutes=CONFIG.for_category("waste.missed_collection").quiet_minutes)
+    last = start + dt.timedelta(minutes=20)  # the burst's last contact
+
+    now[0] = last + quiet - dt.timedelta(minutes=2)
+    await svc.tick(sessions)
+    rows = await alert_rows(sessions)
+    # The update is on the timer too: due once the interval passed, the count having grown since the fire.
+    assert [r.kind for r in rows] == ["detected", "update"]  # not resolved yet
+    interval = dt.timedelta(minutes=CONFIG.for_category("waste.missed_collection").update_interval_minutes)
+    assert aware(rows[1].event_at) <= aware(rows[0].event_at) + interval + dt.timedelta(minutes=1)
+    now[0] = last + quiet + dt.timedelta(seconds=90)
+    await svc.tick(sessions)
+    await svc.tick(sessions)  # a second replica's tick, or the next round: nothing more
+    rows = await alert_rows(sessions)
+    assert [r.kind for r in rows] == ["detected", "update", "resolved"]
+    resolved = rows[2]
+    assert resolved.resolved_at is not None
+    assert aware(resolved.resolved_at) <= last + quiet + dt.timedelta(minutes=1)
+    assert aware(resolved.event_at) <= now[0]
+
+
+async def test_the_timer_leaves_a_replay_of_the_past_to_its_messages(
+    sessions: async_sessionmaker[AsyncSession], events: list[SimEvent]
+) -> None:
+    svc = SpikesService(CONFIG, CATALOGUE, CALENDAR)  # the real clock: 2021 is long past
+    batcher = TransactionBatcher("spikes", sessions, max_size=128)
+    await feed([(batcher, svc)], [e for e in events if e.at < START + dt.timedelta(minutes=30)])
+    await batcher.stop()
+    assert [r.kind for r in await alert_rows(sessions)] == ["detected"]
+    await svc.tick(sessions)  # replaying: the timer does not move event time to 2026
+    assert [r.kind for r in await alert_rows(sessions)] == ["detected"]

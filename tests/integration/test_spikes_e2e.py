@@ -36,6 +36,7 @@ pytestmark = pytest.mark.e2e
 START = dt.datetime(2021, 3, 10, 10, 0, tzinfo=TZ)
 INCIDENT = "inc-waste.missed_collection-kerkom-2021-03-10T1000"
 DETECTED = f"{INCIDENT}/detected/1"
+UPDATE = f"{INCIDENT}/update/1"
 RESOLVED = f"{INCIDENT}/resolved/1"
 
 
@@ -178,27 +179,31 @@ async def test_a_burst_alerts_the_team_once_by_queue_email_and_chat_and_resolves
     assert "restafval" in alert["draft_nl"]
     assert "Kerkom" in alert["draft_nl"]
 
-    # Hours later in event time: calls about something else elsewhere. The incident has gone quiet.
+    # Hours later in event time: calls about something else elsewhere. On the way, the timer (in event time)
+    # sent the update the grown count was due half an hour after the alert; then the incident went quiet.
     await publish(quiet_ticks(START + dt.timedelta(minutes=20), [4, 5, 6], run="e2e"), amqp_url=comms)
-    second = await take(comms, expect=1)
-    assert second.message_ids == [RESOLVED]
-    assert second.bodies[0]["total_reports"] == 6
+    second = await take(comms, expect=2)
+    assert second.message_ids == [UPDATE, RESOLVED]
+    assert second.bodies[0]["update"] is True
+    assert second.bodies[1]["total_reports"] == 6
 
-    await until(lambda: len(smtp.messages) >= 2 and len(chat.calls("comms")) >= 2, "e-mails and chat messages")
+    await until(lambda: len(smtp.messages) >= 3 and len(chat.calls("comms")) >= 3, "e-mails and chat messages")
     await asyncio.sleep(1.5)  # nothing more may come
-    subjects = [m["Subject"] for m in smtp.messages]
-    assert subjects == [
+    # The update and the resolution are delivered side by side: in either order.
+    by_subject = {m["Subject"]: m for m in smtp.messages}
+    assert sorted(by_subject) == [
         "[Meldingspiek / spike] waste.missed_collection in Kerkom",
         "[Opgelost / resolved] waste.missed_collection in Kerkom",
+        "[Update] waste.missed_collection in Kerkom",
     ]
-    assert smtp.messages[0]["To"] == "communicatie@stad.example.be"
-    assert alert["draft_nl"] in smtp.messages[0].get_content()
-    posts = chat.calls("comms")
-    assert len(posts) == 2
-    texts = [json.loads(p.body)["text"] for p in posts]
-    assert alert["draft_nl"] in texts[0]
-    assert INCIDENT in texts[1]
-    assert [p.headers["idempotency-key"] for p in posts] == [f"{DETECTED}/webhook", f"{RESOLVED}/webhook"]
+    first_mail = by_subject["[Meldingspiek / spike] waste.missed_collection in Kerkom"]
+    assert first_mail["To"] == "communicatie@stad.example.be"
+    assert alert["draft_nl"] in first_mail.get_content()
+    posts = {p.headers["idempotency-key"]: json.loads(p.body)["text"] for p in chat.calls("comms")}
+    assert sorted(posts) == sorted([f"{DETECTED}/webhook", f"{UPDATE}/webhook", f"{RESOLVED}/webhook"])
+    assert len(chat.calls("comms")) == 3
+    assert alert["draft_nl"] in posts[f"{DETECTED}/webhook"]
+    assert INCIDENT in posts[f"{RESOLVED}/webhook"]
     # Nothing else went to the team.
     assert (await take(comms, expect=0, timeout=3)).message_ids == []
 
@@ -215,11 +220,11 @@ async def test_two_replicas_side_by_side_still_alert_once(
     await publish(history + burst(START, run="replicas"), amqp_url=comms)
     first = await take(comms, expect=1)
     await publish(quiet_ticks(START + dt.timedelta(minutes=20), [4, 5, 6], run="replicas"), amqp_url=comms)
-    second = await take(comms, expect=1)
+    second = await take(comms, expect=2)
 
-    assert first.message_ids + second.message_ids == [DETECTED, RESOLVED]
+    assert first.message_ids + second.message_ids == [DETECTED, UPDATE, RESOLVED]
     rows = await alert_rows(postgres_url)
-    assert [r.alert_id for r in rows if r.state == "sent"] == [DETECTED, RESOLVED]
+    assert [r.alert_id for r in rows if r.state == "sent"] == [DETECTED, UPDATE, RESOLVED]
     for log in ("replica-1.log", "replica-2.log"):
         assert (tmp_path / log).read_text().count('"delivery handled"') > 50, f"{log}: this replica did no work"
 
@@ -268,3 +273,25 @@ async def test_a_silence_holds_the_alert_back_and_records_it_and_unsilencing_ann
     assert announced.message_ids == [DETECTED]
     await until(lambda: len(smtp.messages) >= 1, "the e-mail")
     assert smtp.messages[0]["Subject"].startswith("[Meldingspiek / spike]")
+
+
+async def test_a_fresh_hub_with_an_empty_database_alerts_on_a_burst_within_a_minute(
+    comms: str, postgres_url: str, processes: list[HubProcess], tmp_path: Path
+) -> None:
+    # Issue 13: installed today, no history, no warm-up. 25 reports of one category in one district within a
+    # minute, stamped now (live): the conservative prior of spikes.yaml judges them.
+    env = hub_env(comms, postgres_url, HUB_SPIKES_WARMUP_DAYS="0")
+    await start(processes, comms, "spikes", env=env, log=tmp_path / "hub.log")
+    now = dt.datetime.now(dt.UTC)
+    events = burst(now - dt.timedelta(minutes=1), run="fresh", calls=0, reports=25, minutes=1)
+    sent = time.monotonic()
+    await publish(events, amqp_url=comms)
+    first = await take(comms, expect=1, timeout=60)
+    took = time.monotonic() - sent
+    assert len(first.message_ids) == 1, processes[0].log_tail()
+    assert first.message_ids[0].endswith("/detected/1")
+    assert first.bodies[0]["district"] == "Kerkom"
+    assert first.bodies[0]["update"] is False
+    assert took < 60, f"the alert took {took:.0f} s"
+    # Exactly one: nothing else on the team's queue (an update waits for its interval).
+    assert (await take(comms, expect=0, timeout=3)).message_ids == []
