@@ -62,7 +62,8 @@ async def test_a_backfill_counts_each_contact_once_and_publishes_nothing(
     after_first = await totals(sessions)
     calls, reports, contacts, alerts, outbox = after_first
     assert contacts == 4 + first_jsonl.counted
-    assert reports >= 3 and calls >= 1
+    assert reports >= 3
+    assert calls >= 1
     assert (alerts, outbox) == (0, 0)
     assert sum(seen) > 0  # the progress bar advanced
 
