@@ -36,6 +36,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.router.handler import RoutingService
 from consumers.stats import http as stats_http
 from consumers.stats.api import StatsApi
@@ -43,8 +45,6 @@ from consumers.stats.handler import StatsService
 from consumers.stats.sources import FactMemo
 from contracts import CallLogged, SpikeDetected, SpikeResolved, WorkOrderIssued, WorkOrderStatus, WorkOrderStatusApplied
 from hub.app import Domain
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 from hub.settings import Settings
 from hub.simulator import simulate_year
 from infra.batcher import TransactionBatcher

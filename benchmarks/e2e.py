@@ -116,10 +116,11 @@ def broker_messages_per_report(consumers: list[str], orders_per_report: float) -
     hop moves one delivery and one publish per message, so even a hub doing nothing else cannot exceed
     2 / (deliveries + publishes) of its rate, counting a delivery and a publish as equally costly.
     """
-    from infra.topology import CONSUMER_BINDINGS, workorder_routing_key
+    from hub.topology import CONSUMER_QUEUES
+    from infra.topology import workorder_routing_key
 
     def takers(routing_key: str) -> int:
-        return sum(any(topic_matches(b, routing_key) for b in CONSUMER_BINDINGS[c]) for c in consumers)
+        return sum(any(topic_matches(b, routing_key) for b in CONSUMER_QUEUES[c].bindings) for c in consumers)
 
     deliveries = takers("report.filed") + orders_per_report * takers(workorder_routing_key("x"))
     publishes = orders_per_report
@@ -565,7 +566,7 @@ class Bench:
         return [consumer_queue_name(c) for c in self.consumers]
 
     def hub_queue_names(self) -> list[str]:
-        from hub.app import CONSUMERS
+        from hub.topology import CONSUMERS
         from infra.topology import consumer_queue_name, dead_letter_queue_name, retry_queue_name
 
         names = list(self.workorder_queues)
@@ -636,13 +637,13 @@ async def drop_database(bench: Bench) -> None:
 
 async def declare_hub_topology(bench: Bench) -> None:
     from hub.settings import Settings
+    from hub.topology import hub_topology
     from infra.topology import declare_topology
 
     settings = Settings(amqp_url=bench.amqp_url, database_url=bench.database_url)
     await declare_topology(
         bench.amqp_url,
-        consumers=bench.consumers,
-        assignees=bench.assignees,
+        hub_topology(bench.consumers, bench.assignees),
         retry_delay_ms=settings.retry_delay_ms,
         delivery_limit=settings.delivery_limit,
     )
@@ -726,9 +727,11 @@ async def phase_bare(bench: Bench, n: int) -> dict[str, Any]:
 
 def inbox_target(consumer: str, reports: int, orders: int) -> int:
     """How many deliveries `consumer` commits for this stream, from its bindings (0: unknown)."""
-    from infra.topology import CONSUMER_BINDINGS, WORKORDER_ISSUED_PREFIX
+    from hub.topology import CONSUMER_QUEUES
+    from infra.topology import WORKORDER_ISSUED_PREFIX
 
-    keys = CONSUMER_BINDINGS.get(consumer, ())
+    queues = CONSUMER_QUEUES.get(consumer)
+    keys = queues.bindings if queues is not None else ()
     target = reports if "report.filed" in keys else 0
     if any(k.startswith(WORKORDER_ISSUED_PREFIX) for k in keys):
         target += orders
@@ -1139,7 +1142,9 @@ def print_summary(bench: Bench, results: dict[str, Any], settings: dict[str, Any
                 "",
             )
         )
-        rows.append(("  ratio bound by message count alone (no hub work at all)", f"{per_report['ratio_bound']:.2f}", ""))
+        rows.append(
+            ("  ratio bound by message count alone (no hub work at all)", f"{per_report['ratio_bound']:.2f}", "")
+        )
     if lat:
         ok = lat["p99_ms"] < TARGET_P99_MS and lat["work_orders_received"] >= lat["work_orders_expected"]
         targets["p99_ms"] = {"value": lat["p99_ms"], "target": f"< {TARGET_P99_MS:g}", "verdict": verdict(ok)}
@@ -1238,8 +1243,9 @@ async def main_async(args: argparse.Namespace) -> int:
     for item in args.hub_env:
         key, _, value = item.partition("=")
         os.environ[key] = value  # the hub process inherits it; so does Settings() here (topology arguments)
-    from hub.app import CONSUMERS, Domain
+    from hub.app import Domain
     from hub.settings import Settings
+    from hub.topology import CONSUMERS
 
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = set(phases) - {"bare", "hub", "latency", "memory"}

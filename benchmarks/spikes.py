@@ -38,12 +38,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from benchmarks.city2 import simulate_city2
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.spikes.config import SpikeConfig, load_spike_config
 from consumers.spikes.engine import EngineState, MemoryCounts, Observation, Progress, SpikeEngine, event_time, observe
 from consumers.spikes.lifecycle import Fire, Incident, Resolve
 from contracts import CallLogged
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 from hub.settings import Settings
 from hub.simulator import PlantedIncident, Scenario, simulate, simulate_year
 

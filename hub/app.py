@@ -17,9 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from consumers.contractors.deliveries import DeliveryConfig, DeliveryService, DeliveryWorker
 from consumers.contractors.status import StatusService
 from consumers.contractors.subscriber import build_deliveries_router, build_status_router
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.notifier.handler import NotifierService
 from consumers.notifier.subscriber import build_router as build_notifier_router
 from consumers.notifier.worker import NotifierConfig, NotifierWorker
+from consumers.privacy.service import PrivacyService, RetentionJob
 from consumers.router.handler import RoutingService
 from consumers.router.rules import RuleSet
 from consumers.router.subscriber import build_router
@@ -36,9 +39,8 @@ from contracts import (
     WorkOrderIssued,
     WorkOrderStatusApplied,
 )
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 from hub.settings import Settings
+from hub.topology import CONSUMERS, hub_topology
 from infra.batcher import TransactionBatcher
 from infra.broker_admin import credentials_of
 from infra.chat import ChatWebhookSender
@@ -48,12 +50,10 @@ from infra.inbox import InboxPruner
 from infra.mailer import Mailer, SmtpSettings
 from infra.metrics import HubMetrics
 from infra.periodic import Background, Periodic
-from infra.privacy import PrivacyService, RetentionJob
 from infra.relay import OutboxRelay
 from infra.topology import CITY_EVENTS, declare_topology
 from infra.version import version
 
-CONSUMERS: tuple[str, ...] = ("router", "stats", "status", "deliveries", "spikes", "notifier")
 VERSION = version()
 
 
@@ -94,8 +94,7 @@ class Hub:
         await upgrade_schema(self.engine)
         await declare_topology(
             self.settings.amqp_url,
-            consumers=self.consumers,
-            assignees=list(self.domain.catalogue.assignees),
+            hub_topology(self.consumers, self.domain.catalogue.assignees),
             retry_delay_ms=self.settings.retry_delay_ms,
             delivery_limit=self.settings.delivery_limit,
         )

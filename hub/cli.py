@@ -10,8 +10,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from consumers.domain.calendar import CityCalendar
 from contracts import BroadcastChannel
-from hub.calendar import CityCalendar
 from hub.settings import Settings, get_settings
 
 
@@ -209,8 +209,9 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from faststream import FastStream
 
-    from hub.app import CONSUMERS, build_app, build_hub
+    from hub.app import build_app, build_hub
     from hub.logging import configure_logging
+    from hub.topology import CONSUMERS
 
     configure_logging(settings.log_level, json_lines=settings.log_json)
     names = list(dict.fromkeys(args.names))
@@ -288,7 +289,7 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dlq_consumers(name: str | None) -> list[str]:
-    from hub.app import CONSUMERS
+    from hub.topology import CONSUMERS
 
     if name is not None and name not in CONSUMERS:
         raise SystemExit(f"unknown consumer {name!r}; known: {', '.join(CONSUMERS)}")
@@ -376,15 +377,15 @@ def _cmd_db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_topology_declare(_args: argparse.Namespace, settings: Settings) -> int:
-    from hub.app import CONSUMERS, Domain
+    from hub.app import Domain
+    from hub.topology import CONSUMERS, hub_topology
     from infra.topology import declare_topology
 
     domain = Domain.load(settings)
     asyncio.run(
         declare_topology(
             settings.amqp_url,
-            consumers=CONSUMERS,
-            assignees=list(domain.catalogue.assignees),
+            hub_topology(CONSUMERS, domain.catalogue.assignees),
             retry_delay_ms=settings.retry_delay_ms,
             delivery_limit=settings.delivery_limit,
         )

@@ -25,12 +25,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
+from consumers.router.tables import Report, WorkOrder
 from consumers.spikes.cli import publish_broadcast
+from consumers.spikes.tables import Alert
+from consumers.stats.tables import StatCall, StatIncident
 from contracts import BroadcastChannel, CallLogged, IncidentBroadcast, ReportFiled
-from hub.app import CONSUMERS, build_hub
+from hub.app import build_hub
 from hub.settings import Settings
 from hub.simulator import PlantedIncident, Scenario, describe, publish, simulate
-from infra.db.models import Alert, InboxEntry, Report, StatCall, StatIncident, WorkOrder
+from hub.topology import CONSUMERS
+from infra.db.tables import InboxEntry
 from infra.relay import pending_count
 
 BRUSSELS = ZoneInfo("Europe/Brussels")

@@ -47,7 +47,8 @@ LINKS = {
 
 
 def create_http_app(settings: Settings) -> FastAPI:
-    from hub.app import CONSUMERS, VERSION, Domain
+    from hub.app import VERSION, Domain
+    from hub.topology import CONSUMERS
 
     domain = Domain.load(settings)
     engine = create_engine(settings.database_url, pool_size=5)

@@ -10,8 +10,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from consumers.privacy.service import PrivacyService
     from hub.settings import Settings
-    from infra.privacy import PrivacyService
 
 
 def add_parser(sub: Any) -> None:
@@ -41,10 +41,10 @@ def add_parser(sub: Any) -> None:
 
 
 async def _with_service(settings: Settings, job: Any, *, publish: bool = True) -> Any:
-    from hub.app import CONSUMERS
+    from consumers.privacy.service import PrivacyService
+    from hub.topology import CONSUMERS
     from infra.db import create_engine, create_session_factory, upgrade_schema
     from infra.errors import describe
-    from infra.privacy import PrivacyService
     from infra.relay import OutboxRelay
 
     engine = create_engine(settings.database_url)

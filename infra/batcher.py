@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra.clock import utcnow
 from infra.db.dialect import insert_ignore
-from infra.db.models import InboxEntry, OutboxMessage
+from infra.db.tables import InboxEntry, OutboxMessage
 from infra.errors import PermanentError, is_transient
 from infra.outbox import Outgoing, outbox_values
 
@@ -226,7 +226,13 @@ class TransactionBatcher:
             written: set[str] = set()
             if outgoing:
                 stmt = insert_ignore(session, OutboxMessage).returning(OutboxMessage.__table__.c.message_id)
-                written = set((await session.execute(stmt, outbox_values(outgoing, now, handed_off=self._on_commit is not None))).scalars())
+                written = set(
+                    (
+                        await session.execute(
+                            stmt, outbox_values(outgoing, now, handed_off=self._on_commit is not None)
+                        )
+                    ).scalars()
+                )
         self.batches += 1
         self.committed += len(batch)
         if written and self._on_commit is not None:

@@ -31,7 +31,7 @@ from faststream.rabbit.subscriber import RabbitSubscriber
 from infra.clock import utcnow
 from infra.cloudevents import BadStructuredEvent, message_id_of, normalize_input
 from infra.errors import PermanentError, describe, is_permanent, is_transient
-from infra.topology import CITY_EVENTS, CONSUMER_BINDINGS, DEAD_LETTER_EXCHANGE, consumer_queue, consumer_queue_name
+from infra.topology import CITY_EVENTS, DEAD_LETTER_EXCHANGE, ConsumerQueues, consumer_queue_name
 
 log = logging.getLogger("hub.delivery")
 
@@ -156,15 +156,21 @@ def routed(consumer: str, matches: Callable[[str], bool]) -> Callable[[RabbitMes
 
 
 def consumer_subscriber(
-    router: RabbitRouter, consumer: str, *, prefetch: int, delivery_limit: int, title: str, description: str
+    router: RabbitRouter,
+    queues: ConsumerQueues,
+    *,
+    prefetch: int,
+    delivery_limit: int,
+    title: str,
+    description: str,
 ) -> RabbitSubscriber:
     """The consumer's input queue `hub.<consumer>` on `city.events`, acked by hand once its batch committed.
 
-    `declare_topology` (run before the broker starts) declares the queue and binds every key of the consumer in
-    `CONSUMER_BINDINGS`; the subscriber only checks that the queue exists.
+    `declare_topology` (run before the broker starts) declares the queue and binds every key of the consumer's
+    `ConsumerQueues`; the subscriber only checks that the queue exists.
     """
     return router.subscriber(
-        consumer_queue(consumer, CONSUMER_BINDINGS[consumer][0], delivery_limit=delivery_limit),
+        queues.input_queue(delivery_limit=delivery_limit),
         CITY_EVENTS,
         channel=Channel(prefetch_count=prefetch),
         ack_policy=AckPolicy.MANUAL,

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra.clock import Clock, utcnow
-from infra.db.models import InboxEntry
+from infra.db.tables import InboxEntry
 
 log = logging.getLogger(__name__)
 

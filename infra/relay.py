@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra import amqp, cloudevents
 from infra.clock import utcnow
-from infra.db.models import OutboxMessage
+from infra.db.tables import OutboxMessage
 from infra.outbox import Outgoing
 
 log = logging.getLogger(__name__)

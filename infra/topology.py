@@ -1,4 +1,8 @@
-"""The broker topology, declared in one place. Nobody declares these queues with other arguments elsewhere.
+"""The broker topology: names, queue arguments and the one builder that declares them.
+
+Each consumer declares its own queues and bindings in `consumers/<name>/queues.py` (its input queue with the keys
+it listens to, and the queues it fills for others); the composition root collects them into one `Topology` and
+`declare_topology` declares it. Queue arguments are built here only, so nobody declares a queue with other ones.
 
 Public contract:
   * topic exchange `city.events`: `call.logged`, `report.filed`, `workorder.status` in;
@@ -16,7 +20,7 @@ Per consumer `<c>` (router, stats, spikes, ...):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
@@ -136,27 +140,6 @@ def workorder_queue(assignee: str) -> RabbitQueue:
     )
 
 
-# What each consumer listens to on `city.events`. The consumer modules subscribe with the same queues.
-CONSUMER_BINDINGS: dict[str, tuple[str, ...]] = {
-    "router": ("report.filed",),
-    # Contractors: status updates in (validated, applied); work orders out to webhooks and e-mail.
-    "status": ("workorder.status",),
-    "deliveries": ("workorder.issued.*",),
-    "stats": (
-        "call.logged",
-        "report.filed",
-        "workorder.issued.*",
-        # Only validated changes: `workorder.status` is what anybody with a broker user may send.
-        "workorder.status.applied",
-        "spike.detected",
-        "spike.resolved",
-        "spike.broadcast",
-    ),
-    # Spikes: calls and reports counted, work orders for the assignees an alert names; alerts to e-mail/chat.
-    "spikes": ("call.logged", "report.filed", "workorder.issued.*"),
-    "notifier": ("spike.detected", "spike.resolved"),
-}
-
 # Contract keys routed per assignee (`<prefix>.<assignee>`, onto `workorders.<assignee>`).
 PER_ASSIGNEE_PREFIXES = frozenset(
     {WORKORDER_ISSUED_PREFIX, WORKORDER_ESCALATED_PREFIX, WORKORDER_REPORTER_ERASED_PREFIX}
@@ -166,49 +149,83 @@ PER_ASSIGNEE_PREFIXES = frozenset(
 # other key reaches a queue: an outbox row under an unbound key would fail with NO_ROUTE on every attempt).
 INTENTIONALLY_UNBOUND: dict[str, str] = {}
 
-# Bindings older versions made and that must go: `declare_topology` removes them from existing queues.
-RETIRED_BINDINGS: dict[str, tuple[str, ...]] = {
-    # The statistics once counted the raw, unvalidated status stream (a contractor could forge figures).
-    "stats": ("workorder.status",),
-}
+
+@dataclass(frozen=True)
+class ConsumerQueues:
+    """A consumer's input `hub.<name>` (with `.retry` and `.dlq`) and the keys it listens to on `city.events`.
+
+    `declare_topology` (run before the broker starts) declares the queue and binds every key, and removes the
+    `retired` bindings older versions made; the consumer's subscriber (`input_queue`) only checks that it exists.
+    """
+
+    name: str
+    bindings: tuple[str, ...]
+    retired: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.bindings:
+            raise ValueError(f"consumer {self.name!r}: no binding")
+
+    def input_queue(self, *, delivery_limit: int) -> RabbitQueue:
+        return consumer_queue(self.name, self.bindings[0], delivery_limit=delivery_limit)
 
 
-async def declare_topology(
-    amqp_url: str,
-    *,
-    consumers: Iterable[str],
-    assignees: Iterable[str],
-    retry_delay_ms: int,
-    delivery_limit: int,
-) -> None:
-    """Declare exchanges and every queue of the hub, idempotently (same arguments every time)."""
+@dataclass(frozen=True)
+class SharedQueue:
+    """A queue the hub fills for others to read (an assignee's work orders, the communication team's alerts)."""
+
+    queue: RabbitQueue
+    bindings: tuple[str, ...]
+
+
+@dataclass
+class Topology:
+    """Everything `declare_topology` declares, collected from the consumers' `queues.py`.
+
+    A queue is declared by one consumer only: a second declaration of the same name is an error here, at start-up,
+    not a `PRECONDITION_FAILED` from the broker. Another consumer adds its keys to a shared queue with `bind`.
+    """
+
+    consumers: dict[str, ConsumerQueues] = field(default_factory=dict)
+    queues: dict[str, SharedQueue] = field(default_factory=dict)
+
+    def consumer(self, queues: ConsumerQueues) -> None:
+        if queues.name in self.consumers:
+            raise ValueError(f"consumer {queues.name!r} declared twice")
+        self.consumers[queues.name] = queues
+
+    def queue(self, queue: RabbitQueue, *bindings: str) -> None:
+        if queue.name in self.queues:
+            raise ValueError(f"queue {queue.name!r} declared twice")
+        self.queues[queue.name] = SharedQueue(queue, tuple(bindings))
+
+    def bind(self, queue_name: str, *bindings: str) -> None:
+        shared = self.queues[queue_name]
+        self.queues[queue_name] = SharedQueue(shared.queue, (*shared.bindings, *bindings))
+
+
+async def declare_topology(amqp_url: str, topology: Topology, *, retry_delay_ms: int, delivery_limit: int) -> None:
+    """Declare the exchanges and every queue of `topology`, idempotently (same arguments every time)."""
     connection = await amqp.connect_robust(amqp_url, "topology")
     async with connection:
         channel = await connection.channel()
         exchanges = {}
         for ex in (CITY_EVENTS, RETRY_EXCHANGE, DEAD_LETTER_EXCHANGE):
             exchanges[ex.name] = await channel.declare_exchange(ex.name, type=ex.type.value, durable=ex.durable)
-        for consumer in consumers:
-            keys = CONSUMER_BINDINGS[consumer]
-            main = consumer_queue(consumer, keys[0], delivery_limit=delivery_limit)
+        for consumer in topology.consumers.values():
+            main = consumer.input_queue(delivery_limit=delivery_limit)
             q = await channel.declare_queue(main.name, durable=True, arguments=main.arguments)
-            for key in keys:
+            for key in consumer.bindings:
                 await q.bind(exchanges[CITY_EVENTS.name], key)
-            for key in RETIRED_BINDINGS.get(consumer, ()):
+            for key in consumer.retired:
                 await q.unbind(exchanges[CITY_EVENTS.name], key)
-            retry = retry_queue(consumer, delay_ms=retry_delay_ms)
+            retry = retry_queue(consumer.name, delay_ms=retry_delay_ms)
             rq = await channel.declare_queue(retry.name, durable=True, arguments=retry.arguments)
-            await rq.bind(exchanges[RETRY_EXCHANGE.name], consumer_queue_name(consumer))
-            dead = dead_letter_queue(consumer)
+            await rq.bind(exchanges[RETRY_EXCHANGE.name], consumer_queue_name(consumer.name))
+            dead = dead_letter_queue(consumer.name)
             dq = await channel.declare_queue(dead.name, durable=True, arguments=dead.arguments)
-            await dq.bind(exchanges[DEAD_LETTER_EXCHANGE.name], consumer_queue_name(consumer))
-        for assignee in assignees:
-            wq = workorder_queue(assignee)
-            queue = await channel.declare_queue(wq.name, durable=True, arguments=wq.arguments)
-            await queue.bind(exchanges[CITY_EVENTS.name], workorder_routing_key(assignee))
-            await queue.bind(exchanges[CITY_EVENTS.name], workorder_escalated_routing_key(assignee))  # contractors
-            await queue.bind(exchanges[CITY_EVENTS.name], workorder_reporter_erased_routing_key(assignee))  # operations
-        # Spikes: the communication team's queue, whichever consumers run.
-        comms = comms_alerts_queue()
-        cq = await channel.declare_queue(comms.name, durable=True, arguments=comms.arguments)
-        await cq.bind(exchanges[CITY_EVENTS.name], SPIKE_ROUTING_PATTERN)
+            await dq.bind(exchanges[DEAD_LETTER_EXCHANGE.name], consumer_queue_name(consumer.name))
+        for shared in topology.queues.values():
+            queue = await channel.declare_queue(shared.queue.name, durable=True, arguments=shared.queue.arguments)
+            for key in shared.bindings:
+                await queue.bind(exchanges[CITY_EVENTS.name], key)

@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.spikes.config import SpikeConfig, load_spike_config
 from consumers.spikes.engine import EngineState, MemoryCounts, Observation, SpikeEngine, observe
 from consumers.spikes.lifecycle import Action
 from contracts import CallLogged, CallOutcome, CallTopic, Location, ReportChannel, ReportFiled
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 from hub.settings import Settings
 from hub.simulator import SimEvent, simulate
 

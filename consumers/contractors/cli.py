@@ -8,16 +8,41 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select, update
 
 from consumers.contractors.deliveries import EXHAUSTED, PENDING
 from consumers.contractors.provisioning import ContractorAccess, provision, provisioning_plan
-from hub.catalogue import Catalogue
-from hub.settings import Settings
+from consumers.contractors.tables import Delivery, DeliveryEndpoint
+from consumers.domain.catalogue import Catalogue
 from infra.broker_admin import BrokerAdminError, connect_admin, vhost_of
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Delivery, DeliveryEndpoint
+
+
+class CliSettings(Protocol):
+    """What these commands read of the hub's settings (the composition root passes its own)."""
+
+    @property
+    def amqp_url(self) -> str: ...
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def categories_file(self) -> Path: ...
+
+    @property
+    def assignees_file(self) -> Path: ...
+
+    @property
+    def contractor_user_prefix(self) -> str: ...
+
+    @property
+    def broker_admin(self) -> str: ...
+
+    @property
+    def rabbitmq_management_url(self) -> str: ...
 
 
 def _describe(access: ContractorAccess, vhost: str) -> str:
@@ -28,7 +53,7 @@ def _describe(access: ContractorAccess, vhost: str) -> str:
     )
 
 
-def provision_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def provision_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     catalogue = Catalogue.load(settings.categories_file, settings.assignees_file)
     vhost = args.vhost or vhost_of(settings.amqp_url)
     plan = provisioning_plan(catalogue, settings.contractor_user_prefix)
@@ -54,7 +79,9 @@ def provision_cmd(args: argparse.Namespace, settings: Settings) -> int:
     except BrokerAdminError as exc:
         print(f"error: {exc}")
         return 1
-    secrets = {access.user: {"assignee": access.assignee, "vhost": vhost, "password": pw} for access, _, pw in done if pw}
+    secrets = {
+        access.user: {"assignee": access.assignee, "vhost": vhost, "password": pw} for access, _, pw in done if pw
+    }
     for access, created, password in done:
         state = "created" if created else ("password rotated" if password else "exists, password unchanged")
         print(f"  {state}: {_describe(access, vhost)}")
@@ -76,13 +103,15 @@ def _fmt(moment: dt.datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
-def deliveries_list_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def deliveries_list_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     async def _go() -> None:
         engine = create_engine(settings.database_url)
         sessions = create_session_factory(engine)
         try:
             async with sessions() as session:
-                endpoints = (await session.execute(select(DeliveryEndpoint).order_by(DeliveryEndpoint.assignee))).scalars()
+                endpoints = (
+                    await session.execute(select(DeliveryEndpoint).order_by(DeliveryEndpoint.assignee))
+                ).scalars()
                 print("endpoints:")
                 for ep in endpoints:
                     state = f"DISABLED ({ep.disabled_reason})" if ep.disabled_at else "enabled"
@@ -97,7 +126,9 @@ def deliveries_list_cmd(args: argparse.Namespace, settings: Settings) -> int:
                     stmt = stmt.where(Delivery.assignee == args.assignee)
                 rows = list((await session.execute(stmt)).scalars())
                 print(f"deliveries ({len(rows)} shown, newest first):")
-                print(f"  {'id':>6} {'state':<10} {'assignee':<20} {'channel':<8} {'tries':>5} {'next attempt':<19} last")
+                print(
+                    f"  {'id':>6} {'state':<10} {'assignee':<20} {'channel':<8} {'tries':>5} {'next attempt':<19} last"
+                )
                 for d in rows:
                     last = f"{d.last_status or ''} {d.last_error or ''}".strip() or "-"
                     print(
@@ -111,7 +142,7 @@ def deliveries_list_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def deliveries_replay_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def deliveries_replay_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     if args.id is None and not args.all_exhausted:
         print("error: give --id ID or --all-exhausted")
         return 2
@@ -137,7 +168,7 @@ def deliveries_replay_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if n or args.all_exhausted else 1
 
 
-def deliveries_enable_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def deliveries_enable_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     async def _go() -> int:
         engine = create_engine(settings.database_url)
         sessions = create_session_factory(engine)

@@ -32,11 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.contractors.email import compose_work_order_email
 from consumers.contractors.rules import Circuit, circuit_state, next_delay
+from consumers.contractors.tables import Delivery, DeliveryEndpoint
+from consumers.domain.catalogue import Assignee, Catalogue
 from contracts import WorkOrderIssued
-from hub.catalogue import Assignee, Catalogue
 from infra.clock import aware, utcnow
 from infra.db.dialect import insert_ignore
-from infra.db.models import Delivery, DeliveryEndpoint
 from infra.mailer import Mailer
 from infra.webhooks import AttemptResult, WebhookSender
 
@@ -62,8 +62,10 @@ def webhook_body(order: WorkOrderIssued) -> bytes:
 def policy_filtered(order: WorkOrderIssued, assignee: Assignee) -> WorkOrderIssued:
     """Defence in depth: the router already withheld the reporter; never send it where the policy forbids it."""
     if order.reporter is not None and not assignee.may_see_contact:
-        log.warning("work order carried reporter data its assignee may not see: withheld",
-                    extra={"work_order_id": order.work_order_id})
+        log.warning(
+            "work order carried reporter data its assignee may not see: withheld",
+            extra={"work_order_id": order.work_order_id},
+        )
         return order.model_copy(update={"reporter": None})
     return order
 
@@ -254,9 +256,11 @@ class DeliveryWorker:
         async def attempt(row: _Claimed) -> tuple[_Claimed, AttemptResult, dt.datetime] | None:
             async with gate:
                 moment = self._clock()
-                if state.disabled or circuit_state(
-                    state.failures, state.open_until, moment, self.config.failure_threshold
-                ) == Circuit.OPEN:
+                if (
+                    state.disabled
+                    or circuit_state(state.failures, state.open_until, moment, self.config.failure_threshold)
+                    == Circuit.OPEN
+                ):
                     released.append(row.id)  # the circuit opened meanwhile: no call
                     return None
                 result = await self._send(endpoint, row, moment)
@@ -303,7 +307,11 @@ class DeliveryWorker:
             .where(Delivery.id.in_(due), Delivery.state == PENDING, Delivery.next_attempt_at <= now)
             .values(next_attempt_at=now + self.config.lease)
             .returning(
-                Delivery.id, Delivery.delivery_id, Delivery.work_order_id, Delivery.channel, Delivery.body,
+                Delivery.id,
+                Delivery.delivery_id,
+                Delivery.work_order_id,
+                Delivery.channel,
+                Delivery.body,
                 Delivery.attempts,
             )
             .execution_options(synchronize_session=False)
@@ -399,7 +407,9 @@ class DeliveryWorker:
                 await session.execute(
                     update(DeliveryEndpoint)
                     .where(where)
-                    .values(disabled_at=now, disabled_reason=f"HTTP 410 Gone from {endpoint.webhook_url}", updated_at=now)
+                    .values(
+                        disabled_at=now, disabled_reason=f"HTTP 410 Gone from {endpoint.webhook_url}", updated_at=now
+                    )
                 )
                 log.error("endpoint of %s answered 410 Gone: disabled", endpoint.code)
             failed = [r for _, r, _ in done if not r.ok and not r.gone]

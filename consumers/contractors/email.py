@@ -12,8 +12,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
 
+from consumers.domain.catalogue import Assignee
 from contracts import WorkOrderIssued
-from hub.catalogue import Assignee
 from infra.mailer import header_value
 
 BRUSSELS = ZoneInfo("Europe/Brussels")

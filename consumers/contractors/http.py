@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.contractors.rules import Sender, inbox_key
 from consumers.contractors.status import StatusService
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from contracts import WorkOrderStatusChanged
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 from infra.amqp import SharedConnection
 from infra.batcher import TransactionBatcher
 from infra.broker_admin import credentials_of

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.contractors.rules import Circuit, circuit_state
-from infra.db.models import DeliveryEndpoint
+from consumers.contractors.tables import DeliveryEndpoint
 
 
 async def endpoint_metrics(

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from consumers.contractors.rules import broker_user
+from consumers.domain.catalogue import Catalogue
 from contracts import WorkOrderStatusChanged
-from hub.catalogue import Catalogue
 from infra.broker_admin import BrokerAdmin, Permissions, TopicPermissions
 from infra.topology import CITY_EVENTS, workorder_queue_name
 

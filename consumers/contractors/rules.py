@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from consumers.domain.catalogue import TRIAGE, Assignee
 from contracts import WorkOrderStatus, WorkOrderStatusChanged
-from hub.catalogue import TRIAGE, Assignee
 
 S = WorkOrderStatus
 
@@ -236,7 +236,9 @@ class Circuit(StrEnum):
     HALF_OPEN = "half_open"
 
 
-def circuit_state(consecutive_failures: int, open_until: dt.datetime | None, now: dt.datetime, threshold: int) -> Circuit:
+def circuit_state(
+    consecutive_failures: int, open_until: dt.datetime | None, now: dt.datetime, threshold: int
+) -> Circuit:
     """Closed below the threshold; open until the cool-down ends; then half-open: one probe decides."""
     if consecutive_failures < threshold:
         return Circuit.CLOSED

@@ -25,7 +25,11 @@ from consumers.contractors.rules import (
     sender_problem,
     vouched_sender,
 )
+from consumers.contractors.tables import WorkOrderEscalation, WorkOrderEvent
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import TRIAGE, Catalogue
 from consumers.router.rules import RoutingDecision
+from consumers.router.tables import Report, WorkOrder
 from consumers.router.workorders import build_work_orders
 from contracts import (
     ReportFiled,
@@ -34,12 +38,9 @@ from contracts import (
     WorkOrderStatusApplied,
     WorkOrderStatusChanged,
 )
-from hub.calendar import CityCalendar
-from hub.catalogue import TRIAGE, Catalogue
 from infra.clock import aware, utcnow
 from infra.consuming import HEADER_USER_ID
 from infra.db.dialect import insert_ignore
-from infra.db.models import Report, WorkOrder, WorkOrderEscalation, WorkOrderEvent
 from infra.errors import PermanentError
 from infra.outbox import Outgoing
 from infra.topology import CITY_EVENTS, workorder_escalated_routing_key, workorder_routing_key

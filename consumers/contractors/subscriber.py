@@ -9,6 +9,8 @@ from __future__ import annotations
 from faststream.rabbit import RabbitRouter
 
 from consumers.contractors.deliveries import DeliveryService, DeliveryWorker
+from consumers.contractors.queues import DELIVERIES as DELIVERIES_QUEUES
+from consumers.contractors.queues import STATUS as STATUS_QUEUES
 from consumers.contractors.rules import inbox_key
 from consumers.contractors.status import StatusService
 from contracts import WorkOrderIssued, WorkOrderStatusChanged
@@ -16,8 +18,8 @@ from infra.batcher import TransactionBatcher
 from infra.cloudevents import message_id_of
 from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message
 
-STATUS = "status"
-DELIVERIES = "deliveries"
+STATUS = STATUS_QUEUES.name
+DELIVERIES = DELIVERIES_QUEUES.name
 
 
 def build_status_router(
@@ -32,7 +34,7 @@ def build_status_router(
 
     @consumer_subscriber(
         router,
-        STATUS,
+        STATUS_QUEUES,
         prefetch=prefetch,
         delivery_limit=delivery_limit,
         title="hub.status:workorder.status",
@@ -67,7 +69,7 @@ def build_deliveries_router(
 
     @consumer_subscriber(
         router,
-        DELIVERIES,
+        DELIVERIES_QUEUES,
         prefetch=prefetch,
         delivery_limit=delivery_limit,
         title="hub.deliveries:workorder.issued.*",

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from consumers.notifier.tables import AlertNotification
 from contracts import SpikeDetected, SpikeResolved
 from infra.clock import utcnow
 from infra.db.dialect import insert_ignore
-from infra.db.models import AlertNotification
 
 CHANNELS = ("email", "webhook")
 PENDING, DELIVERED, EXHAUSTED = "pending", "delivered", "exhausted"

@@ -8,6 +8,7 @@ from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 
 from consumers.notifier.handler import NotifierService
+from consumers.notifier.queues import QUEUES
 from consumers.notifier.worker import NotifierWorker
 from contracts import SpikeDetected, SpikeResolved
 from infra.batcher import TransactionBatcher
@@ -16,7 +17,7 @@ from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message
 from infra.errors import PermanentError
 from infra.topology import consumer_queue_name
 
-NAME = "notifier"
+NAME = QUEUES.name
 
 
 def build_router(
@@ -31,7 +32,7 @@ def build_router(
     router = RabbitRouter(middlewares=[policy])
     subscriber = consumer_subscriber(
         router,
-        NAME,
+        QUEUES,
         prefetch=prefetch,
         delivery_limit=delivery_limit,
         title="hub.notifier",

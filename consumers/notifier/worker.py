@@ -28,10 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.notifier import compose
 from consumers.notifier.handler import DELIVERED, EXHAUSTED, PENDING
+from consumers.notifier.tables import AlertNotification
 from contracts import SpikeDetected, SpikeResolved
 from infra.chat import ChatWebhookSender, chat_body
 from infra.clock import utcnow
-from infra.db.models import AlertNotification
 from infra.mailer import Mailer
 from infra.webhooks import AttemptResult
 

@@ -10,11 +10,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from contracts.reports import ReportFiled
-from hub.calendar import CityCalendar
-from hub.catalogue import (
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import (
     Category,
 )
+from contracts.reports import ReportFiled
 
 CATEGORY_DEFAULT = "@category_default"
 """In `assign:`, stands for the default assignees of the report's category."""

@@ -6,11 +6,11 @@ import datetime as dt
 
 from pydantic import ValidationError
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.router.rules import RuleSet
 from consumers.router.workorders import build_work_orders, contact_for, description_for
 from contracts.reports import ReportFiled
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 

@@ -9,15 +9,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.router.rules import RuleSet
+from consumers.router.tables import Report, WorkOrder
 from consumers.router.workorders import build_work_orders
 from contracts import ReportFiled, WorkOrderIssued
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 from infra.batcher import deferred
 from infra.clock import utcnow
 from infra.db.dialect import insert_ignore
-from infra.db.models import Report, WorkOrder
 from infra.outbox import Outgoing
 from infra.topology import CITY_EVENTS, workorder_routing_key
 

@@ -6,6 +6,16 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import (
+    CATEGORY_CODE,
+    TRIAGE,
+    Catalogue,
+    ConfigFileError,
+    YamlMapping,
+    check_keys,
+    read_yaml_mapping,
+)
 from consumers.router.conditions import (
     CATEGORY_DEFAULT,
     CONDITION_KEYS,
@@ -27,16 +37,6 @@ from consumers.router.conditions import (
     WeekdayCondition,
     hhmm,
     listing,
-)
-from hub.calendar import CityCalendar
-from hub.catalogue import (
-    CATEGORY_CODE,
-    TRIAGE,
-    Catalogue,
-    ConfigFileError,
-    YamlMapping,
-    check_keys,
-    read_yaml_mapping,
 )
 
 

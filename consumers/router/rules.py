@@ -11,15 +11,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from consumers.router.conditions import CATEGORY_DEFAULT, UNKNOWN_CATEGORY_RULE_ID, Condition, Facts, Rule, listing
-from consumers.router.rule_file import RuleFileError, RuleFileLoader, district_names
-from contracts.reports import ReportFiled
-from hub.calendar import CityCalendar
-from hub.catalogue import (
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import (
     TRIAGE,
     Catalogue,
     read_yaml_mapping,
 )
+from consumers.router.conditions import CATEGORY_DEFAULT, UNKNOWN_CATEGORY_RULE_ID, Condition, Facts, Rule, listing
+from consumers.router.rule_file import RuleFileError, RuleFileLoader, district_names
+from contracts.reports import ReportFiled
 
 __all__ = [
     "CATEGORY_DEFAULT",

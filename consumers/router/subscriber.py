@@ -5,12 +5,13 @@ from __future__ import annotations
 from faststream.rabbit import RabbitRouter
 
 from consumers.router.handler import RoutingService
+from consumers.router.queues import QUEUES
 from contracts import ReportFiled
 from infra.batcher import TransactionBatcher
 from infra.cloudevents import message_id_of
 from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message
 
-NAME = "router"
+NAME = QUEUES.name
 
 
 def build_router(
@@ -25,7 +26,7 @@ def build_router(
 
     @consumer_subscriber(
         router,
-        NAME,
+        QUEUES,
         prefetch=prefetch,
         delivery_limit=delivery_limit,
         title="hub.router:report.filed",

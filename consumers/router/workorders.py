@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import FALLBACK_CATEGORY, Assignee, Catalogue
 from consumers.router.masking import REDACTED, mask_contact_data
 from consumers.router.rules import RoutingDecision
 from contracts.base import ReporterContact
 from contracts.reports import ReportFiled
 from contracts.workorders import WorkOrderIssued
-from hub.calendar import CityCalendar
-from hub.catalogue import FALLBACK_CATEGORY, Assignee, Catalogue
 
 # Fixed for ever: changing it would give every existing work order a new id and break deduplication.
 WORK_ORDER_NAMESPACE = uuid.UUID("7d1c52a4-4f0b-5d7e-9a38-3c6a2f1b8e90")

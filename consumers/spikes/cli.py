@@ -19,7 +19,7 @@ import getpass
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import aio_pika
@@ -27,20 +27,42 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consumers.notifier.tables import AlertNotification
 from consumers.spikes.config import load_spike_config
 from consumers.spikes.engine import EngineState
 from consumers.spikes.lifecycle import Incident
 from consumers.spikes.silences import Scope, SilenceError, new_silence_id, parse_duration, scope_of
 from consumers.spikes.store import STATE_ROW, aware, utc
+from consumers.spikes.tables import Alert, AlertSilence, SpikeState
 from contracts import BroadcastChannel, IncidentBroadcast
-from hub.settings import Settings
 from infra import amqp
 from infra.clock import utcnow
 from infra.cloudevents import amqp_headers, amqp_properties, meta_for
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Alert, AlertNotification, AlertSilence, SpikeState
 from infra.errors import describe
 from infra.topology import CITY_EVENTS
+
+
+class CliSettings(Protocol):
+    """What these commands read of the hub's settings (the composition root passes its own)."""
+
+    @property
+    def amqp_url(self) -> str: ...
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def spikes_file(self) -> Path: ...
+
+    @property
+    def categories_file(self) -> Path: ...
+
+    @property
+    def assignees_file(self) -> Path: ...
+
+    @property
+    def timezone(self) -> str: ...
 
 # --------------------------------------------------------------------------------------------------
 # The database side, callable from tests
@@ -109,7 +131,7 @@ class Overview:
 
 
 async def overview(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, *, limit: int, all_silences: bool, now: dt.datetime
+    sessions: async_sessionmaker[AsyncSession], settings: CliSettings, *, limit: int, all_silences: bool, now: dt.datetime
 ) -> Overview:
     config = load_spike_config(settings.spikes_file)
     async with sessions() as session:
@@ -175,7 +197,7 @@ class _DatabaseError(Exception):
     """The database could not be read or written (unreachable, or its schema not upgraded)."""
 
 
-def _run(settings: Settings, job: Any) -> Any:
+def _run(settings: CliSettings, job: Any) -> Any:
     async def _go() -> Any:
         engine = create_engine(settings.database_url)
         try:
@@ -188,10 +210,10 @@ def _run(settings: Settings, job: Any) -> Any:
     return asyncio.run(_go())
 
 
-def _reported(command: Callable[[argparse.Namespace, Settings], int]) -> Callable[[argparse.Namespace, Settings], int]:
+def _reported(command: Callable[[argparse.Namespace, CliSettings], int]) -> Callable[[argparse.Namespace, CliSettings], int]:
     """A command that prints a database failure as one line instead of a traceback."""
 
-    def run(args: argparse.Namespace, settings: Settings) -> int:
+    def run(args: argparse.Namespace, settings: CliSettings) -> int:
         try:
             return command(args, settings)
         except _DatabaseError as exc:
@@ -202,7 +224,7 @@ def _reported(command: Callable[[argparse.Namespace, Settings], int]) -> Callabl
 
 
 @_reported
-def alerts_list_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def alerts_list_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     now = utcnow()
     view = _run(settings, lambda s: overview(s, settings, limit=args.limit, all_silences=args.all_silences, now=now))
     print(render(view, ZoneInfo(settings.timezone)))
@@ -210,7 +232,7 @@ def alerts_list_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @_reported
-def alerts_silence_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def alerts_silence_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     now = utcnow()
     try:
         if args.until is not None:
@@ -241,7 +263,7 @@ def alerts_silence_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @_reported
-def alerts_unsilence_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def alerts_unsilence_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     done = _run(settings, lambda s: cancel_silence(s, args.silence_id, utcnow()))
     if not done:
         print(f"error: no silence {args.silence_id!r} in force")
@@ -277,7 +299,7 @@ async def publish_broadcast(amqp_url: str, broadcast: IncidentBroadcast) -> str:
 
 
 @_reported
-def alerts_broadcast_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def alerts_broadcast_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     tz = ZoneInfo(settings.timezone)
     now = utcnow()
     at = now if args.at is None else (args.at if args.at.tzinfo else args.at.replace(tzinfo=tz))
@@ -329,12 +351,12 @@ def register(subparsers: Any) -> None:
 
 
 @_reported
-def spikes_backfill_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def spikes_backfill_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from consumers.domain.catalogue import Catalogue
     from consumers.spikes.backfill import BackfillError, load_history
-    from hub.catalogue import Catalogue
 
     path: Path = args.file
     if not path.is_file():

@@ -41,6 +41,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.spikes.baseline import BaselineModel
 from consumers.spikes.config import SpikeConfig
 from consumers.spikes.drafts import build_spike_detected, build_spike_resolved
@@ -71,8 +73,6 @@ from consumers.spikes.store import (
     write_outbox,
 )
 from contracts import CallLogged, ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 from infra.batcher import OnCommit
 from infra.clock import utcnow
 from infra.outbox import Outgoing

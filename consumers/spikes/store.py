@@ -25,18 +25,11 @@ from sqlalchemy.orm import Session
 from consumers.spikes.detector import BucketCount, IncidentKey, Increment
 from consumers.spikes.drafts import MAX_SAMPLE_REPORT_IDS, dominant_fraction
 from consumers.spikes.lifecycle import Incident, Scope, Silence
+from consumers.spikes.tables import Alert, AlertSilence, SpikeAssignment, SpikeContact, SpikeCount, SpikeState
 from infra.clock import aware as aware  # re-exported: the spikes modules read stored times through the store
 from infra.clock import utc as utc
 from infra.db.dialect import CHUNK, dialect_insert, insert_ignore
-from infra.db.models import (
-    Alert,
-    AlertSilence,
-    OutboxMessage,
-    SpikeAssignment,
-    SpikeContact,
-    SpikeCount,
-    SpikeState,
-)
+from infra.db.tables import OutboxMessage
 from infra.outbox import Outgoing, outbox_values
 
 STATE_ROW = "alerts"
@@ -287,9 +280,7 @@ def incident_content(session: Session, incident: Incident) -> AlertContent:
 
 
 def insert_assignment(session: Session, report_id: str, assignee: str) -> None:
-    session.execute(
-        insert_ignore(session, SpikeAssignment).values(report_id=report_id, assignee=assignee)
-    )
+    session.execute(insert_ignore(session, SpikeAssignment).values(report_id=report_id, assignee=assignee))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -331,9 +322,7 @@ def next_seq(session: Session, incident_id: str, kind: str) -> int:
 
 def record_alert(session: Session, values: dict[str, Any]) -> bool:
     """Insert the alert row; False when its key (incident, kind, seq) exists: it was decided (and sent) before."""
-    inserted = session.execute(
-        insert_ignore(session, Alert).values(**values).returning(Alert.id)
-    ).scalar_one_or_none()
+    inserted = session.execute(insert_ignore(session, Alert).values(**values).returning(Alert.id)).scalar_one_or_none()
     return inserted is not None
 
 

@@ -1,6 +1,6 @@
 """The spikes consumer: calls, reports (and the work orders issued for them) in; `spike.detected` / `spike.resolved` out.
 
-All of them arrive on the one queue `hub.spikes` (see `infra.topology.CONSUMER_BINDINGS`); the handler is
+All of them arrive on the one queue `hub.spikes` (bindings in `consumers/spikes/queues.py`); the handler is
 chosen by the routing key the message was first published with (also after a retry round, from `x-death`).
 """
 
@@ -12,6 +12,7 @@ from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 
 from consumers.spikes.handler import SpikesService
+from consumers.spikes.queues import QUEUES
 from contracts import CallLogged, ReportFiled, WorkOrderIssued
 from infra.batcher import Apply, TransactionBatcher
 from infra.cloudevents import message_id_of
@@ -19,7 +20,7 @@ from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message
 from infra.errors import PermanentError
 from infra.topology import WORKORDER_ISSUED_PREFIX, consumer_queue_name
 
-NAME = "spikes"
+NAME = QUEUES.name
 
 
 def routing_key_of(message: RabbitMessage) -> str:
@@ -44,7 +45,7 @@ def build_router(
     router = RabbitRouter(middlewares=[policy])
     subscriber = consumer_subscriber(
         router,
-        NAME,
+        QUEUES,
         prefetch=prefetch,
         delivery_limit=delivery_limit,
         title="hub.spikes",

@@ -21,8 +21,8 @@ from functools import lru_cache
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
+from consumers.domain.calendar import CityCalendar
 from contracts import CallLogged, CallOutcome, ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued
-from hub.calendar import CityCalendar
 from infra.clock import utc as utc  # re-exported: the statistics modules import it from here
 
 PeriodKind = Literal["hour", "day", "week", "month", "year"]

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.stats import queries
 from consumers.stats.aggregates import (
     ALL,
@@ -66,8 +68,6 @@ from consumers.stats.schemas import (
 )
 from consumers.stats.scope import Scope
 from consumers.stats.sources import CounterSource, FactMemo, FactSource, Source
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 
 
 def _pct(part: int, whole: int) -> float | None:

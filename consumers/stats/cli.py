@@ -12,12 +12,22 @@ import datetime as dt
 import io
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+
+class CliSettings(Protocol):
+    """What these commands read of the hub's settings (the composition root passes its own)."""
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def calendar_file(self) -> Path: ...
 
 if TYPE_CHECKING:
     from consumers.stats.queries import Period
     from consumers.stats.report import Table
-    from hub.settings import Settings
 
 FORMATS = ("table", "csv", "json")
 
@@ -71,10 +81,10 @@ def resolve_period(year: int | None, date_from: dt.date | None, date_to: dt.date
     return Period(date_from, date_to or today)
 
 
-def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_stats(args: argparse.Namespace, settings: CliSettings) -> int:
     from sqlalchemy.exc import DBAPIError
 
-    from hub.calendar import CityCalendar
+    from consumers.domain.calendar import CityCalendar
 
     calendar = CityCalendar.load(settings.calendar_file)
     today = dt.datetime.now(calendar.tz).date()
@@ -141,11 +151,11 @@ def render(table: Table, fmt: str, *, period: Period, by: str | None) -> str:
     return buffer.getvalue()
 
 
-def cmd_rebuild(_args: argparse.Namespace, settings: Settings) -> int:
+def cmd_rebuild(_args: argparse.Namespace, settings: CliSettings) -> int:
     from sqlalchemy.exc import DBAPIError
 
+    from consumers.domain.calendar import CityCalendar
     from consumers.stats.rebuild import rebuild
-    from hub.calendar import CityCalendar
     from infra.db import create_engine, create_session_factory
 
     calendar = CityCalendar.load(settings.calendar_file)

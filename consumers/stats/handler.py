@@ -25,6 +25,7 @@ from sqlalchemy import event, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from consumers.domain.calendar import CityCalendar
 from consumers.stats.aggregates import (
     CallFact,
     CounterKey,
@@ -41,6 +42,7 @@ from consumers.stats.aggregates import (
     workorder_deltas,
     workorder_fact,
 )
+from consumers.stats.tables import StatCall, StatCounter, StatIncident, StatReport, StatWorkOrder, StatWorkOrderEvent
 from contracts import (
     CallLogged,
     IncidentBroadcast,
@@ -50,16 +52,7 @@ from contracts import (
     WorkOrderIssued,
     WorkOrderStatusApplied,
 )
-from hub.calendar import CityCalendar
 from infra.db.dialect import CHUNK, dialect_insert, insert_ignore
-from infra.db.models import (
-    StatCall,
-    StatCounter,
-    StatIncident,
-    StatReport,
-    StatWorkOrder,
-    StatWorkOrderEvent,
-)
 
 F = TypeVar("F")
 

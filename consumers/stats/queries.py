@@ -50,8 +50,8 @@ from consumers.stats.aggregates import (
     workorder_deltas,
 )
 from consumers.stats.scope import EVERYTHING, Scope
+from consumers.stats.tables import StatCall, StatCounter, StatIncident, StatReport, StatWorkOrder, StatWorkOrderEvent
 from contracts import CallOutcome, WorkOrderStatus
-from infra.db.models import StatCall, StatCounter, StatIncident, StatReport, StatWorkOrder, StatWorkOrderEvent
 
 ABANDONED = CallOutcome.ABANDONED.value
 AT_ONCE = CallOutcome.ANSWERED_AT_ONCE.value

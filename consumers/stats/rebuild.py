@@ -38,7 +38,7 @@ from consumers.stats.aggregates import (
     workorder_deltas,
 )
 from consumers.stats.handler import write_counters
-from infra.db.models import StatCall, StatCounter, StatIncident, StatReport, StatWorkOrder
+from consumers.stats.tables import StatCall, StatCounter, StatIncident, StatReport, StatWorkOrder
 
 F = TypeVar("F")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, select
 
-from infra.db.models import StatCall, StatIncident, StatReport, StatWorkOrder
+from consumers.stats.tables import StatCall, StatIncident, StatReport, StatWorkOrder
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 
 from consumers.stats.handler import StatsService
+from consumers.stats.queues import QUEUES
 from contracts import (
     CallLogged,
     Contract,
@@ -31,7 +32,7 @@ from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message
 from infra.errors import PermanentError
 from infra.topology import WORKORDER_ISSUED_PREFIX, consumer_queue_name
 
-NAME = "stats"
+NAME = QUEUES.name
 
 
 CONTRACTS: tuple[type[Contract], ...] = (
@@ -84,7 +85,7 @@ def build_router(
     router = RabbitRouter(middlewares=[policy])
     subscriber = consumer_subscriber(
         router,
-        NAME,
+        QUEUES,
         prefetch=prefetch,
         delivery_limit=delivery_limit,
         title="hub.stats",

@@ -6,13 +6,13 @@ import datetime as dt
 import math
 import random
 
+from consumers.domain.calendar import CityCalendar
 from contracts import (
     CallOutcome,
     CallTopic,
     ReportChannel,
     ReporterContact,
 )
-from hub.calendar import CityCalendar
 from hub.simulator.profile import IncidentKind, TrafficProfile
 from hub.simulator.slots import (
     PlannedCall,

@@ -11,12 +11,12 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from consumers.domain.calendar import CityCalendar
 from contracts import (
     CallOutcome,
     CallTopic,
     ReportChannel,
 )
-from hub.calendar import CityCalendar
 from hub.settings import CONFIG_DIR
 
 DEFAULT_PROFILE_PATH = CONFIG_DIR / "simulation.yaml"

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Generic, TypeVar
 
+from consumers.domain.calendar import CityCalendar
 from contracts import (
     CallOutcome,
     CallTopic,
     ReportChannel,
     ReporterContact,
 )
-from hub.calendar import CityCalendar
 from hub.simulator.profile import IncidentKind, TrafficProfile
 
 # --------------------------------------------------------------------------------------------------------

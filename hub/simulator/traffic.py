@@ -21,12 +21,12 @@ import random
 import uuid
 from itertools import accumulate
 
+from consumers.domain.calendar import CityCalendar
 from contracts import (
     CallLogged,
     Location,
     ReportFiled,
 )
-from hub.calendar import CityCalendar
 from hub.simulator.events import PlantedIncident, Scenario, SimEvent
 from hub.simulator.generator import Generator
 from hub.simulator.profile import SIMULATOR_NAMESPACE, TrafficProfile, load_calendar, load_profile

@@ -8,10 +8,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from infra.db.models import Base
+from infra.db.metadata import load_all_tables
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = load_all_tables()
 
 
 def _run(connection: Connection) -> None:

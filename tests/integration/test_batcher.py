@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.batcher import TransactionBatcher
 from infra.db import create_engine, create_session_factory
-from infra.db.models import InboxEntry, OutboxMessage
+from infra.db.tables import InboxEntry, OutboxMessage
 from infra.outbox import Outgoing
 
 pytestmark = pytest.mark.integration

@@ -23,11 +23,12 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from sqlalchemy import select
 
+from consumers.router.tables import Report
 from contracts import ReportFiled
 from hub.app import build_hub
 from hub.settings import Settings
 from infra.consuming import HEADER_ERROR
-from infra.db.models import InboxEntry, Report
+from infra.db.tables import InboxEntry
 from tests.support import drain_queue, make_report
 
 pytestmark = pytest.mark.integration

@@ -21,6 +21,7 @@ from aio_pika.abc import AbstractChannel
 from consumers.contractors.cli import provision_cmd
 from consumers.contractors.provisioning import access_for, provision
 from hub.settings import Settings
+from hub.topology import hub_topology
 from infra.broker_admin import connect_admin
 from infra.topology import declare_topology
 from tests.contractors_support import MANAGEMENT_URL, scratch_vhost, with_credentials, with_vhost
@@ -74,7 +75,7 @@ def status_message(user_id: str | None, assignee: str) -> aio_pika.Message:
 async def test_isolation_matrix_every_attempt_refused_by_the_broker(amqp_url: str, backend: str) -> None:
     async with scratch_vhost(amqp_url, "contractors-iso") as vhost:
         url = with_vhost(amqp_url, vhost)
-        await declare_topology(url, consumers=["status"], assignees=[A, B], retry_delay_ms=1000, delivery_limit=5)
+        await declare_topology(url, hub_topology(["status"], [A, B]), retry_delay_ms=1000, delivery_limit=5)
         prefix = f"t{uuid.uuid4().hex[:6]}-"
         admin = await connect_admin(backend, amqp_url=url, management_url=MANAGEMENT_URL)
         assert admin.name == backend

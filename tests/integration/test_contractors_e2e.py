@@ -24,12 +24,13 @@ import pytest
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
+from consumers.contractors.tables import WorkOrderEvent
+from consumers.router.tables import Report, WorkOrder
 from contracts import ReportFiled
 from hub.http import create_http_app
 from hub.settings import Settings
 from infra.broker_admin import connect_admin
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Report, WorkOrder, WorkOrderEvent
 from infra.webhooks import generate_secret
 from tests.contractors_support import (
     MANAGEMENT_URL,

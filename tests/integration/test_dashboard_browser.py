@@ -25,8 +25,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from consumers.stats.tables import StatCall
 from infra.db import create_engine
-from infra.db.models import StatCall
 from tests.stats_dashboard_support import Week, build_week, fill
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,9 @@ import uuid
 import aio_pika
 import pytest
 
-from hub.app import CONSUMERS, Domain
+from hub.app import Domain
 from hub.settings import Settings
+from hub.topology import CONSUMERS, hub_topology
 from infra.consuming import HEADER_CONSUMER, HEADER_ERROR, HEADER_FAILED_AT
 from infra.topology import DEAD_LETTER_EXCHANGE, consumer_queue_name, dead_letter_queue_name, declare_topology
 from tests.support import drain_queue, hub_cli, make_report
@@ -47,7 +48,7 @@ async def test_an_unparsable_dead_letter_is_skipped_with_a_count_and_the_others_
     run = uuid.uuid4().hex[:8]
     settings = Settings()
     await declare_topology(
-        clean_broker, consumers=CONSUMERS, assignees=list(Domain.load(settings).catalogue.assignees),
+        clean_broker, hub_topology(CONSUMERS, Domain.load(settings).catalogue.assignees),
         retry_delay_ms=settings.retry_delay_ms, delivery_limit=settings.delivery_limit,
     )  # fmt: skip
     now = dt.datetime.now(dt.UTC)

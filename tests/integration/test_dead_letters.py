@@ -13,11 +13,12 @@ import aio_pika
 import pytest
 from sqlalchemy import func, select
 
+from consumers.router.tables import WorkOrder
 from contracts import ReportFiled
 from hub.app import build_hub
 from hub.settings import Settings
 from infra import cloudevents
-from infra.db.models import InboxEntry, WorkOrder
+from infra.db.tables import InboxEntry
 from infra.deadletters import DeadLetterQueue
 from infra.topology import DEAD_LETTER_EXCHANGE, consumer_queue_name
 from tests.support import ROOT, CitySystem, make_report

@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 from sqlalchemy import func, select
 
+from consumers.router.tables import Report, WorkOrder
 from hub.app import build_hub
 from hub.settings import Settings
-from infra.db.models import Report, WorkOrder
 from tests.support import CitySystem, make_report
 
 pytestmark = pytest.mark.integration

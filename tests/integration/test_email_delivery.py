@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from consumers.contractors.deliveries import DeliveryConfig, DeliveryService, DeliveryWorker
+from consumers.contractors.tables import Delivery
+from consumers.domain.catalogue import Catalogue
 from contracts import WorkOrderIssued
-from hub.catalogue import Catalogue
 from hub.settings import Settings
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Delivery
 from infra.mailer import Mailer, SmtpSettings
 from tests.contractors_support import FakeClock, SmtpSink
 

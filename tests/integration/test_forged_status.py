@@ -13,9 +13,10 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from consumers.router.tables import WorkOrder
 from consumers.stats.queries import Period, workorder_figures
+from consumers.stats.tables import StatWorkOrder
 from infra.consuming import HEADER_ERROR
-from infra.db.models import StatWorkOrder, WorkOrder
 from tests.support import CitySystem, drain_queue, make_report
 from tests.trust_support import A, B, contractors_hub, queue_depth, status_body, until
 

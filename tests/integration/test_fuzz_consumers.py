@@ -24,16 +24,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from consumers.router.tables import Report
+from consumers.spikes.tables import SpikeContact
+from consumers.stats.tables import StatReport
 from contracts import ALL_CONTRACTS
-from hub.app import CONSUMERS, Hub, build_hub
+from hub.app import Hub, build_hub
 from hub.settings import Settings
+from hub.topology import CONSUMER_QUEUES, CONSUMERS
 from infra.consuming import HEADER_CONSUMER, HEADER_ERROR
-from infra.db.models import Report, SpikeContact, StatReport
 from infra.metrics import sample_queues
 from infra.topology import (
     CITY_EVENTS,
     COMMS_ALERTS_QUEUE,
-    CONSUMER_BINDINGS,
     consumer_queue_name,
     dead_letter_queue_name,
     retry_queue_name,
@@ -75,7 +77,7 @@ batches = st.fixed_dictionaries(
 
 def routing_key(consumer: str, choice: int) -> str:
     """One of the consumer's bindings; `*` made concrete with an assignee that has no queue of its own."""
-    keys = CONSUMER_BINDINGS[consumer]
+    keys = CONSUMER_QUEUES[consumer].bindings
     return keys[choice % len(keys)].replace("*", "fuzz")
 
 
@@ -85,7 +87,7 @@ def bound(key: str, pattern: str) -> bool:
 
 
 def receivers(key: str) -> set[str]:
-    return {c for c in CONSUMERS if any(bound(key, p) for p in CONSUMER_BINDINGS[c])}
+    return {c for c in CONSUMERS if any(bound(key, p) for p in CONSUMER_QUEUES[c].bindings)}
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from consumers.router.tables import Report, WorkOrder
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Report, WorkOrder
 from tests.integration.test_router_exactly_once import ROUTING, count_rows, expected_orders, hub_env, wait_for
 from tests.support import CitySystem, HubProcess, make_report
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 
 from hub.app import build_hub
 from hub.settings import Settings
-from infra.db.models import InboxEntry
+from infra.db.tables import InboxEntry
 from infra.inbox import InboxPruner
 
 pytestmark = pytest.mark.integration

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consumers.spikes.tables import Alert
 from consumers.stats.queries import incident_timeline
+from consumers.stats.tables import StatIncident
 from contracts import SpikeDetected
 from hub.app import build_hub
 from hub.settings import Settings
-from infra.db.models import Alert, StatIncident
 from tests.support import CitySystem
 from tests.support import hub_cli as support_cli
 

@@ -21,10 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from consumers.contractors.tables import DeliveryEndpoint
 from consumers.router.handler import RoutingService
 from hub.app import Domain
 from hub.settings import Settings
-from infra.db.models import DeliveryEndpoint
 from tests.support import ROOT, CitySystem, HubProcess, make_report
 
 pytestmark = pytest.mark.e2e

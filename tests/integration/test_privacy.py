@@ -21,27 +21,24 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consumers.contractors.tables import Delivery
+from consumers.privacy.service import PrivacyService, RetentionJob
+from consumers.privacy.tables import PrivacyErasure
 from consumers.router.handler import RoutingService
+from consumers.router.tables import Report, WorkOrder
 from consumers.stats.rebuild import counter_snapshot
+from consumers.stats.tables import StatReport, StatWorkOrder
 from contracts import ReporterContact, ReporterDataErased, ReportFiled
-from hub.app import CONSUMERS, Domain, build_hub
+from hub.app import Domain, build_hub
 from hub.settings import CONFIG_DIR, Settings
+from hub.topology import CONSUMERS, hub_topology
 from infra.batcher import TransactionBatcher
 from infra.consuming import HEADER_CONSUMER, HEADER_ERROR, HEADER_FAILED_AT
 from infra.db import create_engine, create_session_factory
-from infra.db.models import (
-    Base,
-    Delivery,
-    OutboxMessage,
-    PrivacyErasure,
-    Report,
-    StatReport,
-    StatWorkOrder,
-    WorkOrder,
-)
+from infra.db.metadata import load_all_tables
+from infra.db.tables import OutboxMessage
 from infra.deadletters import DeadLetterQueue
 from infra.metrics import sample_queues
-from infra.privacy import PrivacyService, RetentionJob
 from infra.topology import DEAD_LETTER_EXCHANGE, consumer_queue_name, declare_topology, workorder_queue_name
 from tests.support import CitySystem, drain_queue, make_report
 from tests.support import hub_cli as support_cli
@@ -113,7 +110,7 @@ async def where_is(sessions: async_sessionmaker[AsyncSession], needles: list[str
     """Every `table.column` of the whole database that holds one of `needles`."""
     found: set[str] = set()
     async with sessions() as session:
-        for table in Base.metadata.sorted_tables:
+        for table in load_all_tables().sorted_tables:
             for row in (await session.execute(select(table))).mappings():
                 for column, value in row.items():
                     if isinstance(value, bytes):
@@ -326,8 +323,7 @@ async def test_retention_erases_reports_closed_long_ago_once_whatever_the_replic
     sessions = create_session_factory(engine)
     await declare_topology(
         clean_broker,
-        consumers=CONSUMERS,
-        assignees=list(DOMAIN.catalogue.assignees),
+        hub_topology(CONSUMERS, DOMAIN.catalogue.assignees),
         retry_delay_ms=500,
         delivery_limit=20,
     )

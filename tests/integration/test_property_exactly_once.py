@@ -29,14 +29,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from consumers.router.handler import RoutingService
+from consumers.router.tables import Report, WorkOrder
 from consumers.stats.aggregates import ALL, REPORTS
 from consumers.stats.handler import StatsService
+from consumers.stats.tables import StatCounter, StatReport
 from contracts import ReportFiled
 from hub.app import Domain
 from hub.settings import Settings
 from infra.batcher import Apply, TransactionBatcher
 from infra.db import create_engine, create_session_factory
-from infra.db.models import InboxEntry, OutboxMessage, Report, StatCounter, StatReport, WorkOrder
+from infra.db.tables import InboxEntry, OutboxMessage
 from infra.outbox import Outgoing
 from tests.support import make_report
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from infra.db import create_engine, create_session_factory, upgrade_schema
 from infra.db.dialect import insert_ignore
-from infra.db.models import OutboxMessage
+from infra.db.tables import OutboxMessage
 from infra.outbox import Outgoing, outbox_values
 from infra.relay import OutboxRelay
 

@@ -16,11 +16,13 @@ import pytest
 from sqlalchemy import func, select
 
 from consumers.router.handler import RoutingService
+from consumers.router.tables import Report, WorkOrder
+from consumers.stats.tables import StatReport, StatWorkOrder
 from contracts import ReportFiled
 from hub.app import Domain
 from hub.settings import Settings
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Base, Report, StatReport, StatWorkOrder, WorkOrder
+from infra.db.base import Base
 from infra.topology import dead_letter_queue_name, workorder_queue_name
 from tests.support import CitySystem, HubProcess, drain_queue, make_report
 

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from consumers.spikes.backfill import load_history
 from consumers.spikes.engine import EngineState
 from consumers.spikes.store import STATE_ROW
+from consumers.spikes.tables import Alert, SpikeContact, SpikeCount, SpikeState
 from hub.simulator import write_jsonl
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Alert, OutboxMessage, SpikeContact, SpikeCount, SpikeState
+from infra.db.tables import OutboxMessage
 from tests.spikes_support import CONFIG, category_of, ordinary_traffic
 
 pytestmark = pytest.mark.integration

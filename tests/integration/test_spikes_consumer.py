@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from consumers.spikes.engine import EngineState, MemoryCounts, SpikeEngine
 from consumers.spikes.handler import SpikesService
 from consumers.spikes.lifecycle import Fire, Resolve, Suppress, Update
+from consumers.spikes.tables import Alert, SpikeCount
 from contracts import CallLogged, SpikeDetected, WorkOrderIssued
 from hub.simulator import SimEvent
 from infra.batcher import TransactionBatcher
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Alert, OutboxMessage, SpikeCount
+from infra.db.tables import OutboxMessage
 from tests.spikes_support import (
     CALENDAR,
     CATALOGUE,

@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consumers.spikes.tables import Alert
 from hub.simulator import SimEvent, publish
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Alert
 from infra.topology import COMMS_ALERTS_QUEUE
 from tests.contractors_support import Receiver, SmtpSink
 from tests.spikes_support import TZ, burst, ordinary_traffic, quiet_ticks

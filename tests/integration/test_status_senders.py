@@ -13,9 +13,10 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from consumers.contractors.tables import WorkOrderEvent
+from consumers.router.tables import WorkOrder
 from consumers.router.workorders import work_order_id
 from infra.consuming import HEADER_ERROR
-from infra.db.models import WorkOrder, WorkOrderEvent
 from infra.deadletters import DeadLetterQueue
 from tests.support import CitySystem, drain_queue, make_report
 from tests.trust_support import A, B, contractors_hub, queue_depth, status_body, until

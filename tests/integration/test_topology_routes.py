@@ -12,8 +12,9 @@ import aio_pika
 import pytest
 
 from contracts import ALL_CONTRACTS
-from hub.app import CONSUMERS, Domain
+from hub.app import Domain
 from hub.settings import Settings
+from hub.topology import CONSUMERS, hub_topology
 from infra.topology import INTENTIONALLY_UNBOUND, PER_ASSIGNEE_PREFIXES, declare_topology
 from tests.contractors_support import scratch_vhost, with_vhost
 
@@ -38,7 +39,7 @@ async def test_every_key_of_the_contract_reaches_a_queue(amqp_url: str) -> None:
     assert len(keys) > len(ALL_CONTRACTS)
     async with scratch_vhost(amqp_url, "routes") as vhost:
         url = with_vhost(amqp_url, vhost)
-        await declare_topology(url, consumers=CONSUMERS, assignees=assignees, retry_delay_ms=1000, delivery_limit=5)
+        await declare_topology(url, hub_topology(CONSUMERS, assignees), retry_delay_ms=1000, delivery_limit=5)
         connection = await aio_pika.connect(url)
         unroutable: list[str] = []
         async with connection:

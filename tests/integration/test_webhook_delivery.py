@@ -22,11 +22,11 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from consumers.contractors.cli import deliveries_enable_cmd, deliveries_replay_cmd
 from consumers.contractors.deliveries import DeliveryConfig, DeliveryService, DeliveryWorker
+from consumers.contractors.tables import Delivery, DeliveryEndpoint
+from consumers.domain.catalogue import Catalogue
 from contracts import WorkOrderIssued
-from hub.catalogue import Catalogue
 from hub.settings import Settings
 from infra.db import create_engine, create_session_factory
-from infra.db.models import Delivery, DeliveryEndpoint
 from infra.webhooks import WebhookSender, generate_secret
 from tests.contractors_support import FakeClock, Receiver, hang, status, write_assignees
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.catalogue import (
+from consumers.domain.catalogue import (
     ASSIGNEE_CODE,
     FALLBACK_CATEGORY,
     TRIAGE,

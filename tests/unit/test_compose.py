@@ -20,7 +20,7 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from hub.app import CONSUMERS as HUB_CONSUMERS
+from hub.topology import CONSUMERS as HUB_CONSUMERS
 
 pytestmark = pytest.mark.unit
 

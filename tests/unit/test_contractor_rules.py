@@ -21,8 +21,8 @@ from consumers.contractors.rules import (
     next_delay,
     sender_problem,
 )
+from consumers.domain.catalogue import TRIAGE, Catalogue
 from contracts import WorkOrderIssued, WorkOrderStatus
-from hub.catalogue import TRIAGE, Catalogue
 from hub.settings import Settings
 
 pytestmark = pytest.mark.unit

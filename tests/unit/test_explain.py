@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.router.explain import ExplainError, explain_report, parse_report
 from consumers.router.rules import RuleSet
 from consumers.router.workorders import work_order_id
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 from hub.settings import CONFIG_DIR
 
 pytestmark = pytest.mark.unit

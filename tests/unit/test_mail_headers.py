@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from consumers.contractors.email import compose_work_order_email
+from consumers.domain.catalogue import Catalogue
 from consumers.notifier import compose
 from contracts import SpikeDetected, WorkOrderIssued
-from hub.catalogue import Catalogue
 from hub.settings import Settings
 from infra.mailer import HEADER_MAX_CHARS, header_value
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from hub.app import CONSUMERS as HUB_CONSUMERS
 from hub.settings import Settings
+from hub.topology import CONSUMERS as HUB_CONSUMERS
 
 pytestmark = pytest.mark.unit
 

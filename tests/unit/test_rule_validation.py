@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.router.rules import RuleFileError, RuleSet, district_names
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 from hub.settings import CONFIG_DIR
 
 pytestmark = pytest.mark.unit

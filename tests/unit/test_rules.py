@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import TRIAGE, Catalogue
 from consumers.router.rules import UNKNOWN_CATEGORY_RULE_ID, RoutingDecision, RuleSet
 from contracts.reports import ReportFiled
-from hub.calendar import CityCalendar
-from hub.catalogue import TRIAGE, Catalogue
 from hub.settings import CONFIG_DIR
 
 pytestmark = pytest.mark.unit

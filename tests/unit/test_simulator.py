@@ -15,8 +15,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from consumers.domain.calendar import CityCalendar
 from contracts import CallLogged, CallOutcome, CallTopic, ReportChannel, ReportFiled
-from hub.calendar import CityCalendar
 from hub.simulator import (
     PlantedIncident,
     Scenario,

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.router.rules import RuleSet
 from consumers.router.workorders import build_work_orders
 from contracts.reports import ReportFiled
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 from hub.settings import CONFIG_DIR
 
 pytestmark = pytest.mark.unit

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from consumers.domain.catalogue import Catalogue
 from consumers.spikes.baseline import (
     BaselineModel,
     Exclusion,
@@ -51,7 +52,6 @@ from consumers.spikes.lifecycle import AlertBook, Fire, Incident, Resolve
 from contracts.base import Location
 from contracts.calls import CallLogged, CallOutcome, CallTopic
 from contracts.reports import ReportChannel, ReportFiled
-from hub.catalogue import Catalogue
 from hub.settings import CONFIG_DIR
 
 pytestmark = pytest.mark.unit

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from consumers.domain.catalogue import Catalogue
 from consumers.spikes.config import DEFAULT_PATH, TEMPLATE_FIELDS, SpikeConfig, SpikeConfigError, load_spike_config
 from consumers.spikes.drafts import (
     build_spike_detected,
@@ -21,7 +22,6 @@ from consumers.spikes.drafts import (
 )
 from consumers.spikes.lifecycle import Incident, Scope
 from contracts.spikes import SpikeDetected, SpikeResolved
-from hub.catalogue import Catalogue
 from hub.settings import CONFIG_DIR
 
 pytestmark = pytest.mark.unit

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue
 from consumers.router.rules import RoutingDecision, RuleSet
 from consumers.router.workorders import (
     REDACTED,
@@ -23,8 +25,6 @@ from consumers.router.workorders import (
 from contracts.base import ReporterContact
 from contracts.reports import ReportFiled
 from contracts.workorders import WorkOrderIssued
-from hub.calendar import CityCalendar
-from hub.catalogue import Catalogue
 from hub.settings import CONFIG_DIR
 
 pytestmark = pytest.mark.unit

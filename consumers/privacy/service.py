@@ -34,13 +34,16 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consumers.contractors.tables import Delivery
+from consumers.privacy.tables import PrivacyErasure
+from consumers.router.tables import Report, WorkOrder
 from contracts import ErasureReason, ReporterDataErased
 from infra import amqp
 from infra.batcher import OnCommit
 from infra.clock import utcnow
 from infra.consuming import HEADER_FAILED_AT
 from infra.db.dialect import insert_ignore
-from infra.db.models import Delivery, OutboxMessage, PrivacyErasure, Report, WorkOrder
+from infra.db.tables import OutboxMessage
 from infra.outbox import Outgoing, outbox_values
 from infra.topology import CITY_EVENTS, dead_letter_queue_name, workorder_reporter_erased_routing_key
 
