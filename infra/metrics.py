@@ -5,7 +5,7 @@ A `hub run` process (`HubMetrics`) exposes on `HUB_METRICS_PORT`:
     received, processed (by status), in flight, sizes and durations per exchange and routing key, and what the
     broker published (off by default: a middleware around every delivery costs ~6 % of a consumer's CPU);
   * the hub's: `hub_deliveries_total{consumer,outcome}` (ok, retried, dead_lettered, as the delivery policy
-    decided), `hub_delivery_duration_seconds{consumer}`, `hub_outbox_backlog` (sampled), `hub_outbox_published_total`
+    decided), `hub_delivery_duration_seconds{consumer}`, `hub_outbox_backlog` and `hub_outbox_parked` (sampled), `hub_outbox_published_total`
     / `hub_outbox_failed_total`, `hub_workorders_issued_total{assignee}` and `hub_alerts_raised_total{kind}`;
   * `hub_contact_center_open` (1 while the ContactCenter is open by the city's calendar: the alert on silence
     looks at opening hours only), and in every registry, `hub_build_info{version,python}` and the process's own
@@ -54,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from infra import amqp
 from infra.consuming import DeliveryPolicy
 from infra.periodic import Periodic
-from infra.relay import OutboxRelay, Published, pending_count
+from infra.relay import OutboxRelay, Published, parked_count, pending_count
 from infra.topology import (
     WORKORDER_ISSUED_PREFIX,
     consumer_queue_name,
@@ -152,6 +152,11 @@ class HubMetrics:
         self.outbox_backlog = Gauge(
             "hub_outbox_backlog", "Outbox messages not yet published (sampled).", registry=self.registry
         )
+        self.outbox_parked = Gauge(
+            "hub_outbox_parked",
+            "Outbox messages the broker could not route, parked until an operator clears parked_at (sampled).",
+            registry=self.registry,
+        )
         self.workorders_issued = Counter(
             "hub_workorders_issued",
             "Work orders the broker confirmed on their way to the assignee's queue.",
@@ -193,6 +198,7 @@ class HubMetrics:
 
     async def sample(self) -> None:
         self.outbox_backlog.set(await pending_count(self._sessions))
+        self.outbox_parked.set(await parked_count(self._sessions))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

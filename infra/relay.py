@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra import amqp, cloudevents
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 # Message ids per marking UPDATE: well below the bind-parameter limits of PostgreSQL and SQLite.
 _MARK_CHUNK = 1_000
+# Failed messages logged one by one per round; the rest as a count.
+_LOGGED_FAILURES = 10
 
 
 class Published(Protocol):
@@ -208,10 +210,7 @@ class OutboxRelay:
             self.failed += len(failed)
             with contextlib.suppress(Exception):
                 async with self._sessions() as session, session.begin():
-                    for message, error in failed:
-                        await self._record_failure(
-                            session, OutboxMessage.message_id == message.message_id, message, error, attempts=1
-                        )
+                    await self._record_failures(session, [(message, error, 1) for message, error in failed])
 
     def _confirmed(self, messages: Sequence[Published]) -> None:
         if not messages:
@@ -317,42 +316,65 @@ class OutboxRelay:
         ok_ids = [row.id for row, res in zip(rows, results, strict=True) if res is None]
         if ok_ids:
             await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ok_ids)).values(published_at=now))
-        for row, res in zip(rows, results, strict=True):
-            if isinstance(res, BaseException):
-                await self._record_failure(session, OutboxMessage.id == row.id, row, res, attempts=row.attempts + 1)
+        await self._record_failures(
+            session,
+            [
+                (row, res, row.attempts + 1)
+                for row, res in zip(rows, results, strict=True)
+                if isinstance(res, BaseException)
+            ],
+        )
         self.published += len(ok_ids)
         self.failed += len(rows) - len(ok_ids)
         if self.on_published is not None and ok_ids:
             self.on_published([row for row, res in zip(rows, results, strict=True) if res is None])
         return len(ok_ids)
 
-    async def _record_failure(
-        self, session: AsyncSession, which: Any, message: Outgoing | OutboxMessage, exc: BaseException, *, attempts: int
+    async def _record_failures(
+        self, session: AsyncSession, failures: Sequence[tuple[Outgoing | OutboxMessage, BaseException, int]]
     ) -> None:
-        """Keep the error; the next attempt after a back-off; park a row the broker could not route `max_attempts` times."""
-        error = f"{type(exc).__name__}: {exc}"[:1000]
+        """Keep each error; the next attempt after a back-off; park a row the broker could not route `max_attempts`
+        times. One executemany for the lot, and a few log lines per round, however many rows failed."""
+        if not failures:
+            return
         now = self._clock()
-        backoff = min(self._retry_backoff_s * 2 ** (attempts - 1), self._max_backoff_s)
-        park = isinstance(exc, aio_pika.exceptions.PublishError) and attempts >= self._max_attempts
-        await session.execute(
-            update(OutboxMessage)
-            .where(which)
+        params: list[dict[str, Any]] = []
+        for n, (message, exc, attempts) in enumerate(failures):
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            backoff = min(self._retry_backoff_s * 2 ** (attempts - 1), self._max_backoff_s)
+            park = isinstance(exc, aio_pika.exceptions.PublishError) and attempts >= self._max_attempts
+            params.append(
+                {
+                    "b_message_id": message.message_id,
+                    "b_error": error,
+                    "b_next": now + dt.timedelta(seconds=backoff),
+                    "b_parked": now if park else None,
+                }
+            )
+            if n < _LOGGED_FAILURES:
+                log.error(
+                    "outbox message %s to %s/%s not published (attempt %d%s): %s",
+                    message.message_id,
+                    message.exchange,
+                    message.routing_key,
+                    attempts,
+                    ", parked" if park else "",
+                    error,
+                )
+        if len(failures) > _LOGGED_FAILURES:
+            log.error("%d more outbox messages not published in this round", len(failures) - _LOGGED_FAILURES)
+        outbox = OutboxMessage.__table__.c
+        stmt = (
+            update(OutboxMessage.__table__)  # type: ignore[arg-type]  # the Core table: executemany by message id
+            .where(outbox.message_id == bindparam("b_message_id"))
             .values(
-                attempts=OutboxMessage.attempts + 1,
-                last_error=error,
-                next_attempt_at=now + dt.timedelta(seconds=backoff),
-                parked_at=now if park else None,
+                attempts=outbox.attempts + 1,
+                last_error=bindparam("b_error"),
+                next_attempt_at=bindparam("b_next"),
+                parked_at=bindparam("b_parked"),
             )
         )
-        log.error(
-            "outbox message %s to %s/%s not published (attempt %d%s): %s",
-            message.message_id,
-            message.exchange,
-            message.routing_key,
-            attempts,
-            ", parked" if park else "",
-            error,
-        )
+        await session.execute(stmt, params)
 
     async def _send(self, message: Outgoing | OutboxMessage, created_at: dt.datetime) -> None:
         async with self._in_flight:
@@ -383,5 +405,14 @@ async def pending_count(session_factory: async_sessionmaker[AsyncSession]) -> in
             select(func.count())
             .select_from(OutboxMessage)
             .where(OutboxMessage.published_at.is_(None), OutboxMessage.parked_at.is_(None))
+        )
+        return int(result.scalar_one())
+
+
+async def parked_count(session_factory: async_sessionmaker[AsyncSession]) -> int:
+    """Rows no relay tries any more (unroutable `max_attempts` times): an operator's to look at."""
+    async with session_factory() as session:
+        result = await session.execute(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.parked_at.is_not(None))
         )
         return int(result.scalar_one())
