@@ -18,6 +18,7 @@ from hub.simulator import write_jsonl
 from infra.db import create_engine, create_session_factory
 from infra.db.tables import OutboxMessage
 from tests.spikes_support import CONFIG, category_of, ordinary_traffic
+from tests.support import hub_cli
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +79,23 @@ async def test_a_backfill_counts_each_contact_once_and_publishes_nothing(
     again = [await load_history(sessions, f, CONFIG, category_of, now=now) for f in (csv_file, jsonl)]
     assert [r.counted for r in again] == [0, 0]
     assert await totals(sessions) == after_first
+
+
+async def test_the_command_reports_once_and_draws_no_bar_without_a_terminal(postgres_url: str, tmp_path: Path) -> None:
+    csv_file = tmp_path / "history.csv"
+    csv_file.write_text(CSV, encoding="utf-8")
+    env = {"HUB_DATABASE_URL": postgres_url, "HUB_AMQP_URL": "amqp://unused/"}
+    code, out = await hub_cli("spikes", "backfill", str(csv_file), env=env)
+    assert code == 0, out
+    assert out.strip().splitlines() == [
+        "history.csv: 4 contacts counted, from 2021-02-01 to 2021-02-02; 0 counted before; "
+        "0 lines count nowhere (service calls, other records). Nothing was published."
+    ]
+    code, out = await hub_cli("spikes", "backfill", str(csv_file), env=env)
+    assert code == 0, out
+    assert "0 contacts counted; 4 counted before" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,category,district,street,channel\nyesterday,lighting.defect,Velm,,web\n", encoding="utf-8")
+    code, out = await hub_cli("spikes", "backfill", str(bad), env=env)
+    assert code == 1
+    assert "line 2: time 'yesterday' is not ISO 8601" in out
