@@ -25,6 +25,8 @@ class ReportFiled(Contract):
 
     ce_type: ClassVar[str] = "be.sint-truiden.contact.report.filed.v1"
     routing_key: ClassVar[str] = "report.filed"
+    # 1.1: a location may be a point alone; answers to the category's extra questions (`attributes`).
+    schema_minor_version: ClassVar[int] = 1
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -46,6 +48,7 @@ class ReportFiled(Contract):
                     "description": "Restafval niet opgehaald, hele straat staat nog buiten.",
                     "reporter": {"name": "An Peeters", "phone": "+32 11 70 14 14", "email": "an.peeters@example.be"},
                     "call_id": "call-2021-000123",
+                    "attributes": {"waste_fraction": "residual", "out_since": "2021-03-15T07:00:00+01:00"},
                 }
             ]
         }
@@ -74,4 +77,11 @@ class ReportFiled(Contract):
     )
     call_id: str | None = Field(
         default=None, max_length=64, description="The call during which the report was filed, if any."
+    )
+    attributes: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Answers to the category's extra questions (`attributes` in categories.yaml, Open311 "
+        "`attribute[code]`), by question code; a list for a multi-value question. Since 1.1.",
+        examples=[{"pole_number": "STR-0412"}],
     )

@@ -31,6 +31,8 @@ class WorkOrderIssued(Contract):
 
     ce_type: ClassVar[str] = "be.sint-truiden.contact.workorder.issued.v1"
     routing_key: ClassVar[str] = "workorder.issued"
+    # 1.1: the location may lack a street (a point the hub placed); the answers to the extra questions.
+    schema_minor_version: ClassVar[int] = 1
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -58,6 +60,7 @@ class WorkOrderIssued(Contract):
                     "reporter": None,
                     "rule_id": "waste-to-waste-company",
                     "rules_version": "2026-11-28.1",
+                    "attributes": {"waste_fraction": "residual", "out_since": "2021-03-15T07:00:00+01:00"},
                 }
             ]
         }
@@ -82,6 +85,10 @@ class WorkOrderIssued(Contract):
     )
     rule_id: str = Field(description="The routing rule that chose this assignee.")
     rules_version: str = Field(description="Version of the routing rule file that was in force.")
+    attributes: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="The reporter's answers to the category's extra questions, by question code. Since 1.1.",
+    )
 
 
 class WorkOrderStatusChanged(Contract):

@@ -19,6 +19,7 @@ from consumers.contractors.status import StatusService
 from consumers.contractors.subscriber import build_deliveries_router, build_status_router
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import Catalogue
+from consumers.domain.places import PlaceFinder
 from consumers.notifier.handler import NotifierService
 from consumers.notifier.subscriber import build_router as build_notifier_router
 from consumers.notifier.worker import NotifierConfig, NotifierWorker
@@ -64,13 +65,15 @@ class Domain:
     catalogue: Catalogue
     calendar: CityCalendar
     rules: RuleSet
+    places: PlaceFinder | None = None
 
     @classmethod
     def load(cls, settings: Settings) -> Domain:
         catalogue = Catalogue.load(settings.categories_file, settings.assignees_file)
         calendar = CityCalendar.load(settings.calendar_file)
         rules = RuleSet.load(settings.rules_file, catalogue, calendar)
-        return cls(catalogue=catalogue, calendar=calendar, rules=rules)
+        places = PlaceFinder.load(settings.boundaries_file, settings.places_file)
+        return cls(catalogue=catalogue, calendar=calendar, rules=rules, places=places)
 
 
 @dataclass
@@ -164,7 +167,7 @@ def build_hub(
         )
 
     if "router" in consumers:
-        service = RoutingService(domain.catalogue, domain.rules, domain.calendar)
+        service = RoutingService(domain.catalogue, domain.rules, domain.calendar, places=domain.places)
         broker.include_router(
             build_router(
                 service=service,
@@ -174,7 +177,7 @@ def build_hub(
     if "stats" in consumers:
         broker.include_router(
             build_stats_router(
-                service=StatsService(domain.calendar),
+                service=StatsService(domain.calendar, places=domain.places),
                 **_delivery(hub, "stats"),
             )
         )
@@ -275,6 +278,7 @@ def _build_spikes(hub: Hub) -> None:
             max_future_skew=dt.timedelta(seconds=settings.spikes_max_future_skew_s),
             live_lag=dt.timedelta(seconds=settings.spikes_live_lag_s),
             on_commit=hub.relay.handoff if hub.relay is not None else None,
+            places=domain.places,
         )
         broker.include_router(
             build_spikes_router(

@@ -120,6 +120,13 @@ def _parser() -> argparse.ArgumentParser:
 
     add_stats_parser(sub)
 
+    # Open311 API keys (consumers/open311/cli.py) and the district boundaries (consumers/domain/places_cli.py).
+    from consumers.domain.places_cli import register as register_places
+    from consumers.open311.cli import register as register_open311
+
+    register_open311(sub)
+    register_places(sub)
+
     # Contractors: the command functions live in consumers/contractors/cli.py
     contractors = sub.add_parser("contractors", help="external contractors' broker access")
     ct_sub = contractors.add_subparsers(metavar="ACTION")
@@ -400,7 +407,9 @@ def _cmd_route_explain(args: argparse.Namespace, settings: Settings) -> int:
 
     domain = Domain.load(settings)
     try:
-        text = explain_report(args.explain.read_bytes(), domain.catalogue, domain.rules, domain.calendar)
+        text = explain_report(
+            args.explain.read_bytes(), domain.catalogue, domain.rules, domain.calendar, places=domain.places
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ def render_contracts(settings: Settings) -> dict[str, str]:
         schema["$id"] = f"urn:city-contact-hub:{model.ce_type}"
         schema["x-cloudevents-type"] = model.ce_type
         schema["x-routing-key"] = model.routing_key
+        schema["x-schema-version"] = f"{model.schema_version}.{model.schema_minor_version}"
         files[f"{model.__name__}.v{model.schema_version}.schema.json"] = (
             json.dumps(schema, indent=2, sort_keys=True) + "\n"
         )

@@ -4,7 +4,8 @@ Each consumer's routes live in its folder (`consumers/<name>/http.py`, an `APIRo
 (health, metrics, AsyncAPI, errors, security headers) in `infra/http`. This module only builds the services
 once, `provide`s them, and includes the routers (docs/http.md: adding a router is two lines). Nothing here
 writes to the database or the broker, except the contractors' signed status callback, which applies a status
-change through the inbox like the `status` consumer.
+change through the inbox like the `status` consumer, and Open311's `POST requests`, which files a report
+through the outbox (consumers/open311).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from consumers.contractors import http as contractors_http
 from consumers.contractors.http import StatusCallbacks
 from consumers.contractors.metrics import endpoint_metrics
+from consumers.open311 import http as open311_http
+from consumers.open311.http import Open311Api
+from consumers.open311.settings import Open311Settings
+from consumers.router.handler import RoutingService
 from consumers.stats import http as stats_http
 from consumers.stats.api import StatsApi
 from hub.contracts_export import public_specification
@@ -31,6 +36,7 @@ from infra.http.deps import provide
 from infra.http.errors import install_error_handlers
 from infra.http.security import SecurityHeaders
 from infra.metrics import ServeMetrics, hub_queue_names
+from infra.relay import OutboxRelay
 from infra.topology import COMMS_ALERTS_QUEUE
 
 TITLE = "City contact hub"
@@ -43,6 +49,7 @@ LINKS = {
     "stats_api": "/api/stats/summary",
     "openapi": "/api/openapi.json",
     "metrics": "/metrics",
+    "open311_discovery": "/open311/v2/discovery.xml",
 }
 
 
@@ -57,13 +64,29 @@ def create_http_app(settings: Settings) -> FastAPI:
     callbacks = StatusCallbacks(settings, engine, broker, catalogue=domain.catalogue, calendar=domain.calendar)
     spec = public_specification(settings)
     queues = hub_queue_names(CONSUMERS, domain.catalogue.assignees, extra=[COMMS_ALERTS_QUEUE])
+    # Open311: accepted requests go to the outbox in their own transaction and then to this relay.
+    open311 = Open311Api(
+        Open311Settings(),
+        RoutingService(domain.catalogue, domain.rules, domain.calendar, places=domain.places),
+        sessions,
+        timezone=settings.timezone,
+        relay=OutboxRelay(
+            sessions,
+            settings.amqp_url,
+            batch_size=settings.relay_batch_size,
+            poll_interval_s=settings.relay_poll_interval_s,
+            sweep_after_s=settings.relay_sweep_after_s,
+        ),
+    )
 
     async def endpoint_circuits() -> Sequence[Metric]:
         return await endpoint_metrics(sessions, failure_threshold=settings.circuit_failure_threshold)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await open311.start()
         yield
+        await open311.aclose()
         await callbacks.aclose()
         await broker.close()
         await engine.dispose()
@@ -72,7 +95,7 @@ def create_http_app(settings: Settings) -> FastAPI:
         title=TITLE,
         version=VERSION,
         description="The hub's HTTP side: the statistics API and dashboard, the contractors' signed status "
-        "callback, health probes, metrics and the AsyncAPI document of its messages.",
+        "callback, Open311 GeoReport v2, health probes, metrics and the AsyncAPI document of its messages.",
         license_info={"name": "EUPL-1.2", "identifier": "EUPL-1.2"},
         openapi_url="/api/openapi.json",
         docs_url=None,  # Swagger UI and ReDoc load from a CDN: the OpenAPI document is served, not a page.
@@ -89,12 +112,14 @@ def create_http_app(settings: Settings) -> FastAPI:
     provide(app, ServeMetrics(broker.get, sessions, queues, samplers=[endpoint_circuits]))
     provide(app, AsyncApiDocument(title=spec.title, json=spec.to_json()))
     provide(app, callbacks)
+    provide(app, open311)
     provide(app, StatsApi(sessions=sessions, calendar=domain.calendar, catalogue=domain.catalogue))
 
     app.include_router(operations.router)  # /health/live, /health/ready, /metrics
     app.include_router(asyncapi.router)  # /asyncapi, /asyncapi.json
     app.include_router(contractors_http.router)  # POST /contractors/{assignee}/workorder-status
     app.include_router(stats_http.router)  # /api/stats/...
+    app.include_router(open311_http.router)  # /open311/v2/... (Open311 GeoReport v2, docs/open311.md)
     app.mount("/dashboard", stats_http.dashboard_files(), name="dashboard")
 
     @app.get("/", summary="What this server offers", tags=["operations"])

@@ -32,6 +32,15 @@ class Settings(BaseSettings):
         default=CONFIG_DIR / "routing_rules.yaml", description="Routing rules, evaluated in order."
     )
     calendar_file: Path = Field(default=CONFIG_DIR / "calendar.yaml", description="Opening hours and public holidays.")
+    boundaries_file: Path = Field(
+        default=CONFIG_DIR / "district_boundaries.geojson",
+        description="District boundaries (GeoJSON, WGS84): places reports that carry a point and no district. "
+        "The shipped file is an approximation; `hub places import OFFICIAL.geojson` replaces it.",
+    )
+    places_file: Path = Field(
+        default=CONFIG_DIR / "places.yaml",
+        description="The districts' centres and postcodes, streets with coordinates.",
+    )
 
     # Consumption
     prefetch: int = Field(default=256, ge=1, le=10_000, description="Deliveries in flight per consumer.")

@@ -13,6 +13,12 @@ from infra import cloudevents
 HUB_SOURCE = "/city/contact-hub"
 
 
+def filed_report_message_id(report_id: str) -> str:
+    """The message id of a `report.filed` the hub writes itself (Open311's intake): its body holds the reporter's
+    contact data, so an erasure scrubs it with the report's work orders."""
+    return f"report.filed/{report_id}"
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """One message to publish after commit. `message_id` is deterministic so a redelivery emits the same id."""

@@ -41,8 +41,8 @@ def dutch_date(day: dt.date) -> str:
 
 def _address(order: WorkOrderIssued) -> str:
     loc = order.location
-    street = f"{loc.street} {loc.house_number}" if loc.house_number else loc.street
-    return f"{street}, {loc.postcode} {loc.district}"
+    street = f"{loc.street} {loc.house_number}" if loc.house_number else (loc.street or "(straat onbekend)")
+    return f"{street}, {loc.postcode or ''} {loc.district or ''}".rstrip(" ,")
 
 
 def _lines(order: WorkOrderIssued, assignee: Assignee) -> list[tuple[str, str]]:

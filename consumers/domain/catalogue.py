@@ -17,6 +17,8 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from consumers.domain.attributes import Attribute, parse_attributes
+
 TRIAGE = "contact_center_triage"
 """The assignee that receives whatever no rule or catalogue entry can place: it must always exist."""
 
@@ -225,6 +227,15 @@ class Category:
     spike_prone: bool
     call_subjects: tuple[str, ...] = ()
     line: int = 0
+    # Extra questions asked of the reporter (Open311 attributes), in their order.
+    attributes: tuple[Attribute, ...] = ()
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+
+    @property
+    def group(self) -> str:
+        """The first part of the code (`waste` of `waste.missed_collection`): Open311's service group."""
+        return self.code.split(".", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -407,7 +418,7 @@ def _load_assignees(top: YamlMapping, errors: list[str]) -> dict[str, Assignee]:
 
 
 _CATEGORY_REQUIRED = ("code", "name_nl", "name_en", "default_assignees", "sla_working_days", "spike_prone")
-_CATEGORY_OPTIONAL = ("call_subjects",)
+_CATEGORY_OPTIONAL = ("call_subjects", "attributes", "description", "keywords")
 
 
 def _load_categories(top: YamlMapping, assignees: Mapping[str, Assignee], errors: list[str]) -> dict[str, Category]:
@@ -445,6 +456,9 @@ def _load_categories(top: YamlMapping, assignees: Mapping[str, Assignee], errors
             ok = False
         spike_prone = _flag(entry, "spike_prone", label, errors)
         subjects = _code_list(entry, "call_subjects", label, errors) or ()
+        attributes = parse_attributes(entry.get("attributes"), entry.where("attributes"), label, errors)
+        description = _text(entry, "description", label, errors) or ""
+        keywords = _code_list(entry, "keywords", label, errors) or ()
         if ok and all(k in entry for k in _CATEGORY_REQUIRED) and name_nl and name_en and defaults:
             categories[code] = Category(
                 code=code,
@@ -455,5 +469,8 @@ def _load_categories(top: YamlMapping, assignees: Mapping[str, Assignee], errors
                 spike_prone=spike_prone,
                 call_subjects=subjects,
                 line=line,
+                attributes=attributes,
+                description=description,
+                keywords=keywords,
             )
     return categories

@@ -44,7 +44,7 @@ from infra.clock import utcnow
 from infra.consuming import HEADER_FAILED_AT
 from infra.db.dialect import insert_ignore
 from infra.db.tables import OutboxMessage
-from infra.outbox import Outgoing, outbox_values
+from infra.outbox import Outgoing, filed_report_message_id, outbox_values
 from infra.topology import CITY_EVENTS, dead_letter_queue_name, workorder_reporter_erased_routing_key
 
 log = logging.getLogger(__name__)
@@ -390,7 +390,11 @@ class PrivacyService:
             )
         ).all()
         report_of = {o.work_order_id: o.report_id for o in orders}
-        outbox_rows = await self._scrub_rows(session, OutboxMessage, _outbox.message_id, list(report_of), report_of)
+        # A report the hub filed itself (Open311) has its `report.filed` in the outbox too, reporter and all.
+        filed = {filed_report_message_id(report_id): report_id for report_id in ids}
+        outbox_rows = await self._scrub_rows(
+            session, OutboxMessage, _outbox.message_id, [*report_of, *filed], {**report_of, **filed}
+        )
         delivery_rows = await self._scrub_rows(session, Delivery, _deliveries.work_order_id, list(report_of), report_of)
         erasures: list[Erasure] = []
         outgoing: list[Outgoing] = []

@@ -201,10 +201,10 @@ class StreetCondition(Condition):
         self._regex = re.compile("|".join(f"(?:{r.pattern})" for _, r in self._each), re.IGNORECASE)
 
     def matches(self, facts: Facts) -> bool:
-        return self._regex.fullmatch(facts.report.location.street) is not None
+        return self._regex.fullmatch(facts.report.location.street or "") is not None
 
     def hit(self, facts: Facts) -> str:
-        street = facts.report.location.street
+        street = facts.report.location.street or ""
         pattern = next(p for p, r in self._each if r.fullmatch(street))
         return f"street '{street}' matches '{pattern}'" if "*" in pattern else f"street '{street}' is listed"
 

@@ -8,6 +8,8 @@ from pydantic import ValidationError
 
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import Catalogue
+from consumers.domain.places import PlaceFinder
+from consumers.router.handler import RoutingService
 from consumers.router.rules import RuleSet
 from consumers.router.workorders import build_work_orders, contact_for, description_for
 from contracts.reports import ReportFiled
@@ -60,6 +62,7 @@ def explain_report(
     rules: RuleSet,
     calendar: CityCalendar,
     issued_at: dt.datetime | None = None,
+    places: PlaceFinder | None = None,
 ) -> str:
     """A human-readable account of the routing of one report; raises ExplainError for an invalid report.
 
@@ -68,7 +71,8 @@ def explain_report(
     """
     report = parse_report(report_json)
     issued = issued_at if issued_at is not None else report.filed_at
-    decision = rules.evaluate(report)
+    # A point without a district is placed first, as the router does (see RoutingService.decide).
+    report, decision = RoutingService(catalogue, rules, calendar, places=places).decide(report)
     category = catalogue.category(report.category)
     out: list[str] = []
 
@@ -81,8 +85,13 @@ def explain_report(
     out.append(f"Filed {_local(report.filed_at, calendar)} ({state})")
     location = report.location
     out.append(
-        f"Where: {location.street} {location.house_number or ''}".rstrip() + f", {location.postcode} "
-        f"{location.district}"
+        f"Where: {location.street or '(no street)'} {location.house_number or ''}".rstrip()
+        + f", {location.postcode or '(no postcode)'} {location.district or '(no district)'}"
+        + (
+            f" ({location.lat:.5f}, {location.lon:.5f})"
+            if location.lat is not None and location.lon is not None
+            else ""
+        )
     )
     out.append(f"Rules version {rules.version}" + (f" ({rules.source})" if rules.source else ""))
     out.append(f"Catalogue: categories {catalogue.categories_version}, assignees {catalogue.assignees_version}")

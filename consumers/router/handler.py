@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consumers.domain.calendar import CityCalendar
-from consumers.domain.catalogue import Catalogue
-from consumers.router.rules import RuleSet
+from consumers.domain.catalogue import TRIAGE, Catalogue
+from consumers.domain.places import Placed, PlaceFinder, place_report
+from consumers.router.rules import RoutingDecision, RuleSet
 from consumers.router.tables import Report, WorkOrder
-from consumers.router.workorders import build_work_orders
+from consumers.router.workorders import OUTSIDE_CITY_RULE_ID, build_work_orders
 from contracts import ReportFiled, WorkOrderIssued
 from infra.batcher import deferred
 from infra.clock import utcnow
@@ -28,9 +29,28 @@ class RoutingService:
     rules: RuleSet
     calendar: CityCalendar
     clock: Callable[[], dt.datetime] = utcnow
+    # District boundaries: a report with a point and no district is placed before the rules see it.
+    places: PlaceFinder | None = None
+
+    def decide(self, report: ReportFiled) -> tuple[ReportFiled, RoutingDecision]:
+        """The report with its place completed from its point, and the routing decision for it.
+
+        A report that cannot be placed (its point lies outside the city) goes to ContactCenter triage, with
+        the reason in the decision and at the head of the triage work order's description.
+        """
+        placed: Placed = place_report(report, self.places)
+        if placed.outside is None:
+            return placed.report, self.rules.evaluate(placed.report)
+        return placed.report, RoutingDecision(
+            rule_id=OUTSIDE_CITY_RULE_ID,
+            rule_line=0,
+            assignees=(TRIAGE,),
+            reasons=(placed.outside,),
+            category_known=self.catalogue.category(report.category) is not None,
+        )
 
     def work_orders(self, report: ReportFiled) -> list[WorkOrderIssued]:
-        decision = self.rules.evaluate(report)
+        report, decision = self.decide(report)
         return build_work_orders(report, decision, self.catalogue, self.calendar, self.clock(), self.rules.version)
 
     async def apply(self, session: AsyncSession, report: ReportFiled, message_id: str) -> None:
@@ -39,7 +59,7 @@ class RoutingService:
         Nothing is emitted here: the batcher flushes the transaction's rows once all its deliveries were
         applied, and the work orders that are new then go to the outbox (none on a replay).
         """
-        decision = self.rules.evaluate(report)
+        report, decision = self.decide(report)
         now = self.clock()
         orders = build_work_orders(report, decision, self.catalogue, self.calendar, now, self.rules.version)
         routed = deferred(session, _ROUTED, _Routed)

@@ -13,6 +13,9 @@ from contracts.base import ReporterContact
 from contracts.reports import ReportFiled
 from contracts.workorders import WorkOrderIssued
 
+OUTSIDE_CITY_RULE_ID = "outside-city"
+"""Rule id of decisions for reports that could not be placed in a district (a point outside the city)."""
+
 # Fixed for ever: changing it would give every existing work order a new id and break deduplication.
 WORK_ORDER_NAMESPACE = uuid.UUID("7d1c52a4-4f0b-5d7e-9a38-3c6a2f1b8e90")
 
@@ -41,10 +44,28 @@ def description_for(assignee: Assignee, report: ReportFiled) -> str:
     Citizens often write "bel me op 0470 12 34 56" in the description itself; withholding only the
     `reporter` field would leak it to a contractor anyway.
     """
-    if assignee.may_see_contact:
-        return report.description
+    return mask_for(assignee, report, report.description)
+
+
+def attributes_for(assignee: Assignee, report: ReportFiled) -> dict[str, str | list[str]]:
+    """The answers to the category's extra questions, free text masked like the description."""
+    return {
+        code: [mask_for(assignee, report, v) for v in value]
+        if isinstance(value, list)
+        else mask_for(assignee, report, value)
+        for code, value in report.attributes.items()
+    }
+
+
+def mask_for(assignee: Assignee, report: ReportFiled, text: str) -> str:
+    """`text` with contact data masked, unless the assignee may see it."""
+    return text if assignee.may_see_contact else mask_contact(report, text)
+
+
+def mask_contact(report: ReportFiled, text: str) -> str:
+    """`text` with e-mail addresses, phone numbers and the reporter's name masked."""
     reporter = report.reporter
-    return mask_contact_data(report.description, reporter.name if reporter is not None else None)
+    return mask_contact_data(text, reporter.name if reporter is not None else None)
 
 
 def build_work_orders(
@@ -80,6 +101,10 @@ def build_work_orders(
     orders: list[WorkOrderIssued] = []
     for code in decision.assignees:
         assignee = catalogue.assignee(code)
+        description = description_for(assignee, report)
+        if decision.rule_id == OUTSIDE_CITY_RULE_ID:
+            # Triage must see why it got the report: the reason leads the description.
+            description = f"[{'; '.join(decision.reasons)}] {description}".strip()
         orders.append(
             WorkOrderIssued(
                 work_order_id=work_order_id(report.report_id, code),
@@ -93,10 +118,11 @@ def build_work_orders(
                 due_date=due,
                 sla_working_days=sla,
                 location=report.location,
-                description=description_for(assignee, report),
+                description=description[:4000],
                 reporter=contact_for(assignee, report),
                 rule_id=decision.rule_id,
                 rules_version=rules_version,
+                attributes=attributes_for(assignee, report),
             )
         )
     return orders

@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from consumers.domain.places import UNPLACED_DISTRICT
 from consumers.spikes.config import CategorySettings, SpikeConfig
 from contracts.calls import CallLogged, CallTopic
 from contracts.reports import ReportFiled
@@ -181,12 +182,11 @@ def increments_for_report(report: ReportFiled, config: SpikeConfig) -> list[Incr
     """A report counts toward its district key and, for street-level categories, its street key."""
     settings = config.for_category(report.category)
     bucket = bucket_start(report.filed_at, settings.bucket_minutes)
-    district = IncidentKey(report.category, report.location.district)
+    where = report.location.district or UNPLACED_DISTRICT
+    district = IncidentKey(report.category, where)
     out = [Increment(district, bucket, reports=1)]
-    if settings.street_level:
-        out.append(
-            Increment(IncidentKey(report.category, report.location.district, report.location.street), bucket, reports=1)
-        )
+    if settings.street_level and report.location.street is not None:
+        out.append(Increment(IncidentKey(report.category, where, report.location.street), bucket, reports=1))
     return out
 
 

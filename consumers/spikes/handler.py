@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import Catalogue
+from consumers.domain.places import PlaceFinder, place_report
 from consumers.spikes.baseline import BaselineModel
 from consumers.spikes.config import SpikeConfig
 from consumers.spikes.drafts import build_spike_detected, build_spike_resolved
@@ -142,7 +143,9 @@ class SpikesService:
         live_lag: dt.timedelta = DEFAULT_LIVE_LAG,
         clock: Callable[[], dt.datetime] = utcnow,
         on_commit: OnCommit | None = None,
+        places: PlaceFinder | None = None,
     ) -> None:
+        self.places = places
         self.config = config
         self.catalogue = catalogue
         self.calendar = calendar
@@ -171,7 +174,8 @@ class SpikesService:
 
     async def apply_report(self, session: AsyncSession, report: ReportFiled, message_id: str) -> None:
         """Count a report toward its district and street (judged when the transaction commits)."""
-        self._add(session, report, message_id)
+        # A point without a district counts in the district it lies in (or as outside the city).
+        self._add(session, place_report(report, self.places).report, message_id)
 
     async def apply_workorder(self, session: AsyncSession, order: WorkOrderIssued) -> None:
         """Remember who got a work order for a report: an alert names the assignees already notified."""

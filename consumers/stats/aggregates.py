@@ -22,6 +22,7 @@ from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from consumers.domain.calendar import CityCalendar
+from consumers.domain.places import UNPLACED_DISTRICT
 from contracts import CallLogged, CallOutcome, ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued
 from infra.clock import utc as utc  # re-exported: the statistics modules import it from here
 
@@ -160,7 +161,7 @@ def report_fact(report: ReportFiled, calendar: CityCalendar) -> ReportFact:
         weekday=local.weekday(),
         category=report.category,
         waste_fraction=report.waste_fraction,
-        district=report.location.district,
+        district=report.location.district or UNPLACED_DISTRICT,
         channel=report.channel.value,
         outside_opening_hours=not calendar.is_open(report.filed_at),
         call_id=report.call_id,

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from consumers.domain.calendar import CityCalendar
+from consumers.domain.places import PlaceFinder, place_report
 from consumers.stats.aggregates import (
     CallFact,
     CounterKey,
@@ -157,6 +158,7 @@ class StatsService:
     """Turns each message into a stored fact and counter deltas (`consumers.stats.aggregates` decides which)."""
 
     calendar: CityCalendar
+    places: PlaceFinder | None = None
 
     async def apply_call(self, session: AsyncSession, call: CallLogged) -> None:
         """Count a logged call once per call id."""
@@ -166,7 +168,8 @@ class StatsService:
 
     async def apply_report(self, session: AsyncSession, report: ReportFiled) -> None:
         """Count a filed report once per report id; its personal data never reaches the statistics."""
-        fact = report_fact(report, self.calendar)
+        # A point without a district counts in the district it lies in (or as outside the city).
+        fact = report_fact(place_report(report, self.places).report, self.calendar)
         pending(session, self.calendar.tz).reports.setdefault(fact.report_id, fact)
 
     async def apply_workorder(self, session: AsyncSession, order: WorkOrderIssued) -> None:

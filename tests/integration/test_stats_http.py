@@ -124,6 +124,19 @@ async def test_the_openapi_document_is_valid_and_describes_every_route(sqlite_ur
         *((path, "get") for path in STATS_PATHS),
         ("/contractors/{assignee}/workorder-status", "post"),
         *((path, "get") for path in ("/", "/health/live", "/health/ready", "/metrics", "/asyncapi", "/asyncapi.json")),
+        *(
+            (f"/open311/v2/{path}", "get")
+            for path in (
+                "discovery.{fmt}",
+                "services.{fmt}",
+                "services/{name}",
+                "requests.{fmt}",
+                "requests/{name}",
+                "tokens/{name}",
+                "servicerequestupdates.{fmt}",
+            )
+        ),
+        ("/open311/v2/requests.{fmt}", "post"),
     }
     callback = document["paths"]["/contractors/{assignee}/workorder-status"]["post"]
     assert callback["requestBody"]["content"]["application/json"]["schema"] == {
