@@ -62,10 +62,15 @@ class DemoFigures:
 async def run_demo(settings: Settings, options: DemoOptions, console: Console | None = None) -> DemoFigures:
     console = console or Console()
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    # The live days are `hub simulate --seed SEED` of the same days (the seed every line of the output names); the
+    # quiet history before them is drawn from the next seed.
     history = simulate(
-        start=options.start - dt.timedelta(days=options.history_days), days=options.history_days, seed=seed, incidents=0
+        start=options.start - dt.timedelta(days=options.history_days),
+        days=options.history_days,
+        seed=seed + 1,
+        incidents=0,
     )
-    live = simulate(start=options.start, days=options.days, seed=seed + 1, incidents=options.incidents)
+    live = simulate(start=options.start, days=options.days, seed=seed, incidents=options.incidents)
     events = [*history.events, *live.events]
     event_ids = [e.event_id for e in events]
     report_ids = [e.message.report_id for e in events if isinstance(e.message, ReportFiled)]

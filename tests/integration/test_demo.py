@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -37,4 +38,6 @@ async def test_the_demo_runs_twice_on_fresh_embedded_databases(clean_broker: str
         assert "SPIKE " in output, f"run {run}: no alert raised\n{output[-3000:]}"
         # The simulated team's notice about an alerted incident, and the incident's calls around it.
         assert "calls about it in the hour before" in output, output[-3000:]
+        # Every line that names the seed names the one asked for (the summary of the live days said 12).
+        assert set(re.findall(r"seed (\d+)", output)) == {"11"}, re.findall(r".*seed \d+.*", output)
     assert (tmp_path / "hub-demo.sqlite3").exists()
