@@ -277,7 +277,6 @@ def _build_spikes(hub: Hub) -> None:
             warmup=dt.timedelta(days=settings.spikes_warmup_days),
             max_future_skew=dt.timedelta(seconds=settings.spikes_max_future_skew_s),
             live_lag=dt.timedelta(seconds=settings.spikes_live_lag_s),
-            on_commit=hub.relay.handoff if hub.relay is not None else None,
             places=domain.places,
         )
         broker.include_router(
@@ -286,10 +285,10 @@ def _build_spikes(hub: Hub) -> None:
                 **_delivery(hub, "spikes"),
             )
         )
-        sessions = hub.sessions
+        batcher = hub.batchers["spikes"]
 
         async def spikes_timer() -> None:
-            await service.tick(sessions)
+            await service.tick(batcher)
 
         hub.background.append(Periodic("spikes-timer", settings.spikes_tick_s, spikes_timer))
     if "notifier" in hub.consumers:

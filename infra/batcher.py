@@ -10,7 +10,10 @@ the others; a database outage fails them all at once (they are retried later by 
 Statements are the cost, not rows: one SQLAlchemy statement costs about as much CPU as twenty to thirty rows
 of an executemany. So the inbox and the outbox are written with one constant statement per batch, and a consumer
 can collect its own rows in a `deferred(session, ...)` accumulator that the batcher flushes once, after every
-delivery of the transaction was applied and before the outbox is written (see the router's handler).
+delivery of the transaction was applied and before the outbox is written. This is the hub's one way to write
+rows at commit: the router's reports and work orders, the statistics' facts and counters, the spikes consumer's
+step (which must see the whole batch in event-time order) all use it; what they emit goes through the one
+`OutboxWriter`, handed to the relay after the commit.
 """
 
 from __future__ import annotations
@@ -22,33 +25,40 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra.clock import utcnow
 from infra.db.dialect import insert_ignore
-from infra.db.tables import InboxEntry, OutboxMessage
+from infra.db.tables import InboxEntry
 from infra.errors import PermanentError, is_transient
-from infra.outbox import Outgoing, outbox_values
+from infra.outbox import OnCommit, OutboxWriter, Outgoing
 
 log = logging.getLogger(__name__)
 
 # A delivery's effects on the transaction's session; it returns the messages it emits, or None (most emit none,
 # or emit through a deferred accumulator).
 Apply = Callable[[AsyncSession], Awaitable[Sequence[Outgoing] | None]]
-# Told after each commit which outbox rows it wrote, and when: the relay's hand-off (`OutboxRelay.handoff`).
-OnCommit = Callable[[list[Outgoing], dt.datetime], None]
 
 _DEFERRED = "hub.batcher.deferred"
 SESSION_TAG = "hub.batcher.consumer"
 
 
 class Deferred(Protocol):
-    """Rows that deliveries of one transaction collected, written together once all of them were applied."""
+    """Rows that deliveries of one transaction collected, written together once all of them were applied.
+
+    `flush` returns the messages they emit (to the outbox with the others). An accumulator that also has a
+    `committed()` method is told when the transaction committed (to cache what is now stored, for example).
+    """
 
     async def flush(self, session: AsyncSession) -> list[Outgoing]: ...
+
+
+@runtime_checkable
+class _TellsCommit(Protocol):
+    def committed(self) -> None: ...
 
 
 D = TypeVar("D", bound=Deferred)
@@ -66,12 +76,12 @@ def deferred(session: AsyncSession, key: str, factory: Callable[[], D]) -> D:
     return registry[key]  # type: ignore[no-any-return]
 
 
-async def _flush_deferred(session: AsyncSession) -> list[Outgoing]:
-    outgoing: list[Outgoing] = []
+async def _flush_deferred(session: AsyncSession, outgoing: list[Outgoing]) -> list[Deferred]:
+    """Flush the transaction's accumulators (their messages added to `outgoing`); the accumulators."""
     registry: dict[str, Deferred] = session.info.pop(_DEFERRED, None) or {}
     for accumulator in registry.values():
         outgoing.extend(await accumulator.flush(session))
-    return outgoing
+    return list(registry.values())
 
 
 class ConflictingDuplicate(PermanentError):
@@ -108,7 +118,7 @@ class TransactionBatcher:
         self._sessions = session_factory
         self._max_size = max_size
         self._max_wait_s = max_wait_s
-        self._on_commit = on_commit
+        self._outbox = OutboxWriter(on_commit)
         self._clock = clock
         self._pending: list[_Item] = []
         self._has_items = asyncio.Event()
@@ -183,6 +193,18 @@ class TransactionBatcher:
         for item in batch:
             _resolve(item, item in applied)
 
+    async def run(self, apply: Apply) -> None:
+        """Effects no message caused (a timer's), in a transaction of their own: deferred rows and outbox as for a
+        delivery, no inbox entry."""
+        now = self._clock()
+        outgoing: list[Outgoing] = []
+        async with self._sessions() as session, session.begin():
+            session.info[SESSION_TAG] = self.consumer
+            outgoing.extend(await apply(session) or ())
+            accumulators = await _flush_deferred(session, outgoing)
+            written = await self._outbox.write(session, outgoing, now)
+        self._committed(accumulators, written, now)
+
     async def _transaction(self, batch: list[_Item]) -> set[_Item]:
         now = self._clock()
         applied: set[_Item] = set()
@@ -222,26 +244,18 @@ class TransactionBatcher:
                     applied.add(item)
                 elif item.body_hash and (known := recorded.get(item.message_id)) and known != item.body_hash:
                     item.conflict = True
-            outgoing.extend(await _flush_deferred(session))
-            written: set[str] = set()
-            if outgoing:
-                stmt = insert_ignore(session, OutboxMessage).returning(OutboxMessage.__table__.c.message_id)
-                written = set(
-                    (
-                        await session.execute(
-                            stmt, outbox_values(outgoing, now, handed_off=self._on_commit is not None)
-                        )
-                    ).scalars()
-                )
+            accumulators = await _flush_deferred(session, outgoing)
+            written = await self._outbox.write(session, outgoing, now)
         self.batches += 1
         self.committed += len(batch)
-        if written and self._on_commit is not None:
-            # Only the rows this transaction wrote: a message id already in the outbox was handed over before.
-            try:
-                self._on_commit([m for m in outgoing if m.message_id in written], now)
-            except Exception:  # committed is committed: the relay's sweep publishes what the hand-off missed
-                log.exception("after-commit hand-off failed")
+        self._committed(accumulators, written, now)
         return applied
+
+    def _committed(self, accumulators: list[Deferred], written: list[Outgoing], now: dt.datetime) -> None:
+        for accumulator in accumulators:
+            if isinstance(accumulator, _TellsCommit):
+                accumulator.committed()
+        self._outbox.hand_off(written, now)
 
 
 def _resolve(item: _Item, applied: bool) -> None:

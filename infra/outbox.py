@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from contracts.base import Contract
 from infra import cloudevents
+from infra.db.dialect import insert_ignore
+from infra.db.tables import OutboxMessage
+
+log = logging.getLogger(__name__)
 
 HUB_SOURCE = "/city/contact-hub"
 
@@ -77,3 +84,38 @@ def outbox_values(messages: Sequence[Outgoing], now: dt.datetime, *, handed_off:
         }
         for m in messages
     ]
+
+
+# Told after a commit which outbox rows it wrote, and when: the relay's hand-off (`OutboxRelay.handoff`).
+OnCommit = Callable[[list[Outgoing], dt.datetime], None]
+
+
+class OutboxWriter:
+    """The one writer of outbox rows, and its hand-off to the relay of the same process after the commit.
+
+    `write` runs in the writer's transaction and returns the messages whose rows it inserted (a message id already
+    in the outbox was written, and handed over, before); the writer calls `hand_off` with them once its
+    transaction committed. The batcher (every consumer, the spikes consumer's alerts included) and the privacy
+    erasures write through it. Without a relay (`hub run --no-relay`) rows are not marked handed off, so any
+    relay's sweep takes them at once.
+    """
+
+    def __init__(self, on_commit: OnCommit | None = None) -> None:
+        self._on_commit = on_commit
+
+    async def write(self, session: AsyncSession, messages: Sequence[Outgoing], now: dt.datetime) -> list[Outgoing]:
+        if not messages:
+            return []
+        stmt = insert_ignore(session, OutboxMessage).returning(OutboxMessage.__table__.c.message_id)
+        rows = outbox_values(messages, now, handed_off=self._on_commit is not None)
+        written = set((await session.execute(stmt, rows)).scalars())
+        return [m for m in messages if m.message_id in written]
+
+    def hand_off(self, written: list[Outgoing], now: dt.datetime) -> None:
+        """After the commit. A failure is logged, never raised: committed is committed, the sweep publishes it."""
+        if not written or self._on_commit is None:
+            return
+        try:
+            self._on_commit(written, now)
+        except Exception:
+            log.exception("after-commit hand-off failed")

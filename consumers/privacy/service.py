@@ -39,12 +39,11 @@ from consumers.privacy.tables import PrivacyErasure
 from consumers.router.tables import Report, WorkOrder
 from contracts import ErasureReason, ReporterDataErased
 from infra import amqp
-from infra.batcher import OnCommit
 from infra.clock import utcnow
 from infra.consuming import HEADER_FAILED_AT
 from infra.db.dialect import insert_ignore
 from infra.db.tables import OutboxMessage
-from infra.outbox import Outgoing, filed_report_message_id, outbox_values
+from infra.outbox import OnCommit, OutboxWriter, Outgoing, filed_report_message_id
 from infra.topology import CITY_EVENTS, dead_letter_queue_name, workorder_reporter_erased_routing_key
 
 log = logging.getLogger(__name__)
@@ -225,7 +224,7 @@ class PrivacyService:
         self.retention_days = retention_days
         self.batch_size = batch_size
         self.broker_timeout_s = broker_timeout_s
-        self._on_commit = on_commit
+        self._outbox = OutboxWriter(on_commit)
         self._clock = clock
 
     # --- on request ---
@@ -437,11 +436,7 @@ class PrivacyService:
                 ],
             )
         if outgoing:
-            await session.execute(
-                insert_ignore(session, OutboxMessage),
-                outbox_values(outgoing, now, handed_off=self._on_commit is not None),
-            )
-            session.info.setdefault(_NOTICES, []).extend(outgoing)
+            session.info.setdefault(_NOTICES, []).extend(await self._outbox.write(session, outgoing, now))
         return erasures
 
     @staticmethod
@@ -489,9 +484,7 @@ class PrivacyService:
 
     def _committed(self, session: AsyncSession, now: dt.datetime) -> None:
         """After the commit: the assignees' notices go to the relay's hand-off."""
-        notices: list[Outgoing] = session.info.pop(_NOTICES, [])
-        if notices and self._on_commit is not None:
-            self._on_commit(notices, now)
+        self._outbox.hand_off(session.info.pop(_NOTICES, []), now)
 
     async def erased_report_ids(self, report_ids: Iterable[str]) -> set[str]:
         """Which of these reports were ever erased (on request or by retention), from the records."""

@@ -1,17 +1,17 @@
 """The spikes consumer's effects: count each call and report once, judge, and record and emit alerts, exactly once.
 
 Deliveries only hand their message to the transaction (`apply_call` / `apply_report`); the work happens once
-per transaction, in a `before_commit` hook, because the batcher owns the transaction and a step must see
-the whole batch in event-time order (the broker's order, and the batcher's message-id order, are not
-event-time order: a replay at full speed puts hours of event time in one batch). In the hook:
+per transaction, when the batcher flushes the transaction's deferred rows (`infra.batcher.deferred`), because a
+step must see the whole batch in event-time order (the broker's order, and the batcher's message-id order, are
+not event-time order: a replay at full speed puts hours of event time in one batch). In the step:
 
 1. lock the `spike_state` row (serialises the steps of all replicas, see `store.py`);
 2. store the batch's contacts; only calls and reports never seen before (under any message id) count;
 3. run `SpikeEngine.process` on the new ones, with the counts in `spike_counts` (upserted atomically)
    and the silences of `alert_silences`;
 4. record every action in `alerts` under its unique key `<incident>/<kind>/<seq>` (`detected` and
-   `resolved` have seq 1: once per incident, ever); what is sent goes to the outbox with that key as its
-   message id; silenced and inhibited ones are recorded as `suppressed-*` and not sent;
+   `resolved` have seq 1: once per incident, ever); what is sent goes to the outbox (the batcher's writer) with
+   that key as its message id; silenced and inhibited ones are recorded as `suppressed-*` and not sent;
 5. write the state (book, watermark, baseline of the day) back to the locked row.
 
 The timer (`tick`, every HUB_SPIKES_TICK_S) runs the same step without messages, in a transaction of its
@@ -37,8 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from consumers.domain.calendar import CityCalendar
@@ -71,10 +70,9 @@ from consumers.spikes.store import (
     record_alert,
     save_state,
     utc,
-    write_outbox,
 )
 from contracts import CallLogged, ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued
-from infra.batcher import OnCommit
+from infra.batcher import TransactionBatcher, deferred
 from infra.clock import utcnow
 from infra.outbox import Outgoing
 from infra.topology import CITY_EVENTS
@@ -82,9 +80,6 @@ from infra.topology import CITY_EVENTS
 log = logging.getLogger(__name__)
 
 _PENDING = "spikes.pending"
-_HOOKED = "spikes.hooked"
-_WAKE = "spikes.wake"
-_FITTED = "spikes.fitted"
 
 SENT, SUPPRESSED = "sent", "suppressed"
 DEFAULT_LIVE_LAG = dt.timedelta(minutes=15)
@@ -92,12 +87,23 @@ DEFAULT_LIVE_LAG = dt.timedelta(minutes=15)
 
 @dataclass
 class _Batch:
-    """The calls and reports of one transaction, handled when it commits."""
+    """The calls and reports of one transaction, stepped through once all its deliveries were applied."""
 
+    service: SpikesService
     observations: list[tuple[str | None, Observation]] = field(default_factory=list)
     contacts: dict[str, ContactFact] = field(default_factory=dict)
     # The timer's transaction: advance event time on the wall clock if the hub is live.
     tick: bool = False
+    # The baseline this step fitted: cached by the service only once stored (a refit rolled back here may be done
+    # differently by another replica).
+    fitted: tuple[dt.date, BaselineModel] | None = None
+
+    async def flush(self, session: AsyncSession) -> list[Outgoing]:
+        return await session.run_sync(lambda sync: self.service.step(sync, self))
+
+    def committed(self) -> None:
+        if self.fitted is not None:
+            self.service.baseline_cache = self.fitted
 
 
 def contact_of(message: CallLogged | ReportFiled, observation: Observation) -> ContactFact | None:
@@ -142,7 +148,6 @@ class SpikesService:
         tick: dt.timedelta = DEFAULT_TICK,
         live_lag: dt.timedelta = DEFAULT_LIVE_LAG,
         clock: Callable[[], dt.datetime] = utcnow,
-        on_commit: OnCommit | None = None,
         places: PlaceFinder | None = None,
     ) -> None:
         self.places = places
@@ -154,9 +159,8 @@ class SpikesService:
         )
         self.live_lag = live_lag
         self.clock = clock
-        self.on_commit = on_commit
         # The day's baseline, as this process last read or fitted it: it changes once a day.
-        self._baseline: tuple[dt.date, BaselineModel] | None = None
+        self.baseline_cache: tuple[dt.date, BaselineModel] | None = None
         codes = [*config.categories, "default"]
         longest = max(config.for_category(c).span_minutes + config.for_category(c).bucket_minutes for c in codes)
         self._longest_span = dt.timedelta(minutes=longest)
@@ -181,10 +185,12 @@ class SpikesService:
         """Remember who got a work order for a report: an alert names the assignees already notified."""
         await session.run_sync(lambda s: insert_assignment(s, order.report_id, order.assignee))
 
-    async def tick(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    async def tick(self, batcher: TransactionBatcher) -> None:
         """The timer: one step without messages, in a transaction of its own (see the module docstring)."""
-        async with sessions() as session, session.begin():
-            self._batch(session).tick = True
+        await batcher.run(self._tick)
+
+    async def _tick(self, session: AsyncSession) -> None:
+        self._batch(session).tick = True
 
     def _add(self, session: AsyncSession, message: CallLogged | ReportFiled, message_id: str) -> None:
         observation = observe(message, message_id, self.config, self.category_of)
@@ -198,37 +204,7 @@ class SpikesService:
         batch.observations.append((None if contact is None else contact.contact_id, observation))
 
     def _batch(self, session: AsyncSession) -> _Batch:
-        current = session.info.get(_PENDING)
-        if current is None:
-            current = session.info[_PENDING] = _Batch()
-            if not session.info.get(_HOOKED):
-                session.info[_HOOKED] = True
-                event.listen(session.sync_session, "before_commit", self._before_commit)
-                event.listen(session.sync_session, "after_commit", self._after_commit)
-                event.listen(session.sync_session, "after_rollback", self._after_rollback)
-        assert isinstance(current, _Batch)
-        return current
-
-    def _before_commit(self, session: Session) -> None:
-        batch = session.info.pop(_PENDING, None)
-        if batch is not None:
-            assert isinstance(batch, _Batch)
-            emitted = self.step(session, batch)
-            if emitted:
-                session.info[_WAKE] = emitted
-
-    def _after_commit(self, session: Session) -> None:
-        fitted = session.info.pop(_FITTED, None)
-        if fitted is not None:
-            # Cached only once stored: a refit rolled back here may be done differently by another replica.
-            self._baseline = fitted
-        emitted = session.info.pop(_WAKE, None)
-        if emitted and self.on_commit is not None:
-            self.on_commit(emitted, self.clock())
-
-    def _after_rollback(self, session: Session) -> None:
-        for name in (_PENDING, _WAKE, _FITTED):
-            session.info.pop(name, None)
+        return deferred(session, _PENDING, lambda: _Batch(self))
 
     # ---- the step, in the transaction, under the state lock
 
@@ -264,7 +240,6 @@ class SpikesService:
         outgoing: list[Outgoing] = []
         for action in actions:
             outgoing.extend(self._record(session, action, now))
-        write_outbox(session, outgoing, now, handed_off=self.on_commit is not None)
 
         refitted = state.baseline_day != day_before and state.baseline is not None
         save_state(
@@ -275,19 +250,19 @@ class SpikesService:
             baseline=state.baseline.to_dict() if refitted and state.baseline is not None else None,
         )
         if refitted and state.baseline is not None and state.baseline_day is not None:
-            session.info[_FITTED] = (state.baseline_day, state.baseline)
+            batch.fitted = (state.baseline_day, state.baseline)
         return outgoing
 
     def _state(self, session: Session, raw: dict[str, Any], baseline_day: dt.date | None) -> EngineState:
         baseline: BaselineModel | None = None
         if baseline_day is not None:
-            if self._baseline is not None and self._baseline[0] == baseline_day:
-                baseline = self._baseline[1]
+            if self.baseline_cache is not None and self.baseline_cache[0] == baseline_day:
+                baseline = self.baseline_cache[1]
             else:
                 stored = load_baseline(session)
                 if stored is not None:
                     baseline = BaselineModel.from_dict(stored, closed_day=self.calendar.is_public_holiday)
-                    self._baseline = (baseline_day, baseline)
+                    self.baseline_cache = (baseline_day, baseline)
         state = EngineState.from_dict(self.config, raw, baseline=baseline)
         # The column is what was locked and read; without a model the day is fitted again.
         state.baseline_day = baseline_day if baseline is not None else None

@@ -29,8 +29,6 @@ from consumers.spikes.tables import Alert, AlertSilence, SpikeAssignment, SpikeC
 from infra.clock import aware as aware  # re-exported: the spikes modules read stored times through the store
 from infra.clock import utc as utc
 from infra.db.dialect import CHUNK, dialect_insert, insert_ignore
-from infra.db.tables import OutboxMessage
-from infra.outbox import Outgoing, outbox_values
 
 STATE_ROW = "alerts"
 
@@ -324,13 +322,3 @@ def record_alert(session: Session, values: dict[str, Any]) -> bool:
     """Insert the alert row; False when its key (incident, kind, seq) exists: it was decided (and sent) before."""
     inserted = session.execute(insert_ignore(session, Alert).values(**values).returning(Alert.id)).scalar_one_or_none()
     return inserted is not None
-
-
-def write_outbox(session: Session, outgoing: Sequence[Outgoing], now: dt.datetime, *, handed_off: bool) -> None:
-    """The same rows the batcher writes for a delivery's messages: the relay publishes them after commit."""
-    if not outgoing:
-        return
-    session.execute(
-        insert_ignore(session, OutboxMessage),
-        outbox_values(outgoing, utc(now), handed_off=handed_off),
-    )

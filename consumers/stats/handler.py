@@ -8,8 +8,9 @@ primary-key order:
   * every transaction locks fact and counter rows in key order, so two replicas cannot deadlock on the hot
     rows (every call touches today's totals), which per-message upserts in delivery order would;
   * a few statements per batch instead of several per delivery: the consumer keeps up with the broker.
-This happens in a `before_commit` hook because the batcher owns the transaction: deliveries only get the
-session. A failed commit rolls it all back with the inbox entries, so each message still counts exactly once.
+This happens when the batcher flushes the transaction's deferred rows (`infra.batcher.deferred`): deliveries
+only get the session. A failed commit rolls it all back with the inbox entries, so each message still counts
+exactly once.
 Rare messages (status changes, spikes) are written at once.
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, inspect, or_, select, update
+from sqlalchemy import inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -53,12 +54,13 @@ from contracts import (
     WorkOrderIssued,
     WorkOrderStatusApplied,
 )
+from infra.batcher import deferred
 from infra.db.dialect import CHUNK, dialect_insert, insert_ignore
+from infra.outbox import Outgoing
 
 F = TypeVar("F")
 
 _PENDING = "stats.pending"
-_HOOKED = "stats.hooked"
 
 
 def counter_upsert(dialect: str) -> Any:
@@ -106,6 +108,11 @@ class Pending:
     workorders: dict[str, WorkOrderFact] = field(default_factory=dict)
     tally: Tally = field(default_factory=Tally)
 
+    async def flush(self, session: AsyncSession) -> list[Outgoing]:
+        """Written once all deliveries of the transaction were applied; the statistics emit nothing."""
+        await session.run_sync(self.write)
+        return []
+
     def write(self, session: Session) -> None:
         self._facts(session, StatCall, "call_id", self.calls, call_deltas)
         self._facts(session, StatReport, "report_id", self.reports, report_deltas)
@@ -127,26 +134,8 @@ class Pending:
 
 
 def pending(session: AsyncSession, tz: ZoneInfo) -> Pending:
-    """The statistics of the session's current transaction, written when it commits."""
-    current = session.info.get(_PENDING)
-    if current is None:
-        current = session.info[_PENDING] = Pending(tz)
-        if not session.info.get(_HOOKED):
-            session.info[_HOOKED] = True
-            event.listen(session.sync_session, "before_commit", _write_pending)
-            event.listen(session.sync_session, "after_rollback", _discard_pending)
-    assert isinstance(current, Pending)
-    return current
-
-
-def _write_pending(session: Session) -> None:
-    current = session.info.pop(_PENDING, None)
-    if current is not None:
-        current.write(session)
-
-
-def _discard_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    """The statistics of the session's current transaction, written before it commits."""
+    return deferred(session, _PENDING, lambda: Pending(tz))
 
 
 class UnknownIncident(LookupError):
