@@ -227,15 +227,15 @@ async def test_a_fresh_hub_alerts_at_once_and_the_timer_resolves_on_the_wall_clo
     last = start + dt.timedelta(minutes=20)  # the burst's last contact
 
     now[0] = last + quiet - dt.timedelta(minutes=2)
-    await svc.tick(sessions)
+    await svc.tick(batcher)
     rows = await alert_rows(sessions)
     # The update is on the timer too: due once the interval passed, the count having grown since the fire.
     assert [r.kind for r in rows] == ["detected", "update"]  # not resolved yet
     interval = dt.timedelta(minutes=CONFIG.for_category("waste.missed_collection").update_interval_minutes)
     assert aware(rows[1].event_at) <= aware(rows[0].event_at) + interval + dt.timedelta(minutes=1)
     now[0] = last + quiet + dt.timedelta(seconds=90)
-    await svc.tick(sessions)
-    await svc.tick(sessions)  # a second replica's tick, or the next round: nothing more
+    await svc.tick(batcher)
+    await svc.tick(batcher)  # a second replica's tick, or the next round: nothing more
     rows = await alert_rows(sessions)
     assert [r.kind for r in rows] == ["detected", "update", "resolved"]
     resolved = rows[2]
@@ -252,5 +252,5 @@ async def test_the_timer_leaves_a_replay_of_the_past_to_its_messages(
     await feed([(batcher, svc)], [e for e in events if e.at < START + dt.timedelta(minutes=30)])
     await batcher.stop()
     assert [r.kind for r in await alert_rows(sessions)] == ["detected"]
-    await svc.tick(sessions)  # replaying: the timer does not move event time to 2026
+    await svc.tick(batcher)  # replaying: the timer does not move event time to 2026
     assert [r.kind for r in await alert_rows(sessions)] == ["detected"]
