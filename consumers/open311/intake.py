@@ -26,10 +26,8 @@ from consumers.open311.tables import Open311ApiKey, Open311Request
 from consumers.router.handler import RoutingService
 from consumers.router.workorders import mask_contact
 from contracts import ReportFiled
-from infra.db.dialect import insert_ignore
-from infra.db.tables import OutboxMessage
 from infra.errors import describe
-from infra.outbox import Outgoing, filed_report_message_id, outbox_values
+from infra.outbox import OutboxWriter, Outgoing, filed_report_message_id
 from infra.relay import OutboxRelay
 from infra.topology import CITY_EVENTS
 
@@ -148,6 +146,7 @@ class Intake:
         window_start = now - dt.timedelta(seconds=self._settings.resend_window_s)
         # Rows this process's relay will publish from memory right after the commit (others sweep them later).
         handed_off = self._relay is not None and self._relay.running
+        outbox = OutboxWriter(self._relay.handoff if handed_off and self._relay is not None else None)
         async with self._sessions() as session, session.begin():
             # An UPDATE of the client's key row first: the client's POSTs take turns (a row lock on PostgreSQL,
             # the write lock on SQLite), so two copies of one resend cannot both miss each other.
@@ -168,13 +167,9 @@ class Intake:
                 return Accepted(earlier.service_request_id, earlier.service_notice, form.get("account_id"), resent=True)
             session.add(Open311Request(client=client, fingerprint=fingerprint, **row))
             await session.flush()
-            await session.execute(
-                insert_ignore(session, OutboxMessage),
-                outbox_values([outgoing], now, handed_off=handed_off),
-            )
+            written = await outbox.write(session, [outgoing], now)
         # Committed: the report is safe and will be routed exactly once. Now hand it to this process's relay.
-        if handed_off and self._relay is not None:
-            self._relay.handoff([outgoing], now)
+        outbox.hand_off(written, now)
         return Accepted(report.report_id, row["service_notice"], form.get("account_id"))
 
     def build(self, form: Form, now: dt.datetime) -> tuple[ReportFiled, dict[str, Any]]:
