@@ -64,6 +64,7 @@ class CliSettings(Protocol):
     @property
     def timezone(self) -> str: ...
 
+
 # --------------------------------------------------------------------------------------------------
 # The database side, callable from tests
 
@@ -131,7 +132,12 @@ class Overview:
 
 
 async def overview(
-    sessions: async_sessionmaker[AsyncSession], settings: CliSettings, *, limit: int, all_silences: bool, now: dt.datetime
+    sessions: async_sessionmaker[AsyncSession],
+    settings: CliSettings,
+    *,
+    limit: int,
+    all_silences: bool,
+    now: dt.datetime,
 ) -> Overview:
     config = load_spike_config(settings.spikes_file)
     async with sessions() as session:
@@ -210,7 +216,9 @@ def _run(settings: CliSettings, job: Any) -> Any:
     return asyncio.run(_go())
 
 
-def _reported(command: Callable[[argparse.Namespace, CliSettings], int]) -> Callable[[argparse.Namespace, CliSettings], int]:
+def _reported(
+    command: Callable[[argparse.Namespace, CliSettings], int],
+) -> Callable[[argparse.Namespace, CliSettings], int]:
     """A command that prints a database failure as one line instead of a traceback."""
 
     def run(args: argparse.Namespace, settings: CliSettings) -> int:

@@ -29,9 +29,9 @@ Judging
     baseline of independent contacts does not know: a benign cluster of neighbours about one thing (2-4
     reports of one lamp), so it is the largest such cluster plus one, per category.
 
-    Windows: the main one, optionally a fast one (a sudden burst on a high baseline) and a slow one (a
-    slow rise); the significance is split over them (Bonferroni). A Poisson CUSUM was measured against
-    this on the benchmark (see docs/spikes.md): with counts this sparse a CUSUM tuned for a tolerable
+    Windows: the main one, optionally a fast one (a sudden burst on a high baseline: a district's
+    collection day) and a slow one (a slow rise); the significance is split over them (Bonferroni). A
+    Poisson CUSUM was considered and not built: with counts this sparse a CUSUM tuned for a tolerable
     false alarm rate behaves as a count threshold over a long memory, which the windows do more legibly.
 
 Everything here runs on event time: the only clock is the `at` argument.

@@ -214,6 +214,8 @@ class SpikesService:
         locked = lock_state(session, now)
         new = insert_contacts(session, batch.contacts)
         observations = [obs for contact_id, obs in batch.observations if contact_id is None or contact_id in new]
+        if not batch.observations and not bool(locked.state.get("live", False)):
+            return []  # the timer while replaying (or before anything was counted): event time is the messages'
         state = self._state(session, locked.state, locked.baseline_day)
         day_before = state.baseline_day
 
