@@ -362,8 +362,14 @@ class SpikeDetector:
             calls = sum(x.calls for x in buckets)
             reports = sum(x.reports for x in buckets)
             candidate = (is_spike, p_value, reason, window, observed, calls, reports, expected)
-            # Report the window that fired, else the shortest one (what the team would look at first).
-            if best is None or (is_spike and not best[0]) or (is_spike and best[0] and p_value < best[1]):
+            # Report the window that fired (the most significant), else the main one: what the team would look
+            # at first, and what an incident's street counts and resolution read.
+            if (
+                best is None
+                or (is_spike and not best[0])
+                or (is_spike and best[0] and p_value < best[1])
+                or (not is_spike and not best[0] and window == settings.window_minutes)
+            ):
                 best = candidate
         assert best is not None  # windows is never empty
         is_spike, p_value, reason, window, observed, calls, reports, expected = best
