@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import aiosmtplib
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,7 +37,8 @@ from contracts import WorkOrderIssued
 from infra.clock import aware, utcnow
 from infra.db.dialect import insert_ignore
 from infra.mailer import Mailer
-from infra.webhooks import AttemptResult, WebhookSender
+from infra.sending import Result, isolated, send_mail
+from infra.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ class DeliveryWorker:
         state.outcomes = []
         released: list[int] = []
 
-        async def attempt(row: _Claimed) -> tuple[_Claimed, AttemptResult, dt.datetime] | None:
+        async def attempt(row: _Claimed) -> tuple[_Claimed, Result, dt.datetime] | None:
             async with gate:
                 moment = self._clock()
                 if (
@@ -263,7 +263,8 @@ class DeliveryWorker:
                 ):
                     released.append(row.id)  # the circuit opened meanwhile: no call
                     return None
-                result = await self._send(endpoint, row, moment)
+                # One row that raises is that row's failure: the round goes on, every outcome is recorded.
+                result = await isolated(self._send(endpoint, row, moment), row=row.delivery_id)
                 self._observe(state, result, self._clock())
                 return row, result, self._clock()
 
@@ -271,7 +272,7 @@ class DeliveryWorker:
         await self._record(endpoint, done, released, state, self._clock())
         return len(done)
 
-    def _observe(self, state: _EndpointState, result: AttemptResult, now: dt.datetime) -> None:
+    def _observe(self, state: _EndpointState, result: Result, now: dt.datetime) -> None:
         """The endpoint's health as this worker sees it, at once: later attempts of the round depend on it."""
         state.outcomes.append(result.ok)
         if result.ok:
@@ -320,7 +321,7 @@ class DeliveryWorker:
             rows = (await session.execute(stmt)).all()
         return [_Claimed(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
-    async def _send(self, endpoint: Assignee, row: _Claimed, now: dt.datetime) -> AttemptResult:
+    async def _send(self, endpoint: Assignee, row: _Claimed, now: dt.datetime) -> Result:
         self.attempts += 1
         if row.channel == "webhook":
             assert endpoint.webhook_url is not None
@@ -348,18 +349,12 @@ class DeliveryWorker:
             delivery_id=row.delivery_id,
             now=now,
         )
-        try:
-            await self._mailer.send(message)
-        except aiosmtplib.SMTPResponseException as exc:
-            return AttemptResult(None, f"SMTP {exc.code}: {exc.message}"[:500])
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500])
-        return AttemptResult(250)
+        return await send_mail(self._mailer.send(message))
 
     async def _record(
         self,
         endpoint: Assignee,
-        done: list[tuple[_Claimed, AttemptResult, dt.datetime]],
+        done: list[tuple[_Claimed, Result, dt.datetime]],
         released: list[int],
         state: _EndpointState,
         now: dt.datetime,

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from consumers.domain.catalogue import TRIAGE, Assignee
 from contracts import WorkOrderStatus, WorkOrderStatusChanged
+from infra.sending import RetrySchedule
 
 S = WorkOrderStatus
 
@@ -221,13 +222,9 @@ def next_delay(
     """
     if attempts_done < 1:
         return 0.0
-    if attempts_done > len(schedule):
-        return None
-    base = schedule[attempts_done - 1]
-    delay = base * (1 + JITTER * (rng or random).random())
-    if retry_after_s is not None:
-        delay = max(delay, min(retry_after_s, MAX_RETRY_AFTER_S))
-    return delay
+    return RetrySchedule(schedule, jitter=JITTER, max_retry_after_s=MAX_RETRY_AFTER_S).next_delay(
+        attempts_done, retry_after_s=retry_after_s, rng=rng
+    )
 
 
 class Circuit(StrEnum):

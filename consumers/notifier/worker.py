@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-import aiosmtplib
 from pydantic import TypeAdapter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,7 +32,7 @@ from contracts import SpikeDetected, SpikeResolved
 from infra.chat import ChatWebhookSender, chat_body
 from infra.clock import utcnow
 from infra.mailer import Mailer
-from infra.webhooks import AttemptResult
+from infra.sending import Result, RetrySchedule, isolated, send_mail
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +50,9 @@ def next_delay(
     """
     if attempts < 1:
         raise ValueError("attempts counts the attempts made: at least 1")
-    if attempts > len(schedule_s):
-        return None
-    delay = schedule_s[attempts - 1] * (1.0 + 0.1 * rng.random())
-    if retry_after_s is not None:
-        delay = max(delay, min(retry_after_s, 3600.0))
-    return delay
+    return RetrySchedule(schedule_s, jitter=0.1, max_retry_after_s=3600.0).next_delay(
+        attempts, retry_after_s=retry_after_s, rng=rng
+    )
 
 
 @dataclass(frozen=True)
@@ -157,7 +153,8 @@ class NotifierWorker:
 
         async def attempt(row: _Claimed) -> None:
             async with gate:
-                result = await self._send(row, self._clock())
+                # One row that raises is that row's failure: the others are sent and recorded all the same.
+                result = await isolated(self._send(row, self._clock()), row=row.notification_id)
                 await self._record(row, result, self._clock())
 
         await asyncio.gather(*(attempt(row) for row in claimed))
@@ -187,7 +184,7 @@ class NotifierWorker:
             rows = (await session.execute(stmt)).all()
         return [_Claimed(r[0], r[1], r[2], r[3], r[4]) for r in sorted(rows, key=lambda r: r[0])]
 
-    async def _send(self, row: _Claimed, now: dt.datetime) -> AttemptResult:
+    async def _send(self, row: _Claimed, now: dt.datetime) -> Result:
         self.attempts += 1
         alert = _ALERT.validate_json(row.body)
         if row.channel == "webhook":
@@ -204,15 +201,9 @@ class NotifierWorker:
             now=now,
             tz=self._tz,
         )
-        try:
-            await self._mailer.send(message)
-        except aiosmtplib.SMTPResponseException as exc:
-            return AttemptResult(None, f"SMTP {exc.code}: {exc.message}"[:500])
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500])
-        return AttemptResult(250)
+        return await send_mail(self._mailer.send(message))
 
-    async def _record(self, row: _Claimed, result: AttemptResult, now: dt.datetime) -> None:
+    async def _record(self, row: _Claimed, result: Result, now: dt.datetime) -> None:
         attempts = row.attempts + 1
         values: dict[str, object] = {"attempts": attempts, "last_attempt_at": now, "last_status": result.status}
         if result.ok:

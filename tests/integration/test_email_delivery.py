@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from consumers.contractors.deliveries import DeliveryConfig, DeliveryService, DeliveryWorker
 from consumers.contractors.tables import Delivery
@@ -88,3 +88,44 @@ async def test_email_work_order_is_retried_until_the_server_takes_it(
     raw = smtp.raw[0].decode(errors="replace")
     for value in PII.values():
         assert value not in raw, "the road firm's data policy forbids the reporter's data"
+
+
+async def test_a_row_that_raises_is_its_own_failure_and_the_good_row_beside_it_is_sent_once(
+    sqlite_url: str, smtp: SmtpSink
+) -> None:
+    """Issue 12: one row that raised aborted the whole round; the good row beside it was e-mailed again every round."""
+    settings = Settings()
+    catalogue = Catalogue.load(settings.categories_file, settings.assignees_file)
+    clock = FakeClock()
+    engine = create_engine(sqlite_url)
+    sessions = create_session_factory(engine)
+    mailer = Mailer(SmtpSettings("127.0.0.1", smtp.port, None, None, starttls=False, timeout_s=5))
+    config = DeliveryConfig(schedule_s=(5, 300), lease_s=60)
+    worker = DeliveryWorker(sessions, catalogue, config, mailer=mailer, clock=clock, rng=random.Random(3))
+    await worker.ensure_endpoints()
+    example = dict(WorkOrderIssued.model_json_schema()["examples"][0])
+    example |= {"assignee": "road_firm", "category": "road.damage", "category_name_nl": "Put in de weg of het voetpad",
+                "waste_fraction": None, "reporter": None}  # fmt: skip
+    good, bad = (WorkOrderIssued.model_validate(example | {"work_order_id": f"wo-{uuid.uuid4().hex}"}) for _ in "ab")
+    async with sessions() as session, session.begin():
+        for order in (good, bad):
+            await DeliveryService(catalogue, clock=clock).enqueue(session, order)
+        # A row whose body no longer makes an e-mail (written by an older version, or damaged): sending it raises.
+        await session.execute(update(Delivery).where(Delivery.work_order_id == bad.work_order_id).values(body=b"{}"))
+    try:
+        assert await worker.run_once() == 2
+        for _ in range(3):  # later rounds, past the lease and each retry of the bad row
+            clock.advance(400)
+            await worker.run_once()
+        async with sessions() as session:
+            rows = {r.work_order_id: r for r in (await session.execute(select(Delivery))).scalars()}
+    finally:
+        await worker.stop()
+        await engine.dispose()
+    assert [m["Subject"] for m in smtp.messages] == [smtp.messages[0]["Subject"]]  # the good one, once
+    assert good.work_order_id in smtp.messages[0].get_body(("plain",)).get_content()
+    assert (rows[good.work_order_id].state, rows[good.work_order_id].attempts) == ("delivered", 1)
+    assert rows[good.work_order_id].last_status is None  # an SMTP "250 OK" is no HTTP status
+    failed = rows[bad.work_order_id]
+    assert (failed.state, failed.attempts) == ("exhausted", 3)
+    assert "ValidationError" in (failed.last_error or "")

@@ -1,0 +1,116 @@
+"""What the hub's two scheduled senders share: the retry schedule, each channel's result type, and failure
+isolation per row.
+
+The contractors' deliveries (webhook and e-mail, `consumers/contractors/deliveries.py`) and the communication
+team's alert notifications (e-mail and chat, `consumers/notifier/worker.py`) each keep a table of rows to send,
+claim due rows under a lease, send them and record the outcome. The pieces here are the same for both:
+
+* `RetrySchedule.next_delay`: the one retry computation (a schedule of delays, jitter that only lengthens a
+  delay, a `Retry-After` that may lengthen it up to a cap); each sender keeps its own figures.
+* results per channel: an HTTP send (webhook, chat) gives an `AttemptResult` with its HTTP status; an e-mail
+  gives a `MailResult`, which has no HTTP status (an SMTP "250 OK" is not an HTTP 2xx and is never stored as one).
+* `isolated`: an attempt that raises (a body that no longer parses, a header value the mailer rejects, a bug)
+  is that row's failure, with its reason, retried on the row's own schedule; it never aborts the round, so the
+  rows beside it are recorded and a row that was sent is never sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiosmtplib
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """Delays between attempts (`delays_s[i]` after the (i+1)-th failed attempt), jitter and Retry-After cap."""
+
+    delays_s: Sequence[float]
+    jitter: float
+    max_retry_after_s: float
+
+    def next_delay(
+        self, attempts_done: int, *, retry_after_s: float | None = None, rng: random.Random | None = None
+    ) -> float | None:
+        """Seconds until the next attempt after `attempts_done` failed ones; None when the schedule is used up.
+
+        The jitter only lengthens a delay (spreading the retries of many rows that failed together), so the
+        whole schedule still spans what it says; a `Retry-After` longer than the scheduled delay wins, capped so a
+        bogus header cannot park a row for long.
+        """
+        if attempts_done > len(self.delays_s):
+            return None
+        delay = self.delays_s[attempts_done - 1] * (1.0 + self.jitter * (rng or random).random())
+        if retry_after_s is not None:
+            delay = max(delay, min(retry_after_s, self.max_retry_after_s))
+        return delay
+
+
+class Result(Protocol):
+    """What the senders record of one attempt, whatever the channel."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def gone(self) -> bool: ...
+    @property
+    def status(self) -> int | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def retry_after_s(self) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class MailResult:
+    """One e-mail attempt: taken by the SMTP server, or refused/failed with the reason. No HTTP status."""
+
+    ok: bool
+    error: str | None = None
+    retry_after_s: float | None = None
+
+    @property
+    def status(self) -> None:
+        return None
+
+    @property
+    def gone(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class AttemptFailed:
+    """An attempt that raised before any answer came: that row's failure, with the reason."""
+
+    error: str
+    ok: bool = False
+    gone: bool = False
+    status: None = None
+    retry_after_s: None = None
+
+
+async def send_mail(send: Awaitable[object]) -> MailResult:
+    """Await an SMTP send: what the server answered, as a MailResult."""
+    try:
+        await send
+    except aiosmtplib.SMTPResponseException as exc:
+        return MailResult(False, f"SMTP {exc.code}: {exc.message}"[:500])
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        return MailResult(False, f"{type(exc).__name__}: {exc}"[:500])
+    return MailResult(True)
+
+
+async def isolated(attempt: Awaitable[Result], *, row: str) -> Result:
+    """The attempt's result; an exception it raises is this row's failure (logged with the row's id)."""
+    try:
+        return await attempt
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        log.error("send attempt raised: recorded as failed", extra={"row": row, "error": reason})
+        return AttemptFailed(reason)
