@@ -5,6 +5,9 @@ The contractors' deliveries (webhook and e-mail, `consumers/contractors/deliveri
 team's alert notifications (e-mail and chat, `consumers/notifier/worker.py`) each keep a table of rows to send,
 claim due rows under a lease, send them and record the outcome. The pieces here are the same for both:
 
+* `ScheduledRow`: the columns of a row to send (the two tables stay two tables, with these columns in common);
+* `claim_due`: the lease claim, so that each due row is sent by one replica at a time;
+* `poll`: the loop that runs rounds, sleeps when there was nothing to send, and backs off when a round fails;
 * `RetrySchedule.next_delay`: the one retry computation (a schedule of delays, jitter that only lengthens a
   delay, a `Retry-After` that may lengthen it up to a cap); each sender keeps its own figures.
 * results per channel: an HTTP send (webhook, chat) gives an `AttemptResult` with its HTTP status; an e-mail
@@ -16,13 +19,21 @@ claim due rows under a lease, send them and record the outcome. The pieces here 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import logging
 import random
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosmtplib
+from sqlalchemy import ColumnElement, Integer, LargeBinary, String, Text, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from infra.db.base import BigId, Timestamp
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +125,76 @@ async def isolated(attempt: Awaitable[Result], *, row: str) -> Result:
         reason = f"{type(exc).__name__}: {exc}"[:500]
         log.error("send attempt raised: recorded as failed", extra={"row": row, "error": reason})
         return AttemptFailed(reason)
+
+
+class ScheduledRow:
+    """Mixin: the columns every scheduled-send row has (`deliveries`, `alert_notifications`)."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# The states of a row: to send (again), sent, given up after its schedule.
+PENDING, DELIVERED, EXHAUSTED = "pending", "delivered", "exhausted"
+
+
+async def claim_due(
+    sessions: async_sessionmaker[AsyncSession],
+    model: type[ScheduledRow],
+    *where: ColumnElement[bool],
+    now: dt.datetime,
+    lease: dt.timedelta,
+    limit: int,
+    returning: Sequence[Any],
+) -> list[tuple[Any, ...]]:
+    """Lease up to `limit` due pending rows (oldest due first): moved `lease` into the future, so no other replica
+    takes them meanwhile; a row whose outcome is never recorded (a crash) is due again when the lease ends.
+
+    The WHERE is evaluated again on rows another replica changed meanwhile: each row is claimed once.
+    """
+    due = (
+        select(model.id)
+        .where(model.state == PENDING, model.next_attempt_at <= now, *where)
+        .order_by(model.next_attempt_at, model.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(model)
+        .where(model.id.in_(due), model.state == PENDING, model.next_attempt_at <= now)
+        .values(next_attempt_at=now + lease)
+        .returning(*returning)
+        .execution_options(synchronize_session=False)
+    )
+    async with sessions() as session, session.begin():
+        return [tuple(row) for row in await session.execute(stmt)]
+
+
+async def poll(run_round: Callable[[], Awaitable[int]], wake: asyncio.Event, *, interval_s: float, name: str) -> None:
+    """Rounds until cancelled: at once again after a round that sent something, else after `interval_s` or a wake-up;
+    a round that fails is logged and the wait doubles (up to 30 s) until one succeeds."""
+    backoff = interval_s
+    while True:
+        try:
+            sent = await run_round()
+            backoff = interval_s
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s round failed: %s: %s", name, type(exc).__name__, exc)
+            sent = 0
+            backoff = min(backoff * 2, 30.0)
+        if sent:
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), backoff)
+        wake.clear()

@@ -12,12 +12,12 @@ from typing import Protocol
 
 from sqlalchemy import select, update
 
-from consumers.contractors.deliveries import EXHAUSTED, PENDING
 from consumers.contractors.provisioning import ContractorAccess, provision, provisioning_plan
 from consumers.contractors.tables import Delivery, DeliveryEndpoint
 from consumers.domain.catalogue import Catalogue
 from infra.broker_admin import BrokerAdminError, connect_admin, vhost_of
 from infra.db import create_engine, create_session_factory
+from infra.sending import EXHAUSTED, PENDING
 
 
 class CliSettings(Protocol):

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.contractors.email import compose_work_order_email
@@ -37,13 +37,12 @@ from contracts import WorkOrderIssued
 from infra.clock import aware, utcnow
 from infra.db.dialect import insert_ignore
 from infra.mailer import Mailer
-from infra.sending import Result, isolated, send_mail
+from infra.sending import DELIVERED, EXHAUSTED, PENDING, Result, claim_due, isolated, poll, send_mail
 from infra.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
 CHANNELS = ("webhook", "email")
-PENDING, DELIVERED, EXHAUSTED = "pending", "delivered", "exhausted"
 EVENT_TYPE = "workorder.issued"
 _DELIVERY_NAMESPACE = uuid.UUID("0b7d3c1e-2f4a-5e6b-8c9d-1a2b3c4d5e6f")
 
@@ -210,23 +209,12 @@ class DeliveryWorker:
                 )
 
     async def _loop(self, endpoint: Assignee) -> None:
-        backoff = self.config.poll_interval_s
-        while True:
-            try:
-                sent = await self.run_endpoint_once(endpoint.code)
-                backoff = self.config.poll_interval_s
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("delivery round for %s failed: %s: %s", endpoint.code, type(exc).__name__, exc)
-                sent = 0
-                backoff = min(backoff * 2, 30.0)
-            if sent:
-                continue
-            event = self._wake[endpoint.code]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), backoff)
-            event.clear()
+        await poll(
+            lambda: self.run_endpoint_once(endpoint.code),
+            self._wake[endpoint.code],
+            interval_s=self.config.poll_interval_s,
+            name=f"delivery round for {endpoint.code}",
+        )
 
     async def run_once(self) -> int:
         """One round for every endpoint (tests drive the worker with this and an injected clock)."""
@@ -295,30 +283,16 @@ class DeliveryWorker:
         return state
 
     async def _claim(self, code: str, now: dt.datetime, limit: int) -> list[_Claimed]:
-        due = (
-            select(Delivery.id)
-            .where(Delivery.assignee == code, Delivery.state == PENDING, Delivery.next_attempt_at <= now)
-            .order_by(Delivery.next_attempt_at, Delivery.id)
-            .limit(limit)
-            .scalar_subquery()
+        d = Delivery
+        rows = await claim_due(
+            self._sessions,
+            d,
+            d.assignee == code,
+            now=now,
+            lease=self.config.lease,
+            limit=limit,
+            returning=(d.id, d.delivery_id, d.work_order_id, d.channel, d.body, d.attempts),
         )
-        # The WHERE is evaluated again on rows another replica changed meanwhile: each row is claimed once.
-        stmt = (
-            update(Delivery)
-            .where(Delivery.id.in_(due), Delivery.state == PENDING, Delivery.next_attempt_at <= now)
-            .values(next_attempt_at=now + self.config.lease)
-            .returning(
-                Delivery.id,
-                Delivery.delivery_id,
-                Delivery.work_order_id,
-                Delivery.channel,
-                Delivery.body,
-                Delivery.attempts,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        async with self._sessions() as session, session.begin():
-            rows = (await session.execute(stmt)).all()
         return [_Claimed(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     async def _send(self, endpoint: Assignee, row: _Claimed, now: dt.datetime) -> Result:

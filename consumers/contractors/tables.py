@@ -12,7 +12,6 @@ from sqlalchemy import (
     Date,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     text,
@@ -20,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infra.db.base import Base, BigId, Timestamp
+from infra.sending import ScheduledRow
 
 
 class WorkOrderEvent(Base):
@@ -63,25 +63,15 @@ class DeliveryEndpoint(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp)
 
 
-class Delivery(Base):
+class Delivery(ScheduledRow, Base):
     """One work order to send to a webhook or by e-mail; attempts are scheduled here, never held on the broker."""
 
     __tablename__ = "deliveries"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     delivery_id: Mapped[str] = mapped_column(String(200), unique=True)
     work_order_id: Mapped[str] = mapped_column(String(64), index=True)
     assignee: Mapped[str] = mapped_column(String(64))
-    channel: Mapped[str] = mapped_column(String(10))
-    body: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(12))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(Timestamp)
-    created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
-    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-    delivered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
-    last_status: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    # channel, body, state, attempts and the times and outcome of the attempts: `ScheduledRow`.
 
     __table_args__ = (
         Index(

@@ -12,9 +12,9 @@ from consumers.notifier.tables import AlertNotification
 from contracts import SpikeDetected, SpikeResolved
 from infra.clock import utcnow
 from infra.db.dialect import insert_ignore
+from infra.sending import PENDING
 
 CHANNELS = ("email", "webhook")
-PENDING, DELIVERED, EXHAUSTED = "pending", "delivered", "exhausted"
 
 
 def notification_id_for(alert_id: str, channel: str) -> str:

@@ -22,17 +22,16 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.notifier import compose
-from consumers.notifier.handler import DELIVERED, EXHAUSTED, PENDING
 from consumers.notifier.tables import AlertNotification
 from contracts import SpikeDetected, SpikeResolved
 from infra.chat import ChatWebhookSender, chat_body
 from infra.clock import utcnow
 from infra.mailer import Mailer
-from infra.sending import Result, RetrySchedule, isolated, send_mail
+from infra.sending import DELIVERED, EXHAUSTED, Result, RetrySchedule, claim_due, isolated, poll, send_mail
 
 log = logging.getLogger(__name__)
 
@@ -127,22 +126,7 @@ class NotifierWorker:
             await self._chat.aclose()
 
     async def _run(self) -> None:
-        backoff = self.config.poll_interval_s
-        while True:
-            try:
-                sent = await self.run_once()
-                backoff = self.config.poll_interval_s
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("notifier round failed: %s: %s", type(exc).__name__, exc)
-                sent = 0
-                backoff = min(backoff * 2, 30.0)
-            if sent:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), backoff)
-            self._wake.clear()
+        await poll(self.run_once, self._wake, interval_s=self.config.poll_interval_s, name="notifier")
 
     async def run_once(self) -> int:
         """Claim and send what is due; the number of attempts made (tests drive the worker with this)."""
@@ -165,23 +149,15 @@ class NotifierWorker:
         channels = self.channels
         if not channels:
             return []
-        due = (
-            select(n.id)
-            .where(n.state == PENDING, n.next_attempt_at <= now, n.channel.in_(channels))
-            .order_by(n.next_attempt_at, n.id)
-            .limit(self.config.batch_size)
-            .scalar_subquery()
+        rows = await claim_due(
+            self._sessions,
+            n,
+            n.channel.in_(channels),
+            now=now,
+            lease=dt.timedelta(seconds=self.config.lease_s),
+            limit=self.config.batch_size,
+            returning=(n.id, n.notification_id, n.channel, n.body, n.attempts),
         )
-        # The WHERE is evaluated again on rows another replica changed meanwhile: each row is claimed once.
-        stmt = (
-            update(n)
-            .where(n.id.in_(due), n.state == PENDING, n.next_attempt_at <= now)
-            .values(next_attempt_at=now + dt.timedelta(seconds=self.config.lease_s))
-            .returning(n.id, n.notification_id, n.channel, n.body, n.attempts)
-            .execution_options(synchronize_session=False)
-        )
-        async with self._sessions() as session, session.begin():
-            rows = (await session.execute(stmt)).all()
         return [_Claimed(r[0], r[1], r[2], r[3], r[4]) for r in sorted(rows, key=lambda r: r[0])]
 
     async def _send(self, row: _Claimed, now: dt.datetime) -> Result:
