@@ -47,8 +47,14 @@ def is_quiet(decision: Decision | None, min_count: int, significance: float) -> 
 RECENT = dt.timedelta(minutes=30)
 
 
-def keeps_alive(decision: Decision) -> bool:
+def keeps_alive(decision: Decision, settings: CategorySettings) -> bool:
+    """A contact keeps its incident alive when a window no longer than the main one spikes with it, and it is
+    not alone. The slow window holds a burst for hours after it ended: a busy district's ordinary contacts in
+    those hours must not hold the incident open (nor, on a decision without windows, a unit test's stub).
+    """
     if decision.touched_at is None or not decision.buckets:
+        return False
+    if decision.spiking_windows and min(decision.spiking_windows) > settings.window_minutes:
         return False
     size = decision.buckets[-1].start - decision.buckets[-2].start if len(decision.buckets) > 1 else RECENT
     n = 1 + int(RECENT / size)

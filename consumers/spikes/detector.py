@@ -291,6 +291,8 @@ class Decision:
     # The event time of the contact that made this evaluation (None for a re-evaluation on a timer or on
     # another key's message): an incident's quiet period runs from its last contact, not a bucket bound.
     touched_at: dt.datetime | None = None
+    # The windows (minutes) that spiked, shortest first: a slow window alone keeps no incident alive.
+    spiking_windows: tuple[int, ...] = ()
 
     @property
     def onset(self) -> dt.datetime | None:
@@ -354,6 +356,7 @@ class SpikeDetector:
         per_window = significance / len(settings.windows)
 
         best: tuple[bool, float, str, int, int, int, int, float] | None = None
+        spiking: list[int] = []
         for window in settings.windows:
             buckets = span[len(span) - window // b :]
             observed = sum(x.observed for x in buckets)
@@ -362,6 +365,8 @@ class SpikeDetector:
             calls = sum(x.calls for x in buckets)
             reports = sum(x.reports for x in buckets)
             candidate = (is_spike, p_value, reason, window, observed, calls, reports, expected)
+            if is_spike:
+                spiking.append(window)
             # Report the window that fired (the most significant), else the main one: what the team would look
             # at first, and what an incident's street counts and resolution read.
             if (
@@ -374,7 +379,7 @@ class SpikeDetector:
         assert best is not None  # windows is never empty
         is_spike, p_value, reason, window, observed, calls, reports, expected = best
         if not settings.spike_prone:
-            is_spike, reason = False, f"category not spike-prone ({reason})"
+            is_spike, reason, spiking = False, f"category not spike-prone ({reason})", []
         return Decision(
             key=key,
             at=at,
@@ -388,4 +393,5 @@ class SpikeDetector:
             reason=reason,
             buckets=tuple(span),
             touched_at=touched_at,
+            spiking_windows=tuple(spiking),
         )

@@ -415,7 +415,7 @@ class AlertBook:
 
         if district_spiking or spiking_streets:
             group.last_spike_at = now
-            latest = last_contact(d for d in per_key.values() if d.is_spike and keeps_alive(d))
+            latest = last_contact(d for d in per_key.values() if d.is_spike and keeps_alive(d, settings))
             if latest is not None:
                 group.last_active_at = max(group.last_active_at, latest)
         if district_spiking and group.scope is Scope.STREET:
