@@ -12,6 +12,7 @@ claim due rows under a lease, send them and record the outcome. The pieces here 
   delay, a `Retry-After` that may lengthen it up to a cap); each sender keeps its own figures.
 * results per channel: an HTTP send (webhook, chat) gives an `AttemptResult` with its HTTP status; an e-mail
   gives a `MailResult`, which has no HTTP status (an SMTP "250 OK" is not an HTTP 2xx and is never stored as one).
+* `Channel`: webhook, e-mail and chat, each `send` answering with its channel's result type;
 * `isolated`: an attempt that raises (a body that no longer parses, a header value the mailer rejects, a bug)
   is that row's failure, with its reason, retried on the row's own schedule; it never aborts the round, so the
   rows beside it are recorded and a row that was sent is never sent again.
@@ -26,6 +27,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any, Protocol
 
 import aiosmtplib
@@ -34,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from infra.db.base import BigId, Timestamp
+from infra.webhooks import AttemptResult
 
 log = logging.getLogger(__name__)
 
@@ -198,3 +201,70 @@ async def poll(run_round: Callable[[], Awaitable[int]], wake: asyncio.Event, *, 
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), backoff)
         wake.clear()
+
+
+# --- channels ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Send:
+    """What a channel is given for one attempt: the row's stable key (webhook-id, Message-ID, idempotency key)."""
+
+    key: str
+    body: bytes
+    at: dt.datetime
+
+
+class Channel(Protocol):
+    """One way out. Each answers with its own result type: HTTP channels an `AttemptResult` (a status), e-mail a
+    `MailResult` (accepted or not, no status)."""
+
+    async def send(self, item: Send) -> Result: ...
+
+
+class _Poster(Protocol):
+    async def post(
+        self, url: str, *, msg_id: str, body: bytes, secrets: Sequence[str], now: dt.datetime
+    ) -> AttemptResult: ...
+
+
+class _ChatPoster(Protocol):
+    async def post(self, body: bytes, *, idempotency_key: str, now: dt.datetime) -> AttemptResult: ...
+
+
+class _Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class WebhookChannel:
+    """A signed POST of the body (Standard Webhooks) to a contractor's endpoint."""
+
+    poster: Callable[[], _Poster]  # made on first use: building the hub opens no HTTP client
+    url: str
+    secrets: Sequence[str]
+
+    async def send(self, item: Send) -> AttemptResult:
+        return await self.poster().post(self.url, msg_id=item.key, body=item.body, secrets=self.secrets, now=item.at)
+
+
+@dataclass(frozen=True)
+class EmailChannel:
+    """An e-mail composed from the row's body by the consumer (what it says is the consumer's business)."""
+
+    mailer: _Mailer
+    compose: Callable[[Send], EmailMessage]
+
+    async def send(self, item: Send) -> MailResult:
+        return await send_mail(self.mailer.send(self.compose(item)))
+
+
+@dataclass(frozen=True)
+class ChatChannel:
+    """A JSON post to the communication team's chat webhook, the row's key as its idempotency key."""
+
+    poster: _ChatPoster
+    render: Callable[[Send], bytes]
+
+    async def send(self, item: Send) -> AttemptResult:
+        return await self.poster.post(self.render(item), idempotency_key=item.key, now=item.at)

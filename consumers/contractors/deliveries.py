@@ -25,6 +25,7 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,7 +38,19 @@ from contracts import WorkOrderIssued
 from infra.clock import aware, utcnow
 from infra.db.dialect import insert_ignore
 from infra.mailer import Mailer
-from infra.sending import DELIVERED, EXHAUSTED, PENDING, Result, claim_due, isolated, poll, send_mail
+from infra.sending import (
+    DELIVERED,
+    EXHAUSTED,
+    PENDING,
+    Channel,
+    EmailChannel,
+    Result,
+    Send,
+    WebhookChannel,
+    claim_due,
+    isolated,
+    poll,
+)
 from infra.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -297,33 +310,35 @@ class DeliveryWorker:
 
     async def _send(self, endpoint: Assignee, row: _Claimed, now: dt.datetime) -> Result:
         self.attempts += 1
-        if row.channel == "webhook":
+        return await self._channel(endpoint, row.channel).send(Send(row.delivery_id, row.body, now))
+
+    def _channel(self, endpoint: Assignee, channel: str) -> Channel:
+        """The endpoint's way out: a signed webhook, or an e-mail composed from the work order."""
+        if channel == "webhook":
             assert endpoint.webhook_url is not None
-            if self._webhooks is None:
-                self._webhooks = WebhookSender(timeout_s=self.config.timeout_s)
-            return await self._webhooks.post(
-                endpoint.webhook_url,
-                msg_id=row.delivery_id,
-                body=row.body,
-                secrets=self.config.webhook_secrets[endpoint.code],
-                now=now,
-            )
+            return WebhookChannel(self._webhook_sender, endpoint.webhook_url, self.config.webhook_secrets[endpoint.code])
         assert self._mailer is not None
+        return EmailChannel(self._mailer, lambda item: self._email(endpoint, item))
+
+    def _webhook_sender(self) -> WebhookSender:
+        if self._webhooks is None:
+            self._webhooks = WebhookSender(timeout_s=self.config.timeout_s)
+        return self._webhooks
+
+    def _email(self, endpoint: Assignee, item: Send) -> EmailMessage:
         assert endpoint.email is not None
-        order = WorkOrderIssued.model_validate_json(row.body)
         reply_to = None
         if endpoint.responsible_department:
             reply_to = self._catalogue.assignee(endpoint.responsible_department).email
-        message = compose_work_order_email(
-            order,
+        return compose_work_order_email(
+            WorkOrderIssued.model_validate_json(item.body),
             endpoint,
             sender=self.config.smtp_from,
             to=endpoint.email,
             reply_to=reply_to or self.config.smtp_from,
-            delivery_id=row.delivery_id,
-            now=now,
+            delivery_id=item.key,
+            now=item.at,
         )
-        return await send_mail(self._mailer.send(message))
 
     async def _record(
         self,

@@ -19,6 +19,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
@@ -31,7 +32,19 @@ from contracts import SpikeDetected, SpikeResolved
 from infra.chat import ChatWebhookSender, chat_body
 from infra.clock import utcnow
 from infra.mailer import Mailer
-from infra.sending import DELIVERED, EXHAUSTED, Result, RetrySchedule, claim_due, isolated, poll, send_mail
+from infra.sending import (
+    DELIVERED,
+    EXHAUSTED,
+    Channel,
+    ChatChannel,
+    EmailChannel,
+    Result,
+    RetrySchedule,
+    Send,
+    claim_due,
+    isolated,
+    poll,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,22 +175,28 @@ class NotifierWorker:
 
     async def _send(self, row: _Claimed, now: dt.datetime) -> Result:
         self.attempts += 1
-        alert = _ALERT.validate_json(row.body)
-        if row.channel == "webhook":
-            assert self._chat is not None
-            return await self._chat.post(
-                chat_body(compose.chat_text(alert, self._tz)), idempotency_key=row.notification_id, now=now
+        return await self._channels()[row.channel].send(Send(row.notification_id, row.body, now))
+
+    def _channels(self) -> dict[str, Channel]:
+        """The configured ways out. The stored channel name `webhook` (schema and data unchanged) is the chat."""
+        channels: dict[str, Channel] = {}
+        if self._mailer is not None:
+            channels["email"] = EmailChannel(self._mailer, self._email)
+        if self._chat is not None:
+            channels["webhook"] = ChatChannel(
+                self._chat, lambda item: chat_body(compose.chat_text(_ALERT.validate_json(item.body), self._tz))
             )
-        assert self._mailer is not None
-        message = compose.email(
-            alert,
+        return channels
+
+    def _email(self, item: Send) -> EmailMessage:
+        return compose.email(
+            _ALERT.validate_json(item.body),
             sender=self.config.email_from,
             to=list(self.config.email_to),
-            notification_id=row.notification_id,
-            now=now,
+            notification_id=item.key,
+            now=item.at,
             tz=self._tz,
         )
-        return await send_mail(self._mailer.send(message))
 
     async def _record(self, row: _Claimed, result: Result, now: dt.datetime) -> None:
         attempts = row.attempts + 1
