@@ -128,6 +128,10 @@ class HubMetrics:
         faststream: bool = False,
         open_now: Callable[[], bool] | None = None,
     ) -> None:
+        """The hub's metrics on a registry of their own.
+
+        Long because it declares each metric once, with its help text: a table, not logic.
+        """
         self.registry = CollectorRegistry()
         register_build_and_process(self.registry)
         if open_now is not None:

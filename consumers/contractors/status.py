@@ -70,7 +70,10 @@ class StatusService:
     async def apply(
         self, session: AsyncSession, change: WorkOrderStatusChanged, message_id: str, sender: Sender
     ) -> list[Outgoing]:
-        """Apply one status change if the sender, the work order and the state machine allow it."""
+        """Apply one status change if the sender, the work order and the state machine allow it.
+
+        Long because it reads as the checklist it is, one refusal after another (sender, work order, transition, time), each with its own reason.
+        """
         problem = sender_problem(
             change.assignee,
             sender,

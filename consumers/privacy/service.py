@@ -363,6 +363,11 @@ class PrivacyService:
         record_all: bool,
         guard: ColumnElement[bool] | None = None,
     ) -> list[Erasure]:
+        """Erase the contact data of these reports in the caller's transaction; the erasures made.
+
+        Long because every table holding the reports' contact data is scrubbed in one transaction, with the record
+        and the notices of that same erasure.
+        """
         if not report_ids:
             return []
         ids = sorted(set(report_ids))

@@ -68,6 +68,7 @@ def explain_report(
 
     Without `issued_at` the work orders are dated as if issued when the report was filed, so the output of
     one file is the same every time it is explained.
+    Long because it is the text of the explanation, section after section, in the order it is printed.
     """
     report = parse_report(report_json)
     issued = issued_at if issued_at is not None else report.filed_at

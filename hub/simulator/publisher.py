@@ -97,6 +97,7 @@ async def publish(
     the first event, so sleeps do not add up to drift). `on_progress` gets the running count of confirmed
     messages after each confirm. A message that fails (connection lost, nack, no confirm within
     `confirm_timeout_s`) is retried up to `attempts` times; then `publish` stops and raises.
+    Long because pacing, the in-flight window, confirms and retries share one loop's state; apart they would have to pass it around.
     """
     if speed is not None and speed <= 0:
         raise ValueError("speed must be > 0 (or None for as fast as possible)")

@@ -63,6 +63,7 @@ def simulate(
 
     `calls_total` defaults to the profile's yearly rate for the range; `incidents` to its yearly number
     scaled to the range (rounded, so a week usually has none: ask for them). The result is deterministic.
+    Long because it checks its arguments and then lays out the run step by step (calls, reports, incidents) in the order the random stream must be drawn: a reordering changes every id.
     """
     if days < 1:
         raise ValueError("days must be >= 1")
@@ -159,7 +160,10 @@ def _assemble(
     seed: int,
     tz: dt.tzinfo,
 ) -> Scenario:
-    """Order everything by event time, number the ids in that order, and build the contract messages."""
+    """Order everything by event time, number the ids in that order, and build the contract messages.
+
+    Long because it is one pass in event order: ids are numbered in that order, so splitting it would make the numbering depend on how the pieces are called.
+    """
     # A call is logged when it ends; its report was filed during it, so the report comes first.
     timeline: list[tuple[int, int, int, PlannedCall | PlannedReport]] = [
         (c.ended, 1, n, c) for n, c in enumerate(calls)
