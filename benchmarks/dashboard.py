@@ -235,8 +235,8 @@ async def measure(database_url: str, year: int, runs: int) -> dict[str, Any]:
     engine = create_engine(database_url, pool_size=10)
     api = StatsApi(
         sessions=create_session_factory(engine),
-        calendar=CityCalendar.load(settings.calendar_file),
-        catalogue=Catalogue.load(settings.categories_file, settings.assignees_file),
+        calendar=CityCalendar.load(settings.domain.calendar_file),
+        catalogue=Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file),
     )
     app = FastAPI()
     install_error_handlers(app)

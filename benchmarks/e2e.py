@@ -644,8 +644,8 @@ async def declare_hub_topology(bench: Bench) -> None:
     await declare_topology(
         bench.amqp_url,
         hub_topology(bench.consumers, bench.assignees),
-        retry_delay_ms=settings.retry_delay_ms,
-        delivery_limit=settings.delivery_limit,
+        retry_delay_ms=settings.consuming.retry_delay_ms,
+        delivery_limit=settings.consuming.delivery_limit,
     )
 
 

@@ -318,9 +318,9 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings()
     bench = Bench(
-        load_spike_config(settings.spikes_file),
-        CityCalendar.load(settings.calendar_file),
-        Catalogue.load(settings.categories_file, settings.assignees_file),
+        load_spike_config(settings.spikes.file),
+        CityCalendar.load(settings.domain.calendar_file),
+        Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file),
     )
     config = bench.config
     years = [

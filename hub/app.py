@@ -69,10 +69,10 @@ class Domain:
 
     @classmethod
     def load(cls, settings: Settings) -> Domain:
-        catalogue = Catalogue.load(settings.categories_file, settings.assignees_file)
-        calendar = CityCalendar.load(settings.calendar_file)
-        rules = RuleSet.load(settings.rules_file, catalogue, calendar)
-        places = PlaceFinder.load(settings.boundaries_file, settings.places_file)
+        catalogue = Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file)
+        calendar = CityCalendar.load(settings.domain.calendar_file)
+        rules = RuleSet.load(settings.router.rules_file, catalogue, calendar)
+        places = PlaceFinder.load(settings.domain.boundaries_file, settings.domain.places_file)
         return cls(catalogue=catalogue, calendar=calendar, rules=rules, places=places)
 
 
@@ -98,8 +98,8 @@ class Hub:
         await declare_topology(
             self.settings.amqp_url,
             hub_topology(self.consumers, self.domain.catalogue.assignees),
-            retry_delay_ms=self.settings.retry_delay_ms,
-            delivery_limit=self.settings.delivery_limit,
+            retry_delay_ms=self.settings.consuming.retry_delay_ms,
+            delivery_limit=self.settings.consuming.delivery_limit,
         )
 
     async def start(self) -> None:
@@ -136,14 +136,14 @@ def build_hub(
     domain = domain or Domain.load(settings)
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)
-    broker = RabbitBroker(settings.amqp_url, graceful_timeout=settings.graceful_timeout_s, logger=None)
+    broker = RabbitBroker(settings.amqp_url, graceful_timeout=settings.consuming.graceful_timeout_s, logger=None)
     relay = (
         OutboxRelay(
             sessions,
             settings.amqp_url,
-            batch_size=settings.relay_batch_size,
-            poll_interval_s=settings.relay_poll_interval_s,
-            sweep_after_s=settings.relay_sweep_after_s,
+            batch_size=settings.relay.batch_size,
+            poll_interval_s=settings.relay.poll_interval_s,
+            sweep_after_s=settings.relay.sweep_after_s,
         )
         if with_relay
         else None
@@ -154,15 +154,16 @@ def build_hub(
         hub.batchers[name] = TransactionBatcher(
             name,
             sessions,
-            max_size=settings.batch_max_size,
-            max_wait_s=(settings.stats_batch_max_wait_ms if name == "stats" else settings.batch_max_wait_ms) / 1000,
+            max_size=settings.consuming.batch_max_size,
+            max_wait_s=(settings.stats.batch_max_wait_ms if name == "stats" else settings.consuming.batch_max_wait_ms)
+            / 1000,
             on_commit=relay.handoff if relay is not None else None,
         )
         hub.policies[name] = DeliveryPolicy(
             name,
             broker,
-            max_attempts=settings.max_attempts,
-            max_transient_attempts=settings.max_transient_attempts,
+            max_attempts=settings.consuming.max_attempts,
+            max_transient_attempts=settings.consuming.max_transient_attempts,
             hub_user=credentials_of(settings.amqp_url)[0],
         )
 
@@ -190,16 +191,16 @@ def build_hub(
 
 def _mailer(settings: Settings) -> Mailer | None:
     """The SMTP sender for contractors' work orders and the communication team's alerts; none without a host."""
-    if not settings.smtp_host:
+    if not settings.smtp.host:
         return None
     return Mailer(
         SmtpSettings(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            user=settings.smtp_user,
-            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-            starttls=settings.smtp_starttls,
-            timeout_s=settings.smtp_timeout_s,
+            host=settings.smtp.host,
+            port=settings.smtp.port,
+            user=settings.smtp.user,
+            password=settings.smtp.password.get_secret_value() if settings.smtp.password else None,
+            starttls=settings.smtp.starttls,
+            timeout_s=settings.smtp.timeout_s,
         )
     )
 
@@ -209,8 +210,8 @@ def _delivery(hub: Hub, name: str) -> dict[str, Any]:
     return {
         "batcher": hub.batchers[name],
         "policy": hub.policies[name],
-        "prefetch": hub.settings.prefetch,
-        "delivery_limit": hub.settings.delivery_limit,
+        "prefetch": hub.settings.consuming.prefetch,
+        "delivery_limit": hub.settings.consuming.delivery_limit,
     }
 
 
@@ -222,8 +223,8 @@ def _build_contractors(hub: Hub) -> None:
         status = StatusService(
             domain.catalogue,
             domain.calendar,
-            user_prefix=settings.contractor_user_prefix,
-            trusted_users=frozenset({own_user, *settings.status_trusted_users}),
+            user_prefix=settings.contractors.contractor_user_prefix,
+            trusted_users=frozenset({own_user, *settings.contractors.status_trusted_users}),
             hub_user=own_user,
         )
         batcher = hub.batchers["status"]
@@ -238,21 +239,21 @@ def _build_contractors(hub: Hub) -> None:
             # The escalation rows' key makes each escalation once; the inbox id only has to be unique per scan.
             await batcher.submit(f"escalation-scan/{uuid.uuid4()}", status.escalate_overdue)
 
-        hub.background.append(Periodic("escalations", settings.escalation_interval_s, escalate))
+        hub.background.append(Periodic("escalations", settings.contractors.escalation_interval_s, escalate))
     if "deliveries" in hub.consumers:
         mailer = _mailer(settings)
         worker = DeliveryWorker(
             hub.sessions,
             domain.catalogue,
             DeliveryConfig(
-                schedule_s=tuple(settings.delivery_schedule_s),
-                concurrency=settings.delivery_concurrency,
-                poll_interval_s=settings.delivery_poll_interval_s,
-                failure_threshold=settings.circuit_failure_threshold,
-                cooldown_s=settings.circuit_cooldown_s,
-                webhook_secrets=settings.webhook_secrets,
-                timeout_s=settings.webhook_timeout_s,
-                smtp_from=settings.smtp_from,
+                schedule_s=tuple(settings.contractors.delivery_schedule_s),
+                concurrency=settings.contractors.delivery_concurrency,
+                poll_interval_s=settings.contractors.delivery_poll_interval_s,
+                failure_threshold=settings.contractors.circuit_failure_threshold,
+                cooldown_s=settings.contractors.circuit_cooldown_s,
+                webhook_secrets=settings.contractors.webhook_secrets,
+                timeout_s=settings.contractors.webhook_timeout_s,
+                smtp_from=settings.contractors.smtp_from,
             ),
             mailer=mailer,
         )
@@ -271,12 +272,12 @@ def _build_spikes(hub: Hub) -> None:
     settings, domain, broker = hub.settings, hub.domain, hub.broker
     if "spikes" in hub.consumers:
         service = SpikesService(
-            load_spike_config(settings.spikes_file),
+            load_spike_config(settings.spikes.file, timezone=domain.calendar.timezone),
             domain.catalogue,
             domain.calendar,
-            warmup=dt.timedelta(days=settings.spikes_warmup_days),
-            max_future_skew=dt.timedelta(seconds=settings.spikes_max_future_skew_s),
-            live_lag=dt.timedelta(seconds=settings.spikes_live_lag_s),
+            warmup=dt.timedelta(days=settings.spikes.warmup_days),
+            max_future_skew=dt.timedelta(seconds=settings.spikes.max_future_skew_s),
+            live_lag=dt.timedelta(seconds=settings.spikes.live_lag_s),
             places=domain.places,
         )
         broker.include_router(
@@ -290,20 +291,22 @@ def _build_spikes(hub: Hub) -> None:
         async def spikes_timer() -> None:
             await service.tick(batcher)
 
-        hub.background.append(Periodic("spikes-timer", settings.spikes_tick_s, spikes_timer))
+        hub.background.append(Periodic("spikes-timer", settings.spikes.tick_s, spikes_timer))
     if "notifier" in hub.consumers:
         mailer = _mailer(settings)
         chat = None
-        if settings.comms_webhook_url is not None:
-            chat = ChatWebhookSender(settings.comms_webhook_url.get_secret_value(), timeout_s=settings.comms_timeout_s)
+        if settings.notifier.webhook_url is not None:
+            chat = ChatWebhookSender(
+                settings.notifier.webhook_url.get_secret_value(), timeout_s=settings.notifier.timeout_s
+            )
         worker = NotifierWorker(
             hub.sessions,
             NotifierConfig(
-                schedule_s=tuple(settings.comms_retry_schedule_s),
-                email_to=tuple(settings.comms_email_recipients),
-                email_from=settings.comms_email_from,
-                timezone=settings.timezone,
-                poll_interval_s=settings.comms_poll_interval_s,
+                schedule_s=tuple(settings.notifier.retry_schedule_s),
+                email_to=tuple(settings.notifier.email_to),
+                email_from=settings.notifier.email_from,
+                timezone=domain.calendar.timezone,
+                poll_interval_s=settings.notifier.poll_interval_s,
             ),
             mailer=mailer,
             chat=chat,
@@ -337,36 +340,36 @@ def _build_spikes(hub: Hub) -> None:
 def _build_operations(hub: Hub) -> None:
     """Metrics (broker middlewares, relay counts) and the personal-data retention job beside the router."""
     settings, broker = hub.settings, hub.broker
-    if settings.metrics_port:
+    if settings.metrics.port:
         hub.metrics = HubMetrics(
             policies=hub.policies,
             relay=hub.relay,
             sessions=hub.sessions,
             assignees=list(hub.domain.catalogue.assignees),
-            host=settings.metrics_host,
-            port=settings.metrics_port,
-            sample_interval_s=settings.metrics_sample_interval_s,
-            faststream=settings.metrics_faststream,
+            host=settings.metrics.host,
+            port=settings.metrics.port,
+            sample_interval_s=settings.metrics.sample_interval_s,
+            faststream=settings.metrics.faststream,
             open_now=lambda: hub.domain.calendar.is_open(dt.datetime.now(dt.UTC)),
         )
         for middleware in hub.metrics.middlewares():
             broker.add_middleware(middleware)
     if hub.consumers:
         # Every consumer process prunes the inbox it writes; replicas skip each other's locked rows.
-        pruner = InboxPruner(hub.sessions, retention_days=settings.inbox_retention_days)
-        hub.background.append(Periodic("inbox-pruning", settings.inbox_prune_interval_s, pruner))
+        pruner = InboxPruner(hub.sessions, retention_days=settings.consuming.inbox_retention_days)
+        hub.background.append(Periodic("inbox-pruning", settings.consuming.inbox_prune_interval_s, pruner))
     if "router" in hub.consumers:
         # Beside the router, which stores the reports; replicas may each run it (the erasure's UPDATE guards).
         privacy = PrivacyService(
             hub.sessions,
             amqp_url=settings.amqp_url,
             consumers=CONSUMERS,
-            retention_days=settings.privacy_retention_days,
-            batch_size=settings.privacy_batch_size,
+            retention_days=settings.privacy.retention_days,
+            batch_size=settings.privacy.batch_size,
             on_commit=hub.relay.handoff if hub.relay is not None else None,
         )
         hub.background.append(
-            Periodic("privacy-retention", settings.privacy_retention_interval_s, RetentionJob(privacy))
+            Periodic("privacy-retention", settings.privacy.retention_interval_s, RetentionJob(privacy))
         )
     broker.publisher(
         "",

@@ -1,4 +1,4 @@
-"""The `hub` command line."""
+"""The `hub` command line: the hub's own commands, and each consumer's from its `cli.register`."""
 
 from __future__ import annotations
 
@@ -7,23 +7,34 @@ import asyncio
 import datetime as dt
 import gc
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from consumers.contractors import cli as contractors_cli
+from consumers.domain import places_cli
 from consumers.domain.calendar import CityCalendar
-from contracts import BroadcastChannel
+from consumers.open311 import cli as open311_cli
+from consumers.privacy import cli as privacy_cli
+from consumers.router import cli as router_cli
+from consumers.spikes import cli as spikes_cli
+from consumers.stats import cli as stats_cli
 from hub.settings import Settings, get_settings
+from infra.cli import Run, bind, command
+
+if TYPE_CHECKING:
+    from hub.app import Domain
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
+    run: Run | None = args.run
+    if run is None:
         parser.print_help()
         return 2
-    settings = get_settings()
     try:
-        return int(args.func(args, settings) or 0)
+        return run(args)
     except KeyboardInterrupt:
         return 130
 
@@ -32,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hub", description="City contact hub: calls and reports in, work orders, alerts and figures out."
     )
+    parser.set_defaults(run=None)
     sub = parser.add_subparsers(metavar="COMMAND")
 
     run = sub.add_parser("run", help="run consumers (all, or some by name) until SIGTERM/SIGINT")
@@ -42,23 +54,17 @@ def _parser() -> argparse.ArgumentParser:
         help="all (default), relay, or consumers by name: router, stats, status, deliveries, spikes, notifier",
     )
     run.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
-    run.set_defaults(func=_cmd_run)
+    command(run, bind(_cmd_run, get_settings))
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(metavar="ACTION")
     up = db_sub.add_parser("upgrade", help="apply the Alembic migrations")
-    up.set_defaults(func=_cmd_db_upgrade)
+    command(up, bind(_cmd_db_upgrade, get_settings))
 
     topo = sub.add_parser("topology", help="broker topology")
     topo_sub = topo.add_subparsers(metavar="ACTION")
     declare = topo_sub.add_parser("declare", help="declare exchanges and queues")
-    declare.set_defaults(func=_cmd_topology_declare)
-
-    route = sub.add_parser("route", help="routing rules, offline")
-    route.add_argument(
-        "--explain", metavar="REPORT.json", type=Path, required=True, help="which rule matches this report, and why"
-    )
-    route.set_defaults(func=_cmd_route_explain)
+    command(declare, bind(_cmd_topology_declare, get_settings))
 
     demo = sub.add_parser("demo", help="the main job: all consumers on this machine, with simulated city traffic")
     demo.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2021, 3, 15), help="first simulated day")
@@ -70,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--seed", type=int, default=None, help="simulator seed (default: random, so every run is new traffic)"
     )
-    demo.set_defaults(func=_cmd_demo)
+    command(demo, bind(_cmd_demo, get_settings))
 
     sim = sub.add_parser("simulate", help="generate the city's traffic and publish it (or write it to a file)")
     span = sim.add_mutually_exclusive_group()
@@ -87,129 +93,48 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="write the traffic to this JSON-lines file (.gz ok) instead of publishing"
     )
     sim.add_argument("--from-file", type=Path, help="publish a JSON-lines file written before")
-    sim.set_defaults(func=_cmd_simulate)
+    command(sim, bind(_cmd_simulate, get_settings))
 
     dlq = sub.add_parser("dlq", help="dead-letter queues: list, show, replay, purge")
     dlq_sub = dlq.add_subparsers(metavar="ACTION")
     dlq_list = dlq_sub.add_parser("list", help="messages per consumer's DLQ, with their reasons")
     dlq_list.add_argument("consumer", nargs="?", help="one consumer (default: all)")
-    dlq_list.set_defaults(func=_cmd_dlq_list)
+    command(dlq_list, bind(_cmd_dlq_list, get_settings))
     dlq_show = dlq_sub.add_parser("show", help="one dead-lettered message with its headers (and body with --body)")
     dlq_show.add_argument("consumer")
     dlq_show.add_argument("message_id")
     dlq_show.add_argument("--body", action="store_true", help="print the body too (it may hold personal data)")
-    dlq_show.set_defaults(func=_cmd_dlq_show)
+    command(dlq_show, bind(_cmd_dlq_show, get_settings))
     dlq_replay = dlq_sub.add_parser("replay", help="send messages back to the consumer (deduplication still applies)")
     dlq_replay.add_argument("consumer")
     which = dlq_replay.add_mutually_exclusive_group(required=True)
     which.add_argument("--id", dest="message_id", help="one message")
     which.add_argument("--all", action="store_true", help="every message of the queue")
-    dlq_replay.set_defaults(func=_cmd_dlq_replay)
+    command(dlq_replay, bind(_cmd_dlq_replay, get_settings))
     dlq_purge = dlq_sub.add_parser("purge", help="delete every message of a consumer's DLQ (asks first)")
     dlq_purge.add_argument("consumer")
     dlq_purge.add_argument("--yes", action="store_true", help="do not ask")
-    dlq_purge.set_defaults(func=_cmd_dlq_purge)
+    command(dlq_purge, bind(_cmd_dlq_purge, get_settings))
 
     serve = sub.add_parser("serve", help="HTTP: health probes, AsyncAPI document (read-only)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.set_defaults(func=_cmd_serve)
+    command(serve, bind(_cmd_serve, get_settings))
 
-    # `hub stats [...]` and `hub stats rebuild`: the parser and the commands live with the statistics consumer.
-    from consumers.stats.cli import add_parser as add_stats_parser
-
-    add_stats_parser(sub)
-
-    # Open311 API keys (consumers/open311/cli.py) and the district boundaries (consumers/domain/places_cli.py).
-    from consumers.domain.places_cli import register as register_places
-    from consumers.open311.cli import register as register_open311
-
-    register_open311(sub)
-    register_places(sub)
-
-    # Contractors: the command functions live in consumers/contractors/cli.py
-    contractors = sub.add_parser("contractors", help="external contractors' broker access")
-    ct_sub = contractors.add_subparsers(metavar="ACTION")
-    prov = ct_sub.add_parser("provision", help="a broker user per contractor: its own queue, its status updates only")
-    prov.add_argument("--dry-run", action="store_true", help="show the users and permissions, change nothing")
-    prov.add_argument("--secrets-file", type=Path, help="write new passwords to this file (mode 600), not stdout")
-    prov.add_argument("--rotate-passwords", action="store_true", help="new passwords for existing users too")
-    prov.add_argument("--vhost", help="vhost to grant in (default: the one of HUB_AMQP_URL)")
-    prov.set_defaults(func=_contractors("provision_cmd"))
-    deliveries = sub.add_parser("deliveries", help="work orders sent to webhooks and by e-mail")
-    dl_sub = deliveries.add_subparsers(metavar="ACTION")
-    dl_list = dl_sub.add_parser("list", help="endpoints and deliveries, newest first")
-    dl_list.add_argument("--state", choices=["pending", "delivered", "exhausted"])
-    dl_list.add_argument("--assignee")
-    dl_list.add_argument("--limit", type=int, default=50)
-    dl_list.set_defaults(func=_contractors("deliveries_list_cmd"))
-    dl_replay = dl_sub.add_parser("replay", help="send exhausted deliveries again (same webhook-id)")
-    dl_replay.add_argument("--id", type=int, help="one delivery, by its id in `hub deliveries list`")
-    dl_replay.add_argument("--all-exhausted", action="store_true", help="every exhausted delivery")
-    dl_replay.set_defaults(func=_contractors("deliveries_replay_cmd"))
-    dl_enable = dl_sub.add_parser("enable", help="resume an endpoint disabled by 410 Gone (and close its circuit)")
-    dl_enable.add_argument("assignee")
-    dl_enable.set_defaults(func=_contractors("deliveries_enable_cmd"))
-
-    # Spikes: the command functions live in consumers/spikes/cli.py
-    alerts = sub.add_parser(
-        "alerts", help="spike alerts for the communication team: list, silence, unsilence, broadcast"
-    )
-    al_sub = alerts.add_subparsers(metavar="ACTION")
-    al_list = al_sub.add_parser("list", help="live incidents, silences, recent alerts and their deliveries")
-    al_list.add_argument("--limit", type=int, default=30, help="alerts shown (default 30)")
-    al_list.add_argument("--all-silences", action="store_true", help="also ended and cancelled silences")
-    al_list.set_defaults(func=_spikes("alerts_list_cmd"))
-    al_silence = al_sub.add_parser(
-        "silence",
-        help="hold back the alerts of an incident key, an incident, or a category and/or area for a while",
-        description="Silenced spikes are still recorded (state 'suppressed' in `hub alerts list`) but not sent.",
-    )
-    al_silence.add_argument("--key", help="an incident key, e.g. 'waste.missed_collection|district:Brustem'")
-    al_silence.add_argument("--incident", help="an incident id from `hub alerts list` (its category and district)")
-    al_silence.add_argument("--category", help="a category code")
-    al_silence.add_argument("--district", help="a district")
-    al_silence.add_argument("--street", help="a street (with --district)")
-    al_span = al_silence.add_mutually_exclusive_group(required=True)
-    al_span.add_argument("--for", dest="duration", metavar="DURATION", help="how long, e.g. 90m, 4h, 2d")
-    al_span.add_argument(
-        "--until", type=dt.datetime.fromisoformat, help="until this moment (ISO; city time without an offset)"
-    )
-    al_silence.add_argument("--reason", required=True, help="why (kept with every alert it holds back)")
-    al_silence.add_argument("--by", help="who silences (default: the login name)")
-    al_silence.set_defaults(func=_spikes("alerts_silence_cmd"))
-    al_unsilence = al_sub.add_parser("unsilence", help="cancel a silence now")
-    al_unsilence.add_argument("silence_id")
-    al_unsilence.set_defaults(func=_spikes("alerts_unsilence_cmd"))
-    al_broadcast = al_sub.add_parser(
-        "broadcast",
-        help="record that the communication team posted its notice about an incident (marked on its timeline)",
-    )
-    al_broadcast.add_argument("incident_id", help="an incident id from `hub alerts list`")
-    al_broadcast.add_argument(
-        "--at", type=dt.datetime.fromisoformat, help="when it went out (ISO; city time without an offset; default now)"
-    )
-    al_broadcast.add_argument(
-        "--channel",
-        action="append",
-        choices=[c.value for c in BroadcastChannel],
-        help="where it was posted (repeat; default website)",
-    )
-    al_broadcast.set_defaults(func=_spikes("alerts_broadcast_cmd"))
-    from consumers.spikes.cli import register as register_spikes
-
-    register_spikes(sub)  # `hub spikes backfill FILE`
-
-    # Operations: `hub privacy erase|retention`, parser and commands in hub/privacy_cli.py
-    from hub.privacy_cli import add_parser as add_privacy_parser
-
-    add_privacy_parser(sub)
+    # Each consumer adds its own commands.
+    router_cli.register(sub, _domain)
+    stats_cli.register(sub, get_settings)
+    contractors_cli.register(sub, get_settings)
+    spikes_cli.register(sub, get_settings)
+    privacy_cli.register(sub, _privacy_context)
+    open311_cli.register(sub, get_settings)
+    places_cli.register(sub, get_settings)
 
     contracts = sub.add_parser("contracts", help="the public message contract")
     c_sub = contracts.add_subparsers(metavar="ACTION")
     export = c_sub.add_parser("export", help="write JSON Schemas and the AsyncAPI 3 document")
     export.add_argument("dir", type=Path)
-    export.set_defaults(func=_cmd_contracts_export)
+    command(export, bind(_cmd_contracts_export, get_settings))
     return parser
 
 
@@ -269,7 +194,7 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         events = read_jsonl(args.from_file)
         print(f"publishing {len(events)} events from {args.from_file}")
     else:
-        calendar = CityCalendar.load(settings.calendar_file)
+        calendar = CityCalendar.load(settings.domain.calendar_file)
         if args.year:
             kwargs = {"calls_total": args.calls} if args.calls is not None else {}
             if args.incidents is not None:
@@ -393,27 +318,11 @@ def _cmd_topology_declare(_args: argparse.Namespace, settings: Settings) -> int:
         declare_topology(
             settings.amqp_url,
             hub_topology(CONSUMERS, domain.catalogue.assignees),
-            retry_delay_ms=settings.retry_delay_ms,
-            delivery_limit=settings.delivery_limit,
+            retry_delay_ms=settings.consuming.retry_delay_ms,
+            delivery_limit=settings.consuming.delivery_limit,
         )
     )
     print("topology declared")
-    return 0
-
-
-def _cmd_route_explain(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.router.explain import explain_report
-    from hub.app import Domain
-
-    domain = Domain.load(settings)
-    try:
-        text = explain_report(
-            args.explain.read_bytes(), domain.catalogue, domain.rules, domain.calendar, places=domain.places
-        )
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(text)
     return 0
 
 
@@ -426,26 +335,16 @@ def _cmd_contracts_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _contractors(name: str) -> Callable[[argparse.Namespace, Settings], int]:
-    """A command of consumers/contractors/cli.py, imported when it runs."""
+def _domain() -> Domain:
+    from hub.app import Domain
 
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        from consumers.contractors import cli
-
-        return int(getattr(cli, name)(args, settings))
-
-    return run
+    return Domain.load(get_settings())
 
 
-def _spikes(name: str) -> Callable[[argparse.Namespace, Settings], int]:
-    """A command of consumers/spikes/cli.py, imported when it runs (spikes, issue 7)."""
+def _privacy_context() -> privacy_cli.Context:
+    from hub.topology import CONSUMERS
 
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        from consumers.spikes import cli
-
-        return int(getattr(cli, name)(args, settings))
-
-    return run
+    return privacy_cli.Context(get_settings(), CONSUMERS)
 
 
 def _safe_url(url: str) -> str:

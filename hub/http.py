@@ -22,7 +22,6 @@ from consumers.contractors.http import StatusCallbacks
 from consumers.contractors.metrics import endpoint_metrics
 from consumers.open311 import http as open311_http
 from consumers.open311.http import Open311Api
-from consumers.open311.settings import Open311Settings
 from consumers.router.handler import RoutingService
 from consumers.stats import http as stats_http
 from consumers.stats.api import StatsApi
@@ -66,21 +65,21 @@ def create_http_app(settings: Settings) -> FastAPI:
     queues = hub_queue_names(CONSUMERS, domain.catalogue.assignees, extra=[COMMS_ALERTS_QUEUE])
     # Open311: accepted requests go to the outbox in their own transaction and then to this relay.
     open311 = Open311Api(
-        Open311Settings(),
+        settings.open311,
         RoutingService(domain.catalogue, domain.rules, domain.calendar, places=domain.places),
         sessions,
-        timezone=settings.timezone,
+        timezone=domain.calendar.timezone,
         relay=OutboxRelay(
             sessions,
             settings.amqp_url,
-            batch_size=settings.relay_batch_size,
-            poll_interval_s=settings.relay_poll_interval_s,
-            sweep_after_s=settings.relay_sweep_after_s,
+            batch_size=settings.relay.batch_size,
+            poll_interval_s=settings.relay.poll_interval_s,
+            sweep_after_s=settings.relay.sweep_after_s,
         ),
     )
 
     async def endpoint_circuits() -> Sequence[Metric]:
-        return await endpoint_metrics(sessions, failure_threshold=settings.circuit_failure_threshold)
+        return await endpoint_metrics(sessions, failure_threshold=settings.contractors.circuit_failure_threshold)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

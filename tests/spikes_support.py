@@ -19,8 +19,8 @@ from hub.simulator import SimEvent, simulate
 TZ = ZoneInfo("Europe/Brussels")
 WASTE = "waste.missed_collection"
 SETTINGS = Settings()
-CALENDAR = CityCalendar.load(SETTINGS.calendar_file)
-CATALOGUE = Catalogue.load(SETTINGS.categories_file, SETTINGS.assignees_file)
+CALENDAR = CityCalendar.load(SETTINGS.domain.calendar_file)
+CATALOGUE = Catalogue.load(SETTINGS.domain.categories_file, SETTINGS.domain.assignees_file)
 CONFIG: SpikeConfig = load_spike_config()
 
 

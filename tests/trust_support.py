@@ -16,7 +16,7 @@ import aio_pika
 
 from consumers.contractors.provisioning import access_for, provision
 from hub.app import Hub, build_hub
-from hub.settings import Settings
+from hub.settings import ConsumingSettings, ContractorsSettings, Settings
 from infra.broker_admin import connect_admin
 from tests.contractors_support import MANAGEMENT_URL, scratch_vhost, with_credentials, with_vhost
 
@@ -83,9 +83,9 @@ async def contractors_hub(
             settings = Settings(
                 amqp_url=url,
                 database_url=database_url,
-                contractor_user_prefix=prefix,
-                retry_delay_ms=500,
                 **overrides,
+                contractors=ContractorsSettings(contractor_user_prefix=prefix),
+                consuming=ConsumingSettings(retry_delay_ms=500),
             )
             hub = build_hub(settings, consumers=consumers)
             await hub.start()

@@ -1,4 +1,4 @@
-"""`hub contractors provision` and `hub deliveries list|replay|enable` (the parsers are registered in hub/cli.py)."""
+"""`hub contractors provision` and `hub deliveries list|replay|enable`: `register` adds them to the `hub` command line."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ import asyncio
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select, update
 
 from consumers.contractors.provisioning import ContractorAccess, provision, provisioning_plan
+from consumers.contractors.settings import ContractorsSettings
 from consumers.contractors.tables import Delivery, DeliveryEndpoint
 from consumers.domain.catalogue import Catalogue
+from consumers.domain.settings import DomainSettings
 from infra.broker_admin import BrokerAdminError, connect_admin, vhost_of
+from infra.cli import Subparsers, bind, command
 from infra.db import create_engine, create_session_factory
 from infra.sending import EXHAUSTED, PENDING
 
@@ -30,19 +34,36 @@ class CliSettings(Protocol):
     def database_url(self) -> str: ...
 
     @property
-    def categories_file(self) -> Path: ...
+    def domain(self) -> DomainSettings: ...
 
     @property
-    def assignees_file(self) -> Path: ...
+    def contractors(self) -> ContractorsSettings: ...
 
-    @property
-    def contractor_user_prefix(self) -> str: ...
 
-    @property
-    def broker_admin(self) -> str: ...
-
-    @property
-    def rabbitmq_management_url(self) -> str: ...
+def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
+    """Add `hub contractors provision` and `hub deliveries list|replay|enable`."""
+    contractors = sub.add_parser("contractors", help="external contractors' broker access")
+    ct_sub = contractors.add_subparsers(metavar="ACTION")
+    prov = ct_sub.add_parser("provision", help="a broker user per contractor: its own queue, its status updates only")
+    prov.add_argument("--dry-run", action="store_true", help="show the users and permissions, change nothing")
+    prov.add_argument("--secrets-file", type=Path, help="write new passwords to this file (mode 600), not stdout")
+    prov.add_argument("--rotate-passwords", action="store_true", help="new passwords for existing users too")
+    prov.add_argument("--vhost", help="vhost to grant in (default: the one of HUB_AMQP_URL)")
+    command(prov, bind(provision_cmd, settings))
+    deliveries = sub.add_parser("deliveries", help="work orders sent to webhooks and by e-mail")
+    dl_sub = deliveries.add_subparsers(metavar="ACTION")
+    dl_list = dl_sub.add_parser("list", help="endpoints and deliveries, newest first")
+    dl_list.add_argument("--state", choices=["pending", "delivered", "exhausted"])
+    dl_list.add_argument("--assignee")
+    dl_list.add_argument("--limit", type=int, default=50)
+    command(dl_list, bind(deliveries_list_cmd, settings))
+    dl_replay = dl_sub.add_parser("replay", help="send exhausted deliveries again (same webhook-id)")
+    dl_replay.add_argument("--id", type=int, help="one delivery, by its id in `hub deliveries list`")
+    dl_replay.add_argument("--all-exhausted", action="store_true", help="every exhausted delivery")
+    command(dl_replay, bind(deliveries_replay_cmd, settings))
+    dl_enable = dl_sub.add_parser("enable", help="resume an endpoint disabled by 410 Gone (and close its circuit)")
+    dl_enable.add_argument("assignee")
+    command(dl_enable, bind(deliveries_enable_cmd, settings))
 
 
 def _describe(access: ContractorAccess, vhost: str) -> str:
@@ -54,9 +75,9 @@ def _describe(access: ContractorAccess, vhost: str) -> str:
 
 
 def provision_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
-    catalogue = Catalogue.load(settings.categories_file, settings.assignees_file)
+    catalogue = Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file)
     vhost = args.vhost or vhost_of(settings.amqp_url)
-    plan = provisioning_plan(catalogue, settings.contractor_user_prefix)
+    plan = provisioning_plan(catalogue, settings.contractors.contractor_user_prefix)
     if args.dry_run:
         print(f"dry run: {len(plan)} contractor user(s) would be provisioned; nothing changed")
         for access in plan:
@@ -65,7 +86,9 @@ def provision_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
 
     async def _go() -> list[tuple[ContractorAccess, bool, str | None]]:
         admin = await connect_admin(
-            settings.broker_admin, amqp_url=settings.amqp_url, management_url=settings.rabbitmq_management_url
+            settings.contractors.broker_admin,
+            amqp_url=settings.amqp_url,
+            management_url=settings.contractors.rabbitmq_management_url,
         )
         try:
             print(f"provisioning through {admin.name}")

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.contractors.rules import Sender, inbox_key
+from consumers.contractors.settings import ContractorsSettings
 from consumers.contractors.status import StatusService
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import Catalogue
@@ -42,6 +43,7 @@ from infra.http.body import BodyTooLarge, LengthRequired, announced_length, read
 from infra.http.deps import service
 from infra.http.errors import error_response, responses
 from infra.http.openapi import request_body
+from infra.settings import ConsumingSettings
 from infra.topology import CITY_EVENTS, DEAD_LETTER_EXCHANGE, consumer_queue_name
 from infra.webhooks import HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookVerificationError, verify
 
@@ -59,19 +61,10 @@ class CallbackSettings(Protocol):
     def amqp_url(self) -> str: ...
 
     @property
-    def contractor_user_prefix(self) -> str: ...
+    def consuming(self) -> ConsumingSettings: ...
 
     @property
-    def status_trusted_users(self) -> list[str]: ...
-
-    @property
-    def webhook_secrets(self) -> dict[str, list[str]]: ...
-
-    @property
-    def batch_max_size(self) -> int: ...
-
-    @property
-    def batch_max_wait_ms(self) -> float: ...
+    def contractors(self) -> ContractorsSettings: ...
 
 
 class StatusCallbacks:
@@ -85,21 +78,21 @@ class StatusCallbacks:
         calendar: CityCalendar,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
-        self._secrets = settings.webhook_secrets
+        self._secrets = settings.contractors.webhook_secrets
         self._broker = broker
         self._clock = clock
         own_user, _ = credentials_of(settings.amqp_url)
         self.service = StatusService(
             catalogue,
             calendar,
-            user_prefix=settings.contractor_user_prefix,
-            trusted_users=frozenset({own_user, *settings.status_trusted_users}),
+            user_prefix=settings.contractors.contractor_user_prefix,
+            trusted_users=frozenset({own_user, *settings.contractors.status_trusted_users}),
         )
         self._batcher = TransactionBatcher(
             CONSUMER,
             create_session_factory(engine),
-            max_size=settings.batch_max_size,
-            max_wait_s=settings.batch_max_wait_ms / 1000,
+            max_size=settings.consuming.batch_max_size,
+            max_wait_s=settings.consuming.batch_max_wait_ms / 1000,
         )
 
     async def aclose(self) -> None:

@@ -106,10 +106,3 @@ class CityCalendar:
     def due_date(self, issued_at: dt.datetime, sla_working_days: int) -> dt.date:
         """Due date of a work order issued at `issued_at` with an SLA in working days, in the city's time zone."""
         return self.add_working_days(self.local(issued_at).date(), sla_working_days)
-
-    def opening_minutes(self, day: dt.date) -> int:
-        span = self.opening_hours.get(day.weekday())
-        if span is None or self.is_public_holiday(day):
-            return 0
-        start, end = span
-        return (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)

@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from infra.cli import Subparsers, bind, command
+
 T = TypeVar("T")
 
 
@@ -21,7 +23,7 @@ class CliSettings(Protocol):
     def database_url(self) -> str: ...
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     """Add `open311 keys add|list|revoke` to the `hub` command's subparsers."""
     open311 = sub.add_parser("open311", help="the Open311 GeoReport v2 server's clients (API keys)")
     o_sub = open311.add_subparsers(metavar="WHAT")
@@ -29,12 +31,12 @@ def register(sub: Any) -> None:
     k_sub = keys.add_subparsers(metavar="ACTION")
     add = k_sub.add_parser("add", help="a new key for a client; the key is printed alone on the last line")
     add.add_argument("name", help="the client, e.g. fixmystreet or stad-app")
-    add.set_defaults(func=keys_add_cmd)
+    command(add, bind(keys_add_cmd, settings))
     listing = k_sub.add_parser("list", help="clients, when their key was made, last used, revoked")
-    listing.set_defaults(func=keys_list_cmd)
+    command(listing, bind(keys_list_cmd, settings))
     revoke = k_sub.add_parser("revoke", help="revoke a client's key at once")
     revoke.add_argument("name")
-    revoke.set_defaults(func=keys_revoke_cmd)
+    command(revoke, bind(keys_revoke_cmd, settings))
 
 
 def _run(settings: CliSettings, job: Callable[[Any], Awaitable[T]]) -> T:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from infra.settings import SettingsGroup
 
 
-class Open311Settings(BaseSettings):
+class Open311Settings(SettingsGroup):
     """Read from the environment with the prefix `HUB_OPEN311_` (or a `.env` file)."""
 
-    model_config = SettingsConfigDict(env_prefix="HUB_OPEN311_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="HUB_OPEN311_")
 
     jurisdiction_id: str = Field(
         default="sint-truiden.be",

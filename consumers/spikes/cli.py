@@ -1,4 +1,4 @@
-"""`hub alerts list|silence|unsilence|broadcast` (the parsers are registered in hub/cli.py) and `hub spikes backfill`.
+"""`hub alerts list|silence|unsilence|broadcast` and `hub spikes backfill`: `register` adds them to the `hub` command line.
 
 A silence is a row of `alert_silences`; the spikes consumer reads the silences in every transaction, so a
 new one applies from the next message on, in every replica. Times: a silence ends `--for` after now, or
@@ -27,15 +27,19 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.settings import DomainSettings
 from consumers.notifier.tables import AlertNotification
 from consumers.spikes.config import load_spike_config
 from consumers.spikes.engine import EngineState
 from consumers.spikes.lifecycle import Incident
+from consumers.spikes.settings import SpikesSettings
 from consumers.spikes.silences import Scope, SilenceError, new_silence_id, parse_duration, scope_of
 from consumers.spikes.store import STATE_ROW, aware, utc
 from consumers.spikes.tables import Alert, AlertSilence, SpikeState
 from contracts import BroadcastChannel, IncidentBroadcast
 from infra import amqp
+from infra.cli import Subparsers, bind, command
 from infra.clock import utcnow
 from infra.cloudevents import amqp_headers, amqp_properties, meta_for
 from infra.db import create_engine, create_session_factory
@@ -53,20 +57,15 @@ class CliSettings(Protocol):
     def database_url(self) -> str: ...
 
     @property
-    def spikes_file(self) -> Path: ...
+    def domain(self) -> DomainSettings: ...
 
     @property
-    def categories_file(self) -> Path: ...
-
-    @property
-    def assignees_file(self) -> Path: ...
-
-    @property
-    def timezone(self) -> str: ...
+    def spikes(self) -> SpikesSettings: ...
 
 
-# --------------------------------------------------------------------------------------------------
-# The database side, callable from tests
+def _tz(settings: CliSettings) -> ZoneInfo:
+    """The city's time zone: the calendar's, the one source."""
+    return CityCalendar.load(settings.domain.calendar_file).tz
 
 
 async def create_silence(
@@ -139,7 +138,7 @@ async def overview(
     all_silences: bool,
     now: dt.datetime,
 ) -> Overview:
-    config = load_spike_config(settings.spikes_file)
+    config = load_spike_config(settings.spikes.file, timezone=_tz(settings).key)
     async with sessions() as session:
         raw = (await session.execute(select(SpikeState.state).where(SpikeState.name == STATE_ROW))).scalar()
         state = EngineState.from_dict(config, dict(raw or {}))
@@ -235,7 +234,7 @@ def _reported(
 def alerts_list_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     now = utcnow()
     view = _run(settings, lambda s: overview(s, settings, limit=args.limit, all_silences=args.all_silences, now=now))
-    print(render(view, ZoneInfo(settings.timezone)))
+    print(render(view, _tz(settings)))
     return 0
 
 
@@ -244,7 +243,7 @@ def alerts_silence_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     now = utcnow()
     try:
         if args.until is not None:
-            ends_at = args.until if args.until.tzinfo else args.until.replace(tzinfo=ZoneInfo(settings.timezone))
+            ends_at = args.until if args.until.tzinfo else args.until.replace(tzinfo=_tz(settings))
         else:
             ends_at = now + parse_duration(args.duration)
         if ends_at <= now:
@@ -265,7 +264,7 @@ def alerts_silence_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
         settings,
         lambda s: create_silence(s, scope, ends_at=ends_at, reason=args.reason.strip(), created_by=by, now=now),
     )
-    local = ends_at.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    local = ends_at.astimezone(_tz(settings)).strftime("%Y-%m-%d %H:%M")
     print(f"{silence_id}: alerts for {scope.describe()} are silenced until {local}")
     return 0
 
@@ -308,7 +307,7 @@ async def publish_broadcast(amqp_url: str, broadcast: IncidentBroadcast) -> str:
 
 @_reported
 def alerts_broadcast_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
-    tz = ZoneInfo(settings.timezone)
+    tz = _tz(settings)
     now = utcnow()
     at = now if args.at is None else (args.at if args.at.tzinfo else args.at.replace(tzinfo=tz))
     if at > now + dt.timedelta(minutes=5):
@@ -339,9 +338,54 @@ def alerts_broadcast_cmd(args: argparse.Namespace, settings: CliSettings) -> int
 # `hub spikes backfill FILE`
 
 
-def register(subparsers: Any) -> None:
-    """`hub spikes backfill FILE`: the parser, on the hub's sub-commands."""
-    spikes = subparsers.add_parser("spikes", help="spike detection: load a city's history before going live")
+def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
+    """Add `hub alerts list|silence|unsilence|broadcast` and `hub spikes backfill FILE`."""
+    alerts = sub.add_parser(
+        "alerts", help="spike alerts for the communication team: list, silence, unsilence, broadcast"
+    )
+    al_sub = alerts.add_subparsers(metavar="ACTION")
+    al_list = al_sub.add_parser("list", help="live incidents, silences, recent alerts and their deliveries")
+    al_list.add_argument("--limit", type=int, default=30, help="alerts shown (default 30)")
+    al_list.add_argument("--all-silences", action="store_true", help="also ended and cancelled silences")
+    command(al_list, bind(alerts_list_cmd, settings))
+    al_silence = al_sub.add_parser(
+        "silence",
+        help="hold back the alerts of an incident key, an incident, or a category and/or area for a while",
+        description="Silenced spikes are still recorded (state 'suppressed' in `hub alerts list`) but not sent.",
+    )
+    al_silence.add_argument("--key", help="an incident key, e.g. 'waste.missed_collection|district:Brustem'")
+    al_silence.add_argument("--incident", help="an incident id from `hub alerts list` (its category and district)")
+    al_silence.add_argument("--category", help="a category code")
+    al_silence.add_argument("--district", help="a district")
+    al_silence.add_argument("--street", help="a street (with --district)")
+    al_span = al_silence.add_mutually_exclusive_group(required=True)
+    al_span.add_argument("--for", dest="duration", metavar="DURATION", help="how long, e.g. 90m, 4h, 2d")
+    al_span.add_argument(
+        "--until", type=dt.datetime.fromisoformat, help="until this moment (ISO; city time without an offset)"
+    )
+    al_silence.add_argument("--reason", required=True, help="why (kept with every alert it holds back)")
+    al_silence.add_argument("--by", help="who silences (default: the login name)")
+    command(al_silence, bind(alerts_silence_cmd, settings))
+    al_unsilence = al_sub.add_parser("unsilence", help="cancel a silence now")
+    al_unsilence.add_argument("silence_id")
+    command(al_unsilence, bind(alerts_unsilence_cmd, settings))
+    al_broadcast = al_sub.add_parser(
+        "broadcast",
+        help="record that the communication team posted its notice about an incident (marked on its timeline)",
+    )
+    al_broadcast.add_argument("incident_id", help="an incident id from `hub alerts list`")
+    al_broadcast.add_argument(
+        "--at", type=dt.datetime.fromisoformat, help="when it went out (ISO; city time without an offset; default now)"
+    )
+    al_broadcast.add_argument(
+        "--channel",
+        action="append",
+        choices=[c.value for c in BroadcastChannel],
+        help="where it was posted (repeat; default website)",
+    )
+    command(al_broadcast, bind(alerts_broadcast_cmd, settings))
+
+    spikes = sub.add_parser("spikes", help="spike detection: load a city's history before going live")
     sp_sub = spikes.add_subparsers(metavar="ACTION")
     backfill = sp_sub.add_parser(
         "backfill",
@@ -355,7 +399,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     backfill.add_argument("file", type=Path, help="the history file (.jsonl/.json/.ndjson or .csv, optionally .gz)")
-    backfill.set_defaults(func=spikes_backfill_cmd)
+    command(backfill, bind(spikes_backfill_cmd, settings))
 
 
 @_reported
@@ -370,8 +414,8 @@ def spikes_backfill_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     if not path.is_file():
         print(f"error: no such file: {path}")
         return 1
-    config = load_spike_config(settings.spikes_file)
-    catalogue = Catalogue.load(settings.categories_file, settings.assignees_file)
+    config = load_spike_config(settings.spikes.file, timezone=_tz(settings).key)
+    catalogue = Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file)
 
     def category_of(subject: str) -> str | None:
         category = catalogue.category_for_call_subject(subject)
@@ -404,7 +448,7 @@ def spikes_backfill_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     except BackfillError as exc:
         print(f"error: {path.name}: {exc}")
         return 1
-    tz = ZoneInfo(settings.timezone)
+    tz = _tz(settings)
     span = (
         ""
         if result.earliest is None or result.latest is None

@@ -203,9 +203,23 @@ class SpikeConfig:
         return _parse(raw, str(path))
 
 
-def load_spike_config(path: Path = DEFAULT_PATH) -> SpikeConfig:
-    """Load and validate `spikes.yaml`."""
-    return SpikeConfig.load(path)
+def load_spike_config(path: Path = DEFAULT_PATH, *, timezone: str | None = None) -> SpikeConfig:
+    """Load and validate `spikes.yaml`, in `timezone` when given: the city calendar's, the one time zone.
+
+    A file that names another time zone than the calendar's is refused; one that names none takes the calendar's.
+    """
+    if timezone is None:
+        return SpikeConfig.load(path)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, Mapping):
+        raise SpikeConfigError(f"{path}: expected a mapping at the top level")
+    named = raw.get("timezone")
+    if named is not None and named != timezone:
+        raise SpikeConfigError(
+            f"{path}: timezone {named!r} is not the city calendar's {timezone!r}: the calendar (calendar.yaml) is "
+            "the one time zone, leave it out here"
+        )
+    return _parse({**raw, "timezone": timezone}, str(path))
 
 
 # --------------------------------------------------------------------------------------------------

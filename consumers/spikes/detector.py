@@ -78,10 +78,6 @@ class IncidentKey:
         return base if self.street is None else f"{base}|street:{self.street}"
 
     @property
-    def district_key(self) -> IncidentKey:
-        return IncidentKey(self.category, self.district) if self.street is not None else self
-
-    @property
     def is_street(self) -> bool:
         return self.street is not None
 

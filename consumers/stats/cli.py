@@ -1,6 +1,6 @@
 """`hub stats`: the figures for a period as a table, CSV or JSON; `hub stats rebuild`.
 
-Registered by `hub.cli`; heavy imports stay inside the commands so `hub --help` stays fast.
+`register` adds them to the `hub` command line; heavy imports stay inside the commands so `hub --help` stays fast.
 """
 
 from __future__ import annotations
@@ -12,8 +12,17 @@ import datetime as dt
 import io
 import json
 import sys
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
+
+from consumers.domain.settings import DomainSettings
+from infra.cli import Subparsers, bind, command
+
+if TYPE_CHECKING:
+    from consumers.stats.queries import Period
+    from consumers.stats.report import Table
+
+FORMATS = ("table", "csv", "json")
 
 
 class CliSettings(Protocol):
@@ -23,17 +32,11 @@ class CliSettings(Protocol):
     def database_url(self) -> str: ...
 
     @property
-    def calendar_file(self) -> Path: ...
-
-if TYPE_CHECKING:
-    from consumers.stats.queries import Period
-    from consumers.stats.report import Table
-
-FORMATS = ("table", "csv", "json")
+    def domain(self) -> DomainSettings: ...
 
 
-def add_parser(sub: Any) -> None:
-    """Add `stats` (and `stats rebuild`) to the `hub` command's subparsers."""
+def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
+    """Add `hub stats` (and `hub stats rebuild`)."""
     from consumers.stats.report import GROUPINGS
 
     stats = sub.add_parser(
@@ -53,10 +56,10 @@ def add_parser(sub: Any) -> None:
     stats.add_argument(
         "--as-of", dest="as_of", type=_date, metavar="DATE", help="day work orders are overdue against (default: today)"
     )
-    stats.set_defaults(func=cmd_stats)
+    command(stats, bind(cmd_stats, settings))
     actions = stats.add_subparsers(metavar="ACTION")
     rebuild = actions.add_parser("rebuild", help="recompute every counter from the stored facts, in one transaction")
-    rebuild.set_defaults(func=cmd_rebuild)
+    command(rebuild, bind(cmd_rebuild, settings))
 
 
 def _date(text: str) -> dt.date:
@@ -86,7 +89,7 @@ def cmd_stats(args: argparse.Namespace, settings: CliSettings) -> int:
 
     from consumers.domain.calendar import CityCalendar
 
-    calendar = CityCalendar.load(settings.calendar_file)
+    calendar = CityCalendar.load(settings.domain.calendar_file)
     today = dt.datetime.now(calendar.tz).date()
     try:
         period = resolve_period(args.year, args.date_from, args.date_to, today)
@@ -158,7 +161,7 @@ def cmd_rebuild(_args: argparse.Namespace, settings: CliSettings) -> int:
     from consumers.stats.rebuild import rebuild
     from infra.db import create_engine, create_session_factory
 
-    calendar = CityCalendar.load(settings.calendar_file)
+    calendar = CityCalendar.load(settings.domain.calendar_file)
 
     async def _go() -> None:
         engine = create_engine(settings.database_url)

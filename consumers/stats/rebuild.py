@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import FromClause, delete, func, select, text
+from sqlalchemy import FromClause, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -114,7 +114,3 @@ async def counter_snapshot(session: AsyncSession) -> dict[tuple[str, str, str, s
         (metric, kind, dim_key, utc(start).isoformat(), value): (int(n), int(seconds))
         for metric, kind, dim_key, start, value, n, seconds in rows
     }
-
-
-async def counter_rows(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count()).select_from(StatCounter))).scalar_one())

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hub.app import build_hub
-from hub.settings import Settings
+from hub.settings import ContractorsSettings, HubDomainSettings, MetricsSettings, Settings, SmtpServerSettings
 from infra.topology import workorder_queue_name
 from infra.webhooks import generate_secret
 from tests.contractors_support import Receiver, SmtpSink, write_assignees
@@ -57,14 +57,14 @@ async def test_no_phone_number_of_a_description_reaches_a_contractor(
     settings = Settings(
         amqp_url=clean_broker,
         database_url=postgres_url,
-        assignees_file=write_assignees(
-            tmp_path / "assignees.yaml", changes={"waste_company": {"webhook_url": receiver.url("waste_company")}}
+        domain=HubDomainSettings(
+            assignees_file=write_assignees(
+                tmp_path / "assignees.yaml", changes={"waste_company": {"webhook_url": receiver.url("waste_company")}}
+            )
         ),
-        webhook_secrets={"waste_company": [secret]},
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        delivery_poll_interval_s=0.2,
-        metrics_port=0,
+        contractors=ContractorsSettings(webhook_secrets={"waste_company": [secret]}, delivery_poll_interval_s=0.2),
+        smtp=SmtpServerSettings(host="127.0.0.1", port=smtp.port),
+        metrics=MetricsSettings(port=0),
     )
     waste = make_report(random.Random(1), 1, run=run, category="waste.missed_collection")
     road = make_report(random.Random(2), 2, run=run, category="road.damage")

@@ -15,7 +15,7 @@ from standardwebhooks.webhooks import Webhook
 
 from consumers.contractors.http import MAX_BODY
 from hub.http import create_http_app
-from hub.settings import Settings
+from hub.settings import ContractorsSettings, Settings
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ async def callback_client(postgres_url: str) -> AsyncIterator[httpx.AsyncClient]
     settings = Settings(
         amqp_url="amqp://guest:guest@127.0.0.1:1/",
         database_url=postgres_url,
-        webhook_secrets={"waste_company": [SECRET]},
+        contractors=ContractorsSettings(webhook_secrets={"waste_company": [SECRET]}),
     )
     app = create_http_app(settings)
     async with (

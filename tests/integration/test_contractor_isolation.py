@@ -20,7 +20,7 @@ from aio_pika.abc import AbstractChannel
 
 from consumers.contractors.cli import provision_cmd
 from consumers.contractors.provisioning import access_for, provision
-from hub.settings import Settings
+from hub.settings import ContractorsSettings, Settings
 from hub.topology import hub_topology
 from infra.broker_admin import connect_admin
 from infra.topology import declare_topology
@@ -183,7 +183,9 @@ async def test_provision_command_writes_passwords_once_and_dry_run_changes_nothi
     async with scratch_vhost(amqp_url, "contractors-cli") as vhost:
         url = with_vhost(amqp_url, vhost)
         prefix = f"t{uuid.uuid4().hex[:6]}-"
-        settings = Settings(amqp_url=url, contractor_user_prefix=prefix, broker_admin="auto")
+        settings = Settings(
+            amqp_url=url, contractors=ContractorsSettings(contractor_user_prefix=prefix, broker_admin="auto")
+        )
         admin = await connect_admin("http", amqp_url=url, management_url=MANAGEMENT_URL)
         try:
             ns = argparse.Namespace(dry_run=True, secrets_file=None, rotate_passwords=False, vhost=None)

@@ -28,7 +28,7 @@ from consumers.contractors.tables import WorkOrderEvent
 from consumers.router.tables import Report, WorkOrder
 from contracts import ReportFiled
 from hub.http import create_http_app
-from hub.settings import Settings
+from hub.settings import ContractorsSettings, HubDomainSettings, Settings
 from infra.broker_admin import connect_admin
 from infra.db import create_engine, create_session_factory
 from infra.webhooks import generate_secret
@@ -234,10 +234,7 @@ async def test_contractors_end_to_end(amqp_url: str, postgres_url: str, tmp_path
                 await send(status_body(o3, "grid_operator", "planned", t), f"bad-nodate-{run}")
 
             # --- the HTTP callback, signed by the waste company (standardwebhooks signs it here) --------------
-            settings = Settings(
-                amqp_url=url, database_url=postgres_url, assignees_file=assignees,
-                webhook_secrets={"waste_company": [SECRET]}, contractor_user_prefix=prefix,
-            )  # fmt: skip
+            settings = Settings(amqp_url=url, database_url=postgres_url, domain=HubDomainSettings(assignees_file=assignees), contractors=ContractorsSettings(webhook_secrets={"waste_company": [SECRET]}, contractor_user_prefix=prefix))  # fmt: skip
             app = create_http_app(settings)
             async with (
                 app.router.lifespan_context(app),

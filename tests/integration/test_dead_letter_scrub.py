@@ -49,7 +49,7 @@ async def test_an_unparsable_dead_letter_is_skipped_with_a_count_and_the_others_
     settings = Settings()
     await declare_topology(
         clean_broker, hub_topology(CONSUMERS, Domain.load(settings).catalogue.assignees),
-        retry_delay_ms=settings.retry_delay_ms, delivery_limit=settings.delivery_limit,
+        retry_delay_ms=settings.consuming.retry_delay_ms, delivery_limit=settings.consuming.delivery_limit,
     )  # fmt: skip
     now = dt.datetime.now(dt.UTC)
     victim = make_report(random.Random(1), 1, run=run, category="waste.missed_collection")

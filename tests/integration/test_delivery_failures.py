@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from consumers.router.tables import Report, WorkOrder
 from hub.app import build_hub
-from hub.settings import Settings
+from hub.settings import ConsumingSettings, Settings
 from tests.support import CitySystem, make_report
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,9 @@ async def test_database_outage_parks_deliveries_in_the_retry_queue_then_applies_
     clean_broker: str, postgres_url: str, postgres_admin_url: str
 ) -> None:
     database = postgres_url.rsplit("/", 1)[1]
-    settings = Settings(amqp_url=clean_broker, database_url=postgres_url, retry_delay_ms=1000)
+    settings = Settings(
+        amqp_url=clean_broker, database_url=postgres_url, consuming=ConsumingSettings(retry_delay_ms=1000)
+    )
     hub = build_hub(settings, consumers=["router"])
     await hub.start()
     rng = random.Random(7)

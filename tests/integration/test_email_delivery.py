@@ -36,7 +36,7 @@ async def test_email_work_order_is_retried_until_the_server_takes_it(
     sqlite_url: str, smtp: SmtpSink, tmp_path: Path
 ) -> None:
     settings = Settings()
-    catalogue = Catalogue.load(settings.categories_file, settings.assignees_file)
+    catalogue = Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file)
     clock = FakeClock()
     engine = create_engine(sqlite_url)
     sessions = create_session_factory(engine)
@@ -95,7 +95,7 @@ async def test_a_row_that_raises_is_its_own_failure_and_the_good_row_beside_it_i
 ) -> None:
     """Issue 12: one row that raised aborted the whole round; the good row beside it was e-mailed again every round."""
     settings = Settings()
-    catalogue = Catalogue.load(settings.categories_file, settings.assignees_file)
+    catalogue = Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file)
     clock = FakeClock()
     engine = create_engine(sqlite_url)
     sessions = create_session_factory(engine)

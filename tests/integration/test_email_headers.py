@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hub.app import build_hub
-from hub.settings import Settings
+from hub.settings import ContractorsSettings, MetricsSettings, Settings, SmtpServerSettings
 from tests.contractors_support import SmtpSink
 from tests.support import CitySystem, make_report
 
@@ -27,10 +27,9 @@ async def test_a_work_order_for_a_street_with_a_newline_is_emailed_with_a_clean_
     settings = Settings(
         amqp_url=clean_broker,
         database_url=postgres_url,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        delivery_poll_interval_s=0.2,
-        metrics_port=0,
+        smtp=SmtpServerSettings(host="127.0.0.1", port=smtp.port),
+        contractors=ContractorsSettings(delivery_poll_interval_s=0.2),
+        metrics=MetricsSettings(port=0),
     )
     report = make_report(random.Random(3), 3, run=run, category="road.damage")
     location = report.location.model_copy(update={"street": "Stapelstraat\r\nBcc: everyone@example.org"})

@@ -29,7 +29,7 @@ from consumers.spikes.tables import SpikeContact
 from consumers.stats.tables import StatReport
 from contracts import ALL_CONTRACTS
 from hub.app import Hub, build_hub
-from hub.settings import Settings
+from hub.settings import ConsumingSettings, MetricsSettings, Settings
 from hub.topology import CONSUMER_QUEUES, CONSUMERS
 from infra.consuming import HEADER_CONSUMER, HEADER_ERROR
 from infra.metrics import sample_queues
@@ -95,10 +95,8 @@ async def running_hub(clean_broker: str, sqlite_url: str) -> AsyncIterator[Hub]:
     settings = Settings(
         amqp_url=clean_broker,
         database_url=sqlite_url,
-        metrics_port=0,
-        # An unexpected error is retried once, soon: the test waits for the DLQ, not for the schedule.
-        retry_delay_ms=100,
-        max_attempts=2,
+        metrics=MetricsSettings(port=0),
+        consuming=ConsumingSettings(retry_delay_ms=100, max_attempts=2),
     )
     hub = build_hub(settings, consumers=CONSUMERS)
     await hub.start()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from hub.app import build_hub
-from hub.settings import Settings
+from hub.settings import ConsumingSettings, Settings
 from infra.db.tables import InboxEntry
 from infra.inbox import InboxPruner
 
@@ -18,7 +18,9 @@ pytestmark = pytest.mark.integration
 
 async def test_hub_run_prunes_expired_inbox_rows_and_keeps_the_window(clean_broker: str, database_url: str) -> None:
     settings = Settings(
-        amqp_url=clean_broker, database_url=database_url, inbox_retention_days=7, inbox_prune_interval_s=0.3
+        amqp_url=clean_broker,
+        database_url=database_url,
+        consuming=ConsumingSettings(inbox_retention_days=7, inbox_prune_interval_s=0.3),
     )
     hub = build_hub(settings, consumers=["router"])
     await hub.prepare()

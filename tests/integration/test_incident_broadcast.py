@@ -15,7 +15,7 @@ from consumers.stats.queries import incident_timeline
 from consumers.stats.tables import StatIncident
 from contracts import SpikeDetected
 from hub.app import build_hub
-from hub.settings import Settings
+from hub.settings import ConsumingSettings, MetricsSettings, Settings
 from tests.support import CitySystem
 from tests.support import hub_cli as support_cli
 
@@ -43,7 +43,12 @@ async def broadcast_at(sessions: async_sessionmaker[AsyncSession], incident_id: 
 async def test_a_broadcast_from_the_cli_is_marked_on_the_incident_timeline(
     clean_broker: str, database_url: str
 ) -> None:
-    settings = Settings(amqp_url=clean_broker, database_url=database_url, retry_delay_ms=500, metrics_port=0)
+    settings = Settings(
+        amqp_url=clean_broker,
+        database_url=database_url,
+        consuming=ConsumingSettings(retry_delay_ms=500),
+        metrics=MetricsSettings(port=0),
+    )
     hub = build_hub(settings, consumers=["stats"])
     await hub.start()
     try:

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from hub.app import build_hub
-from hub.settings import Settings
+from hub.settings import ConsumingSettings, Settings
 from infra.consuming import HEADER_ATTEMPTS, HEADER_ERROR, HEADER_ERROR_CLASS
 from tests.support import CitySystem, drain_queue, make_report
 
@@ -23,7 +23,11 @@ pytestmark = pytest.mark.integration
 async def test_deep_json_extreme_years_and_nul_bytes_are_dead_lettered_at_once(
     clean_broker: str, postgres_url: str
 ) -> None:
-    settings = Settings(amqp_url=clean_broker, database_url=postgres_url, retry_delay_ms=300, max_attempts=5)
+    settings = Settings(
+        amqp_url=clean_broker,
+        database_url=postgres_url,
+        consuming=ConsumingSettings(retry_delay_ms=300, max_attempts=5),
+    )
     hub = build_hub(settings, consumers=["router", "stats"])
     await hub.start()
     run = uuid.uuid4().hex[:8]

@@ -30,7 +30,7 @@ from consumers.stats.rebuild import counter_snapshot
 from consumers.stats.tables import StatReport, StatWorkOrder
 from contracts import ReporterContact, ReporterDataErased, ReportFiled
 from hub.app import Domain, build_hub
-from hub.settings import CONFIG_DIR, Settings
+from hub.settings import CONFIG_DIR, ConsumingSettings, HubDomainSettings, MetricsSettings, Settings
 from hub.topology import CONSUMERS, hub_topology
 from infra.batcher import TransactionBatcher
 from infra.consuming import HEADER_CONSUMER, HEADER_ERROR, HEADER_FAILED_AT
@@ -172,9 +172,9 @@ async def test_erase_on_request_removes_contact_data_everywhere_and_notifies_who
     settings = Settings(
         amqp_url=clean_broker,
         database_url=database_url,
-        retry_delay_ms=500,
-        metrics_port=0,
-        assignees_file=assignees_with_other_channels(tmp_path),
+        consuming=ConsumingSettings(retry_delay_ms=500),
+        metrics=MetricsSettings(port=0),
+        domain=HubDomainSettings(assignees_file=assignees_with_other_channels(tmp_path)),
     )
     hub = build_hub(settings, consumers=["router", "stats", "deliveries"])
     await hub.start()

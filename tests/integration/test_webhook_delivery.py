@@ -53,7 +53,7 @@ def catalogue_for(tmp_path: Path, receiver: Receiver) -> Catalogue:
         },
     )
     settings = Settings()
-    return Catalogue.load(settings.categories_file, path)
+    return Catalogue.load(settings.domain.categories_file, path)
 
 
 def order(assignee: str, n: int, *, with_reporter: bool = False) -> WorkOrderIssued:

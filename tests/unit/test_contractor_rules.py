@@ -147,7 +147,7 @@ def test_escalation_goes_to_the_department_responsible_for_the_contract() -> Non
 
 
 def test_retry_schedule_grows_spans_more_than_a_day_and_ends() -> None:
-    schedule = Settings().delivery_schedule_s
+    schedule = Settings().contractors.delivery_schedule_s
     rng = random.Random(7)
     assert next_delay(0, schedule) == 0.0
     delays = [next_delay(n, schedule, rng=rng) for n in range(1, len(schedule) + 1)]
@@ -173,7 +173,7 @@ def test_circuit_breaker_states() -> None:
 
 def _catalogue() -> Catalogue:
     s = Settings()
-    return Catalogue.load(s.categories_file, s.assignees_file)
+    return Catalogue.load(s.domain.categories_file, s.domain.assignees_file)
 
 
 def test_provisioning_plan_grants_only_the_own_queue_and_the_status_key() -> None:

@@ -33,7 +33,7 @@ STATUS = StatusService(DOMAIN.catalogue, DOMAIN.calendar, user_prefix="contracto
 STATS = StatsService(DOMAIN.calendar)
 DELIVERIES = DeliveryService(DOMAIN.catalogue, clock=lambda: NOW)
 NOTIFIER = NotifierService(("email", "webhook"), clock=lambda: NOW)
-SPIKES = SpikesService(load_spike_config(SETTINGS.spikes_file), DOMAIN.catalogue, DOMAIN.calendar, clock=lambda: NOW)
+SPIKES = SpikesService(load_spike_config(SETTINGS.spikes.file), DOMAIN.catalogue, DOMAIN.calendar, clock=lambda: NOW)
 
 
 def report(category: str = "waste.missed_collection", **changes: Any) -> ReportFiled:

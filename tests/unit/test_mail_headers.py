@@ -63,7 +63,7 @@ def headers_of(raw: bytes) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("street", HOSTILE)
 def test_a_work_order_for_a_street_with_a_newline_is_an_email_with_a_clean_subject(street: str) -> None:
     settings = Settings()
-    road_firm = Catalogue.load(settings.categories_file, settings.assignees_file).assignee("road_firm")
+    road_firm = Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file).assignee("road_firm")
     order = order_on(street)
     message = compose_work_order_email(
         order, road_firm, sender="werkbonnen@stad.example.be", to="planning@road-firm.example.be",

@@ -25,8 +25,8 @@ from hub.settings import Settings
 pytestmark = pytest.mark.unit
 
 SETTINGS = Settings()
-CONFIG = PlacesConfig.load(SETTINGS.places_file)
-FINDER = PlaceFinder.load(SETTINGS.boundaries_file, SETTINGS.places_file)
+CONFIG = PlacesConfig.load(SETTINGS.domain.places_file)
+FINDER = PlaceFinder.load(SETTINGS.domain.boundaries_file, SETTINGS.domain.places_file)
 OUTSIDE = (50.9307, 5.3378)  # Hasselt
 
 
@@ -44,7 +44,7 @@ def _report(lat: float, lon: float, **location: str) -> ReportFiled:
 
 
 def test_the_shipped_boundaries_say_they_are_approximate_and_cover_every_district() -> None:
-    collection = json.loads(SETTINGS.boundaries_file.read_text(encoding="utf-8"))
+    collection = json.loads(SETTINGS.domain.boundaries_file.read_text(encoding="utf-8"))
     assert collection["approximate"] is True
     assert "APPROXIMATE" in collection["name"]
     assert "hub places import" in collection["description"]

@@ -85,7 +85,7 @@ def test_prometheus_scrapes_every_consumer_and_the_api(services: dict[str, Any])
     assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
     config = _yaml(PROMETHEUS / "prometheus.yml")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    port = Settings().metrics_port
+    port = Settings().metrics.port
     dns = jobs["hub-consumers"]["dns_sd_configs"]
     scraped = {name for entry in dns for name in entry["names"] if entry["port"] == port and entry["type"] == "A"}
     # Each consumer's service (every replica: one DNS answer each), the standalone relay included.

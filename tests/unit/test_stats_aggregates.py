@@ -34,7 +34,7 @@ from hub.simulator import load_calendar
 
 pytestmark = pytest.mark.unit
 
-CALENDAR = load_calendar(Settings().calendar_file)
+CALENDAR = load_calendar(Settings().domain.calendar_file)
 TZ = ZoneInfo("Europe/Brussels")
 UTC = dt.UTC
 

@@ -1,4 +1,4 @@
-"""`hub privacy erase --report ID` and `hub privacy retention --dry-run|--apply` (registered by `hub.cli`).
+"""`hub privacy erase --report ID` and `hub privacy retention --dry-run|--apply` (`register` adds them to the `hub` command line).
 
 Output names report ids and counts, never the data that was erased.
 """
@@ -7,15 +7,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from consumers.privacy.settings import PrivacySettings
+from infra.cli import Subparsers, bind, command
+from infra.settings import RelaySettings
 
 if TYPE_CHECKING:
     from consumers.privacy.service import PrivacyService
-    from hub.settings import Settings
 
 
-def add_parser(sub: Any) -> None:
-    """Add `privacy erase` and `privacy retention` to the `hub` command's subparsers."""
+class CliSettings(Protocol):
+    """What these commands read of the hub's settings (the composition root passes its own)."""
+
+    @property
+    def amqp_url(self) -> str: ...
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def relay(self) -> RelaySettings: ...
+
+    @property
+    def privacy(self) -> PrivacySettings: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the commands run with: the settings, and the consumers whose dead-letter queues are scrubbed."""
+
+    settings: CliSettings
+    consumers: Sequence[str]
+
+
+def register(sub: Subparsers, context: Callable[[], Context]) -> None:
+    """Add `hub privacy erase` and `hub privacy retention`."""
     privacy = sub.add_parser("privacy", help="reporters' personal data: erase on request, retention")
     actions = privacy.add_subparsers(metavar="ACTION")
     erase = actions.add_parser(
@@ -29,7 +58,7 @@ def add_parser(sub: Any) -> None:
         ),
     )
     erase.add_argument("--report", required=True, metavar="ID", help="the report id")
-    erase.set_defaults(func=erase_cmd)
+    command(erase, bind(erase_cmd, context))
     retention = actions.add_parser(
         "retention",
         help="erase contact data of reports closed longer ago than HUB_PRIVACY_RETENTION_DAYS (as `hub run` does hourly)",
@@ -37,16 +66,16 @@ def add_parser(sub: Any) -> None:
     mode = retention.add_mutually_exclusive_group(required=True)
     mode.add_argument("--dry-run", action="store_true", help="count what would be erased, change nothing")
     mode.add_argument("--apply", action="store_true", help="erase it now")
-    retention.set_defaults(func=retention_cmd)
+    command(retention, bind(retention_cmd, context))
 
 
-async def _with_service(settings: Settings, job: Any, *, publish: bool = True) -> Any:
+async def _with_service(context: Context, job: Any, *, publish: bool = True) -> Any:
     from consumers.privacy.service import PrivacyService
-    from hub.topology import CONSUMERS
     from infra.db import create_engine, create_session_factory, upgrade_schema
     from infra.errors import describe
     from infra.relay import OutboxRelay
 
+    settings = context.settings
     engine = create_engine(settings.database_url)
     relay: OutboxRelay | None = None
     try:
@@ -56,7 +85,7 @@ async def _with_service(settings: Settings, job: Any, *, publish: bool = True) -
         if publish:
             # The assignees' notices go out from here at once (a relay of this command, drained when it ends); with
             # the broker down they wait in the outbox for a running hub's relay to sweep them up.
-            relay = OutboxRelay(sessions, settings.amqp_url, sweep_after_s=settings.relay_sweep_after_s)
+            relay = OutboxRelay(sessions, settings.amqp_url, sweep_after_s=settings.relay.sweep_after_s)
             try:
                 await relay.start()
             except Exception as exc:
@@ -65,9 +94,9 @@ async def _with_service(settings: Settings, job: Any, *, publish: bool = True) -
         service = PrivacyService(
             sessions,
             amqp_url=settings.amqp_url,
-            consumers=CONSUMERS,
-            retention_days=settings.privacy_retention_days,
-            batch_size=settings.privacy_batch_size,
+            consumers=context.consumers,
+            retention_days=settings.privacy.retention_days,
+            batch_size=settings.privacy.batch_size,
             on_commit=relay.handoff if relay is not None else None,
         )
         return await job(service)
@@ -77,11 +106,11 @@ async def _with_service(settings: Settings, job: Any, *, publish: bool = True) -
         await engine.dispose()
 
 
-def erase_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def erase_cmd(args: argparse.Namespace, context: Context) -> int:
     async def job(service: PrivacyService) -> Any:
         return await service.erase(args.report)
 
-    erasure = asyncio.run(_with_service(settings, job))
+    erasure = asyncio.run(_with_service(context, job))
     if erasure.dead_letters is None:
         dead = f"not reached ({erasure.dead_letters_error or 'unknown error'}: run again)"
     else:
@@ -99,12 +128,12 @@ def erase_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if erasure.dead_letters is not None else 1
 
 
-def retention_cmd(args: argparse.Namespace, settings: Settings) -> int:
+def retention_cmd(args: argparse.Namespace, context: Context) -> int:
     async def job(service: PrivacyService) -> Any:
         return await service.retention(apply=bool(args.apply))
 
-    result = asyncio.run(_with_service(settings, job, publish=bool(args.apply)))
-    days = settings.privacy_retention_days
+    result = asyncio.run(_with_service(context, job, publish=bool(args.apply)))
+    days = context.settings.privacy.retention_days
     print(f"retention: contact data of reports closed before {result.cutoff.isoformat()} ({days} days)")
     if args.dry_run:
         print(f"  would erase: {result.due} report(s){': ' + ', '.join(result.sample) if result.sample else ''}")
