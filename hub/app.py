@@ -42,6 +42,7 @@ from contracts import (
 )
 from hub.settings import Settings
 from hub.topology import CONSUMERS, hub_topology
+from infra import amqp
 from infra.batcher import TransactionBatcher
 from infra.broker_admin import credentials_of
 from infra.chat import ChatWebhookSender
@@ -136,7 +137,7 @@ def build_hub(
     domain = domain or Domain.load(settings)
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)
-    broker = RabbitBroker(settings.amqp_url, graceful_timeout=settings.consuming.graceful_timeout_s, logger=None)
+    broker = amqp.cluster_broker(settings.amqp_url, graceful_timeout=settings.consuming.graceful_timeout_s, logger=None)
     relay = (
         OutboxRelay(
             sessions,

@@ -79,7 +79,11 @@ class HubSpikesSettings(SpikesSettings):
 class Settings(SettingsGroup):
     """Validated at start-up; the defaults run on a laptop (SQLite file, RabbitMQ on localhost)."""
 
-    amqp_url: str = Field(default="amqp://guest:guest@localhost:5672/", description="RabbitMQ connection URL.")
+    amqp_url: str = Field(
+        default="amqp://guest:guest@localhost:5672/",
+        description="RabbitMQ connection URL; for a cluster, every node's URL separated by commas (same credentials "
+        "and vhost): connections open on the first node that answers and move to the next when theirs goes.",
+    )
     database_url: str = Field(
         default="sqlite+aiosqlite:///hub.sqlite3",
         description="SQLAlchemy async URL: the embedded default is a SQLite file; production uses postgresql+asyncpg://...",
@@ -128,8 +132,9 @@ class Settings(SettingsGroup):
     @field_validator("amqp_url")
     @classmethod
     def _amqp(cls, value: str) -> str:
-        if not value.startswith(("amqp://", "amqps://")):
-            raise ValueError("must be an amqp:// or amqps:// URL")
+        nodes = [node.strip() for node in value.split(",")]
+        if not all(node.startswith(("amqp://", "amqps://")) for node in nodes):
+            raise ValueError("must be an amqp:// or amqps:// URL, or several separated by commas (a cluster's nodes)")
         return value
 
     @field_validator("database_url")

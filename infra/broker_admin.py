@@ -15,6 +15,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
+from infra.amqp import primary
+
 
 class BrokerAdminError(RuntimeError):
     """The broker refused or could not be reached for an administrative operation."""
@@ -64,12 +66,12 @@ class BrokerAdmin(Protocol):
 
 def vhost_of(amqp_url: str) -> str:
     """The vhost an AMQP URL names: `/` when the path is empty or `/`."""
-    path = urlsplit(amqp_url).path
+    path = urlsplit(primary(amqp_url)).path
     return unquote(path[1:]) if len(path) > 1 else "/"
 
 
 def credentials_of(amqp_url: str) -> tuple[str, str]:
-    parts = urlsplit(amqp_url)
+    parts = urlsplit(primary(amqp_url))
     return unquote(parts.username or "guest"), unquote(parts.password or "guest")
 
 
@@ -242,9 +244,7 @@ class RabbitmqctlBrokerAdmin:
         )
 
 
-async def connect_admin(
-    kind: str, *, amqp_url: str, management_url: str
-) -> HttpBrokerAdmin | RabbitmqctlBrokerAdmin:
+async def connect_admin(kind: str, *, amqp_url: str, management_url: str) -> HttpBrokerAdmin | RabbitmqctlBrokerAdmin:
     """The backend `kind` asks for; `auto`: the management API if it answers, else rabbitmqctl if installed."""
     user, password = credentials_of(amqp_url)
     if kind in ("http", "auto"):
