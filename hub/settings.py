@@ -10,12 +10,17 @@ calendar's (`calendar.yaml`), the only source: there is no `HUB_TIMEZONE`.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, FilePath, ValidationInfo, field_validator
+from dotenv import dotenv_values
+from pydantic import Field, FilePath, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings.exceptions import SettingsError
 
 from consumers.contractors.settings import ContractorsSettings
 from consumers.domain.settings import DomainSettings
@@ -26,6 +31,15 @@ from consumers.router.settings import RouterSettings
 from consumers.spikes.settings import SpikesSettings
 from consumers.stats.settings import StatsSettings
 from infra.settings import ConsumingSettings, MetricsSettings, RelaySettings, SettingsGroup, SmtpServerSettings
+from infra.settings_sources import (
+    SECRETS_DIR_VARIABLE,
+    known_variables,
+    production_problems,
+    unknown_variable_warnings,
+    unknown_variables,
+)
+
+log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
@@ -79,6 +93,11 @@ class HubSpikesSettings(SpikesSettings):
 class Settings(SettingsGroup):
     """Validated at start-up; the defaults run on a laptop (SQLite file, RabbitMQ on localhost)."""
 
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="production: refuse RabbitMQ's guest user and a database URL without a password or with a "
+        "well-known one (at start-up, naming the setting, never the password).",
+    )
     amqp_url: str = Field(
         default="amqp://guest:guest@localhost:5672/",
         description="RabbitMQ connection URL; for a cluster, every node's URL separated by commas (same credentials "
@@ -161,7 +180,56 @@ class Settings(SettingsGroup):
         hints = [f"{name} is now {moved[name]}" for name in unknown if name in moved]
         return f" ({'; '.join(hints)}; the HUB_* variables are unchanged)" if hints else ""
 
+    @field_validator("env", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _production(self) -> Settings:
+        if self.env == "production":
+            problems = production_problems(self.amqp_url, self.database_url)
+            if problems:
+                raise ValueError("HUB_ENV=production refuses default credentials: " + "; ".join(problems))
+        return self
+
+
+# Variables with the HUB_ prefix that are no setting: the test suite's own.
+_NOT_SETTINGS = ("HUB_TEST_",)
+
+
+def unknown_setting_warnings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> list[str]:
+    """A line for each HUB_* variable of the environment (and of `.env`) that no setting reads: a typo would leave
+    the default in force without a word. Each names the closest known variable."""
+    variables = dict(os.environ if environ is None else environ)
+    if env_file is not None and env_file.is_file():
+        variables |= {k: v or "" for k, v in dotenv_values(env_file).items() if k.upper().startswith("HUB_")}
+    known = known_variables(Settings, extra=[SECRETS_DIR_VARIABLE])
+    return unknown_variable_warnings(unknown_variables(variables, known, "HUB_", ignore_prefixes=_NOT_SETTINGS))
+
+
+def refusal(exc: Exception) -> str:
+    """Why settings were refused, without the values given (pydantic would show them: a URL holds its password)."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    lines = [f"{exc.error_count()} problem(s)"]
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"])
+        lines.append(f"  {where + ': ' if where else ''}{error['msg']}")
+    return "\n".join(lines)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process, validated at start-up: refused settings end it with their reasons (exit
+    status 2, no traceback); unknown HUB_* variables are logged as warnings."""
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError, TypeError) as exc:
+        print(f"hub: settings refused: {refusal(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for line in unknown_setting_warnings():
+        log.warning(line)
+    return settings

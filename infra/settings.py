@@ -10,11 +10,23 @@ import json
 from typing import Annotated, Any
 
 from pydantic import Field, PositiveFloat, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
+
+from infra.settings_sources import FileVariablesSource, secrets_directory
 
 
 class SettingsGroup(BaseSettings):
-    """One group of settings. An unknown keyword is an error (the environment may hold anything)."""
+    """One group of settings. An unknown keyword is an error (the environment may hold anything).
+
+    Sources, first wins: keywords, the environment, `HUB_<NAME>_FILE` (the file's content: for secrets), `.env`, the
+    directory `HUB_SECRETS_DIR` names (one file per variable, as Docker and Kubernetes mount secrets), the default.
+    """
 
     model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
 
@@ -27,6 +39,19 @@ class SettingsGroup(BaseSettings):
     @classmethod
     def _hint(cls, unknown: list[str]) -> str:
         return ""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        directory = secrets_directory()
+        secrets = (SecretsSettingsSource(settings_cls, secrets_dir=directory),) if directory is not None else ()
+        return (init_settings, env_settings, FileVariablesSource(settings_cls), dotenv_settings, *secrets)
 
     @classmethod
     def env_names(cls) -> dict[str, str]:
@@ -131,7 +156,11 @@ class MetricsSettings(SettingsGroup):
     port: int = Field(
         default=9464, ge=0, le=65535, description="Port of `/metrics` (Prometheus) of each `hub run` process; 0: off."
     )
-    host: str = Field(default="0.0.0.0", description="Address the metrics endpoint listens on.")
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the metrics endpoint listens on: this machine only unless configured (0.0.0.0: every "
+        "address, e.g. inside a container whose port is not published).",
+    )
     faststream: bool = Field(
         default=False,
         description="Also serve FastStream's own per-message metrics (`faststream_*`: per exchange and routing key, "

@@ -21,12 +21,15 @@ import yaml
 from jsonschema import Draft7Validator
 
 from hub.topology import CONSUMERS as HUB_CONSUMERS
+from infra.settings_sources import production_problems
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-# A worktree beside the project can point at the schema with HUB_COMPOSE_SCHEMA.
-SCHEMA_PATH = Path(os.environ.get("HUB_COMPOSE_SCHEMA") or ROOT.parent / "shared" / "schemas" / "compose-spec.json")
+# A worktree beside the project can point at the schema with HUB_TEST_COMPOSE_SCHEMA.
+SCHEMA_PATH = Path(
+    os.environ.get("HUB_TEST_COMPOSE_SCHEMA") or ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+)
 COMPOSE_PATH = ROOT / "docker-compose.yml"
 ENV_EXAMPLE_PATH = ROOT / ".env.example"
 MAKE_ENV = ROOT / "scripts" / "make-env.sh"
@@ -259,6 +262,9 @@ def test_hub_services_reach_the_broker_and_database_by_service_name(generated_en
         assert environment["HUB_DATABASE_URL"] == f"postgresql+asyncpg://{database}", name
         assert generated_env["RABBITMQ_PASSWORD"] in environment["HUB_AMQP_URL"]
         assert generated_env["POSTGRES_PASSWORD"] in environment["HUB_DATABASE_URL"]
+        # In production mode, which refuses default credentials at start-up: the generated ones pass.
+        assert environment["HUB_ENV"] == "production", name
+        assert production_problems(environment["HUB_AMQP_URL"], environment["HUB_DATABASE_URL"]) == [], name
 
 
 # --- safe defaults: no credentials in the file, ports on 127.0.0.1, a generated .env ----------------------------
