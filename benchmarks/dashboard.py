@@ -44,7 +44,7 @@ from consumers.stats.api import StatsApi
 from consumers.stats.handler import StatsService
 from consumers.stats.sources import FactMemo
 from contracts import CallLogged, SpikeDetected, SpikeResolved, WorkOrderIssued, WorkOrderStatus, WorkOrderStatusApplied
-from hub.app import Domain
+from hub.bootstrap import Domain
 from hub.settings import Settings
 from hub.simulator import simulate_year
 from infra.batcher import TransactionBatcher

@@ -194,7 +194,7 @@ class ReportFactory:
         """Work orders per category as the hub's own rules decide them; refuses a mix with a varying fan-out."""
         from consumers.router.handler import RoutingService
         from contracts import ReportFiled
-        from hub.app import Domain
+        from hub.bootstrap import Domain
         from hub.settings import Settings
 
         domain = Domain.load(Settings())
@@ -426,9 +426,9 @@ def gc_wrapper(spec: str) -> str:
         lines.append(f"gc.set_threshold({', '.join(map(str, thresholds))})")
     if "freeze" in parts:
         lines += [
-            "import hub.app, hub.cli",
+            "import hub.bootstrap, hub.cli",
             "from hub.settings import get_settings",
-            "hub.app.Domain.load(get_settings())",
+            "hub.bootstrap.Domain.load(get_settings())",
             "gc.collect()",
             "gc.freeze()",
         ]
@@ -1243,7 +1243,7 @@ async def main_async(args: argparse.Namespace) -> int:
     for item in args.hub_env:
         key, _, value = item.partition("=")
         os.environ[key] = value  # the hub process inherits it; so does Settings() here (topology arguments)
-    from hub.app import Domain
+    from hub.bootstrap import Domain
     from hub.settings import Settings
     from hub.topology import CONSUMERS
 

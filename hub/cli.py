@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,8 @@ from hub.settings import Settings, get_settings
 from infra.cli import Run, bind, command
 
 if TYPE_CHECKING:
-    from hub.app import Domain
+    from consumers.privacy.service import PrivacyService
+    from hub.bootstrap import Domain
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,7 +143,8 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from faststream import FastStream
 
-    from hub.app import build_app, build_hub
+    from hub.app import build_app
+    from hub.bootstrap import build_hub
     from hub.logging import configure_logging
     from hub.topology import CONSUMERS
 
@@ -151,7 +154,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     consumers: list[str] = (
         [] if relay_only else list(CONSUMERS) if "all" in names else [n for n in names if n != "relay"]
     )
-    hub = build_hub(settings, consumers=consumers, with_relay=not args.no_relay)
+    hub = build_hub(settings, consumers=consumers, with_relay=not args.no_relay, serve_metrics=True)
     app: FastStream = build_app(hub)
     # Long-lived objects (modules, config, compiled rules) never need collecting again, and a consumer
     # allocates many short-lived ones per delivery: full collections every second stalled deliveries for
@@ -309,7 +312,7 @@ def _cmd_db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_topology_declare(_args: argparse.Namespace, settings: Settings) -> int:
-    from hub.app import Domain
+    from hub.bootstrap import Domain
     from hub.topology import CONSUMERS, hub_topology
     from infra.topology import declare_topology
 
@@ -336,15 +339,42 @@ def _cmd_contracts_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _domain() -> Domain:
-    from hub.app import Domain
+    from hub.bootstrap import Domain
 
     return Domain.load(get_settings())
 
 
-def _privacy_context() -> privacy_cli.Context:
-    from hub.topology import CONSUMERS
+class _PrivacyContext:
+    """`hub privacy` on the composition root: its settings, its privacy service (and relay, to publish)."""
 
-    return privacy_cli.Context(get_settings(), CONSUMERS)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @contextlib.asynccontextmanager
+    async def service(self, *, publish: bool) -> AsyncIterator[PrivacyService]:
+        from hub.bootstrap import build_hub, build_privacy_service
+        from infra.db import upgrade_schema
+        from infra.errors import describe
+
+        hub = build_hub(self.settings, consumers=(), with_relay=publish)
+        try:
+            # The erasure records are a table of their own: a database the consumers have not upgraded yet gets it.
+            await upgrade_schema(hub.engine)
+            if hub.relay is not None:
+                # The assignees' notices go out from here at once (this command's relay, drained when it ends); with
+                # the broker down they wait in the outbox for a running hub's relay to sweep them up.
+                try:
+                    await hub.relay.start()
+                except Exception as exc:
+                    print(f"note: broker unreachable ({describe(exc)}): the notices wait in the outbox")
+                    hub.relay = None
+            yield build_privacy_service(hub)
+        finally:
+            await hub.stop_after_broker()
+
+
+def _privacy_context() -> privacy_cli.Context:
+    return _PrivacyContext(get_settings())
 
 
 def _safe_url(url: str) -> str:

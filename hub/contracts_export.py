@@ -33,7 +33,8 @@ def render_contracts(settings: Settings) -> dict[str, str]:
 
 def public_specification(settings: Settings) -> Specification:
     """The AsyncAPI document FastStream generates from the consumers, naming the public broker address."""
-    from hub.app import asyncapi, build_hub
+    from hub.app import asyncapi
+    from hub.bootstrap import build_hub
     from hub.topology import CONSUMERS
 
     # The document names the broker city systems connect to, not this machine's test broker.

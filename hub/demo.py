@@ -30,7 +30,7 @@ from consumers.spikes.cli import publish_broadcast
 from consumers.spikes.tables import Alert
 from consumers.stats.tables import StatCall, StatIncident
 from contracts import BroadcastChannel, CallLogged, IncidentBroadcast, ReportFiled
-from hub.app import build_hub
+from hub.bootstrap import build_hub
 from hub.settings import Settings
 from hub.simulator import PlantedIncident, Scenario, describe, publish, simulate
 from hub.topology import CONSUMERS

@@ -22,20 +22,17 @@ from consumers.contractors.http import StatusCallbacks
 from consumers.contractors.metrics import endpoint_metrics
 from consumers.open311 import http as open311_http
 from consumers.open311.http import Open311Api
-from consumers.router.handler import RoutingService
 from consumers.stats import http as stats_http
 from consumers.stats.api import StatsApi
 from hub.contracts_export import public_specification
 from hub.settings import Settings
 from infra.amqp import SharedConnection
-from infra.db import create_engine, create_session_factory
 from infra.http import asyncapi, openapi, operations
 from infra.http.asyncapi import AsyncApiDocument
 from infra.http.deps import provide
 from infra.http.errors import install_error_handlers
 from infra.http.security import SecurityHeaders
 from infra.metrics import ServeMetrics, hub_queue_names
-from infra.relay import OutboxRelay
 from infra.topology import COMMS_ALERTS_QUEUE
 
 TITLE = "City contact hub"
@@ -53,29 +50,31 @@ LINKS = {
 
 
 def create_http_app(settings: Settings) -> FastAPI:
-    from hub.app import VERSION, Domain
+    from hub.app import VERSION
+    from hub.bootstrap import build_hub, build_routing_service, build_status_service
     from hub.topology import CONSUMERS
 
-    domain = Domain.load(settings)
-    engine = create_engine(settings.database_url, pool_size=5)
-    sessions = create_session_factory(engine)
+    # The composition root builds what serve needs, once: the domain, engine, sessions and relay, the callback's
+    # status service and batcher (as the `hub.status` consumer's) and Open311's routing. No consumer runs here.
+    hub = build_hub(settings, consumers=(), with_relay=True)
+    domain, engine, sessions = hub.domain, hub.engine, hub.sessions
     broker = SharedConnection(settings.amqp_url, "serve")
-    callbacks = StatusCallbacks(settings, engine, broker, catalogue=domain.catalogue, calendar=domain.calendar)
+    callbacks = StatusCallbacks(
+        build_status_service(hub),
+        hub.batcher(contractors_http.CONSUMER),
+        broker,
+        webhook_secrets=settings.contractors.webhook_secrets,
+    )
     spec = public_specification(settings)
     queues = hub_queue_names(CONSUMERS, domain.catalogue.assignees, extra=[COMMS_ALERTS_QUEUE])
-    # Open311: accepted requests go to the outbox in their own transaction and then to this relay.
+    # Open311: accepted requests go to the outbox in their own transaction and then to the hub's relay, which
+    # Open311Api starts (without a broker the rows wait for any relay's sweep).
     open311 = Open311Api(
         settings.open311,
-        RoutingService(domain.catalogue, domain.rules, domain.calendar, places=domain.places),
+        build_routing_service(hub),
         sessions,
         timezone=domain.calendar.timezone,
-        relay=OutboxRelay(
-            sessions,
-            settings.amqp_url,
-            batch_size=settings.relay.batch_size,
-            poll_interval_s=settings.relay.poll_interval_s,
-            sweep_after_s=settings.relay.sweep_after_s,
-        ),
+        relay=hub.relay,
     )
 
     async def endpoint_circuits() -> Sequence[Metric]:
@@ -85,10 +84,10 @@ def create_http_app(settings: Settings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await open311.start()
         yield
-        await open311.aclose()
-        await callbacks.aclose()
         await broker.close()
-        await engine.dispose()
+        if hub.relay is not None and not hub.relay.running:
+            hub.relay = None  # never started (no broker): nothing to drain
+        await hub.stop_after_broker()  # the callback's batcher commits, then the relay drains, the engine closes
 
     app = FastAPI(
         title=TITLE,

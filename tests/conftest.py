@@ -165,7 +165,7 @@ HUB_QUEUE_PREFIXES = ("hub.", "workorders.")
 @pytest.fixture
 async def clean_broker(amqp_url: str) -> AsyncIterator[str]:
     """Delete the hub's queues before and after a test, so tests sharing one broker never see each other's messages."""
-    from hub.app import Domain
+    from hub.bootstrap import Domain
     from hub.topology import CONSUMERS
     from infra.topology import consumer_queue_name, dead_letter_queue_name, retry_queue_name, workorder_queue_name
 

@@ -28,7 +28,7 @@ from contracts import (
     WorkOrderStatus,
     WorkOrderStatusApplied,
 )
-from hub.app import Domain
+from hub.bootstrap import Domain
 from hub.settings import Settings
 from hub.simulator import PlantedIncident, simulate
 from infra.batcher import TransactionBatcher

@@ -15,7 +15,7 @@ from typing import Any
 import aio_pika
 
 from consumers.contractors.provisioning import access_for, provision
-from hub.app import Hub, build_hub
+from hub.bootstrap import Hub, build_hub
 from hub.settings import ConsumingSettings, ContractorsSettings, Settings
 from infra.broker_admin import connect_admin
 from tests.contractors_support import MANAGEMENT_URL, scratch_vhost, with_credentials, with_vhost

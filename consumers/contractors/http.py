@@ -17,33 +17,26 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
-from typing import Annotated, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated
 
 import aio_pika
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from consumers.contractors.rules import Sender, inbox_key
-from consumers.contractors.settings import ContractorsSettings
 from consumers.contractors.status import StatusService
-from consumers.domain.calendar import CityCalendar
-from consumers.domain.catalogue import Catalogue
 from contracts import WorkOrderStatusChanged
 from infra.amqp import SharedConnection
 from infra.batcher import TransactionBatcher
-from infra.broker_admin import credentials_of
 from infra.clock import utcnow
 from infra.consuming import dead_letter_headers
-from infra.db import create_session_factory
 from infra.errors import PermanentError, describe, is_transient
 from infra.http.body import BodyTooLarge, LengthRequired, announced_length, read_body
 from infra.http.deps import service
 from infra.http.errors import error_response, responses
 from infra.http.openapi import request_body
-from infra.settings import ConsumingSettings
 from infra.topology import CITY_EVENTS, DEAD_LETTER_EXCHANGE, consumer_queue_name
 from infra.webhooks import HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookVerificationError, verify
 
@@ -54,46 +47,24 @@ MAX_BODY = 64 * 1024
 PATH = "/contractors/{assignee}/workorder-status"
 
 
-class CallbackSettings(Protocol):
-    """What the callback reads of the hub's settings (the composition root passes its own)."""
-
-    @property
-    def amqp_url(self) -> str: ...
-
-    @property
-    def consuming(self) -> ConsumingSettings: ...
-
-    @property
-    def contractors(self) -> ContractorsSettings: ...
-
-
 class StatusCallbacks:
+    """The signed status callback. Its service and batcher are the composition root's (`hub.bootstrap`), built
+    as the `hub.status` consumer's are; the batcher records under the consumer's name (`CONSUMER`)."""
+
     def __init__(
         self,
-        settings: CallbackSettings,
-        engine: AsyncEngine,
+        service: StatusService,
+        batcher: TransactionBatcher,
         broker: SharedConnection,
         *,
-        catalogue: Catalogue,
-        calendar: CityCalendar,
+        webhook_secrets: Mapping[str, Sequence[str]],
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
-        self._secrets = settings.contractors.webhook_secrets
+        self._secrets = webhook_secrets
         self._broker = broker
         self._clock = clock
-        own_user, _ = credentials_of(settings.amqp_url)
-        self.service = StatusService(
-            catalogue,
-            calendar,
-            user_prefix=settings.contractors.contractor_user_prefix,
-            trusted_users=frozenset({own_user, *settings.contractors.status_trusted_users}),
-        )
-        self._batcher = TransactionBatcher(
-            CONSUMER,
-            create_session_factory(engine),
-            max_size=settings.consuming.batch_max_size,
-            max_wait_s=settings.consuming.batch_max_wait_ms / 1000,
-        )
+        self.service = service
+        self._batcher = batcher
 
     async def aclose(self) -> None:
         await self._batcher.stop()

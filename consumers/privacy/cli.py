@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from consumers.privacy.settings import PrivacySettings
@@ -35,12 +35,15 @@ class CliSettings(Protocol):
     def privacy(self) -> PrivacySettings: ...
 
 
-@dataclass(frozen=True)
-class Context:
-    """What the commands run with: the settings, and the consumers whose dead-letter queues are scrubbed."""
+class Context(Protocol):
+    """What the commands run with, from the composition root: its settings and its privacy service."""
 
-    settings: CliSettings
-    consumers: Sequence[str]
+    @property
+    def settings(self) -> CliSettings: ...
+
+    def service(self, *, publish: bool) -> AbstractAsyncContextManager[PrivacyService]:
+        """The service, on a database with the schema up to date; with `publish`, its notices go out at once."""
+        ...
 
 
 def register(sub: Subparsers, context: Callable[[], Context]) -> None:
@@ -70,40 +73,8 @@ def register(sub: Subparsers, context: Callable[[], Context]) -> None:
 
 
 async def _with_service(context: Context, job: Any, *, publish: bool = True) -> Any:
-    from consumers.privacy.service import PrivacyService
-    from infra.db import create_engine, create_session_factory, upgrade_schema
-    from infra.errors import describe
-    from infra.relay import OutboxRelay
-
-    settings = context.settings
-    engine = create_engine(settings.database_url)
-    relay: OutboxRelay | None = None
-    try:
-        # The erasure records are a table of their own: a database the consumers have not upgraded yet gets it now.
-        await upgrade_schema(engine)
-        sessions = create_session_factory(engine)
-        if publish:
-            # The assignees' notices go out from here at once (a relay of this command, drained when it ends); with
-            # the broker down they wait in the outbox for a running hub's relay to sweep them up.
-            relay = OutboxRelay(sessions, settings.amqp_url, sweep_after_s=settings.relay.sweep_after_s)
-            try:
-                await relay.start()
-            except Exception as exc:
-                print(f"note: broker unreachable ({describe(exc)}): the notices wait in the outbox")
-                relay = None
-        service = PrivacyService(
-            sessions,
-            amqp_url=settings.amqp_url,
-            consumers=context.consumers,
-            retention_days=settings.privacy.retention_days,
-            batch_size=settings.privacy.batch_size,
-            on_commit=relay.handoff if relay is not None else None,
-        )
+    async with context.service(publish=publish) as service:
         return await job(service)
-    finally:
-        if relay is not None:
-            await relay.stop()
-        await engine.dispose()
 
 
 def erase_cmd(args: argparse.Namespace, context: Context) -> int:

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from consumers.router.tables import Report
 from contracts import ReportFiled
-from hub.app import build_hub
+from hub.bootstrap import build_hub
 from hub.settings import Settings
 from infra.consuming import HEADER_ERROR
 from infra.db.tables import InboxEntry

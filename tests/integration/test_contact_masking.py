@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.app import build_hub
+from hub.bootstrap import build_hub
 from hub.settings import ContractorsSettings, HubDomainSettings, MetricsSettings, Settings, SmtpServerSettings
 from infra.topology import workorder_queue_name
 from infra.webhooks import generate_secret

@@ -16,7 +16,7 @@ import uuid
 import aio_pika
 import pytest
 
-from hub.app import Domain
+from hub.bootstrap import Domain
 from hub.settings import Settings
 from hub.topology import CONSUMERS, hub_topology
 from infra.consuming import HEADER_CONSUMER, HEADER_ERROR, HEADER_FAILED_AT

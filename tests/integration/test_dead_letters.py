@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from consumers.router.tables import WorkOrder
 from contracts import ReportFiled
-from hub.app import build_hub
+from hub.bootstrap import build_hub
 from hub.settings import Settings
 from infra import cloudevents
 from infra.db.tables import InboxEntry

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from consumers.router.tables import Report, WorkOrder
-from hub.app import build_hub
+from hub.bootstrap import build_hub
 from hub.settings import ConsumingSettings, Settings
 from tests.support import CitySystem, make_report
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.app import build_hub
+from hub.bootstrap import build_hub
 from hub.settings import ContractorsSettings, MetricsSettings, Settings, SmtpServerSettings
 from tests.contractors_support import SmtpSink
 from tests.support import CitySystem, make_report

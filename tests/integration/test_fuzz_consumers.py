@@ -1,6 +1,6 @@
 """Reliability item 13: arbitrary bytes and arbitrary JSON to every consumer cause no crash loop.
 
-The hub runs in-process with every consumer of `hub.app.CONSUMERS` on the real broker. Hypothesis makes the
+The hub runs in-process with every consumer of `hub.topology.CONSUMERS` on the real broker. Hypothesis makes the
 messages; each is published the way it could really arrive: on `city.events` with a routing key the consumer is
 bound to (so its typed handler parses the garbage, and every other consumer bound to that key gets a copy), or
 straight onto the consumer's queue (as a replay would). Each copy must end in that consumer's dead-letter queue
@@ -28,7 +28,7 @@ from consumers.router.tables import Report
 from consumers.spikes.tables import SpikeContact
 from consumers.stats.tables import StatReport
 from contracts import ALL_CONTRACTS
-from hub.app import Hub, build_hub
+from hub.bootstrap import Hub, build_hub
 from hub.settings import ConsumingSettings, MetricsSettings, Settings
 from hub.topology import CONSUMER_QUEUES, CONSUMERS
 from infra.consuming import HEADER_CONSUMER, HEADER_ERROR

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, insert, select
 
-from hub.app import build_hub
+from hub.bootstrap import build_hub
 from hub.settings import ConsumingSettings, Settings
 from infra.db.tables import InboxEntry
 from infra.inbox import InboxPruner

@@ -14,7 +14,7 @@ from consumers.spikes.tables import Alert
 from consumers.stats.queries import incident_timeline
 from consumers.stats.tables import StatIncident
 from contracts import SpikeDetected
-from hub.app import build_hub
+from hub.bootstrap import build_hub
 from hub.settings import ConsumingSettings, MetricsSettings, Settings
 from tests.support import CitySystem
 from tests.support import hub_cli as support_cli

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from consumers.contractors.tables import DeliveryEndpoint
 from consumers.router.handler import RoutingService
-from hub.app import Domain
+from hub.bootstrap import Domain
 from hub.settings import Settings
 from tests.support import ROOT, CitySystem, HubProcess, make_report
 

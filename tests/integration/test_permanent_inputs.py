@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from hub.app import build_hub
+from hub.bootstrap import build_hub
 from hub.settings import ConsumingSettings, Settings
 from infra.consuming import HEADER_ATTEMPTS, HEADER_ERROR, HEADER_ERROR_CLASS
 from tests.support import CitySystem, drain_queue, make_report

@@ -29,7 +29,7 @@ from consumers.router.tables import Report, WorkOrder
 from consumers.stats.rebuild import counter_snapshot
 from consumers.stats.tables import StatReport, StatWorkOrder
 from contracts import ReporterContact, ReporterDataErased, ReportFiled
-from hub.app import Domain, build_hub
+from hub.bootstrap import Domain, build_hub
 from hub.settings import CONFIG_DIR, ConsumingSettings, HubDomainSettings, MetricsSettings, Settings
 from hub.topology import CONSUMERS, hub_topology
 from infra.batcher import TransactionBatcher

@@ -34,7 +34,7 @@ from consumers.stats.aggregates import ALL, REPORTS
 from consumers.stats.handler import StatsService
 from consumers.stats.tables import StatCounter, StatReport
 from contracts import ReportFiled
-from hub.app import Domain
+from hub.bootstrap import Domain
 from hub.settings import Settings
 from infra.batcher import Apply, TransactionBatcher
 from infra.db import create_engine, create_session_factory

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from consumers.router.tables import WorkOrder
-from hub.app import build_hub
+from hub.bootstrap import build_hub
 from hub.settings import Settings
 from tests.integration.test_contractor_callback import PATH, callback_client, signed
 from tests.support import CitySystem, make_report

@@ -19,7 +19,7 @@ from consumers.router.handler import RoutingService
 from consumers.router.tables import Report, WorkOrder
 from consumers.stats.tables import StatReport, StatWorkOrder
 from contracts import ReportFiled
-from hub.app import Domain
+from hub.bootstrap import Domain
 from hub.settings import Settings
 from infra.db import create_engine, create_session_factory
 from infra.db.base import Base

@@ -50,7 +50,7 @@ from contracts import (
     WorkOrderStatus,
     WorkOrderStatusApplied,
 )
-from hub.app import Domain
+from hub.bootstrap import Domain
 from hub.settings import Settings
 from hub.simulator import SimEvent, publish, simulate, simulate_year
 from hub.simulator.publisher import amqp_message

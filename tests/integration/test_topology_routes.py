@@ -12,7 +12,7 @@ import aio_pika
 import pytest
 
 from contracts import ALL_CONTRACTS
-from hub.app import Domain
+from hub.bootstrap import Domain
 from hub.settings import Settings
 from hub.topology import CONSUMERS, hub_topology
 from infra.topology import INTENTIONALLY_UNBOUND, PER_ASSIGNEE_PREFIXES, declare_topology

@@ -20,7 +20,7 @@ from consumers.spikes.config import load_spike_config
 from consumers.spikes.handler import SpikesService
 from consumers.stats.handler import StatsService
 from contracts import CallLogged, ReportFiled, SpikeDetected, WorkOrderIssued, WorkOrderStatusChanged
-from hub.app import Domain
+from hub.bootstrap import Domain
 from hub.settings import Settings
 from tests.handler_env import NOW, HandlerEnv
 

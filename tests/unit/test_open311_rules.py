@@ -13,7 +13,7 @@ from consumers.open311.formats import Open311Error, error_response, split_format
 from consumers.open311.intake import Form, Intake
 from consumers.open311.settings import Open311Settings
 from consumers.router.handler import RoutingService
-from hub.app import Domain
+from hub.bootstrap import Domain
 from hub.settings import Settings
 
 pytestmark = pytest.mark.unit

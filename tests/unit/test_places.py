@@ -19,7 +19,7 @@ from consumers.domain.places import (
 from consumers.router.handler import RoutingService
 from consumers.stats.aggregates import report_fact
 from contracts import ReportFiled
-from hub.app import Domain
+from hub.bootstrap import Domain
 from hub.settings import Settings
 
 pytestmark = pytest.mark.unit
