@@ -27,6 +27,7 @@ from consumers.open311.keys import ApiKeys
 from consumers.open311.queries import RequestFilter, Requests
 from consumers.open311.settings import Open311Settings
 from consumers.router.handler import RoutingService
+from infra.clock import utcnow
 from infra.errors import is_transient
 from infra.http.deps import service
 from infra.http.openapi import request_body
@@ -36,10 +37,6 @@ log = logging.getLogger("hub.open311")
 
 MAX_BODY = 64 * 1024
 PREFIX = "/open311/v2"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from consumers.open311.tables import Open311ApiKey, Open311Request
 from consumers.router.handler import RoutingService
 from consumers.router.workorders import mask_contact
 from contracts import ReportFiled
+from infra.clock import utcnow
 from infra.errors import describe
 from infra.outbox import OutboxWriter, Outgoing, filed_report_message_id
 from infra.relay import OutboxRelay
@@ -62,10 +63,6 @@ _LIMITS = {
     "email": 320,
     "media_url": 1000,
 }
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.open311.tables import Open311ApiKey
+from infra.clock import utcnow
 
 KEY_PREFIX = "o311_"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def new_key() -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import time
 import uuid
@@ -35,6 +34,7 @@ from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.contractors.tables import Delivery
+from consumers.privacy.bodies import document, report_id_in, scrub_reporter, without_reporter
 from consumers.privacy.tables import PrivacyErasure
 from consumers.router.tables import Report, WorkOrder
 from contracts import ErasureReason, ReporterDataErased
@@ -48,7 +48,6 @@ from infra.topology import CITY_EVENTS, dead_letter_queue_name, workorder_report
 
 log = logging.getLogger(__name__)
 
-REPORTER = "reporter"
 HEADER_REPORTER_ERASED = "x-hub-reporter-erased"
 _CHUNK = 500
 
@@ -62,52 +61,6 @@ _erasures = cast(Table, PrivacyErasure.__table__).c
 _HAS_CONTACT = or_(
     _reports.reporter_name.is_not(None), _reports.reporter_phone.is_not(None), _reports.reporter_email.is_not(None)
 )
-
-
-def _document(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, or None: not JSON, not an object, or nested too deeply to parse (RecursionError:
-    a contractor can plant such a body in a dead-letter queue through `workorder.status`)."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def scrub_reporter(body: bytes) -> bytes | None:
-    """The body without `reporter` (top level, or in a webhook envelope's `data`); None when there is none to remove.
-
-    Compact JSON without ASCII escapes, as pydantic writes the hub's messages.
-    """
-    doc = _document(body)
-    return None if doc is None else _without_reporter(doc)
-
-
-def _without_reporter(doc: dict[str, Any]) -> bytes | None:
-    data = doc.get("data")
-    changed = False
-    # A `"reporter": null` (an assignee that may not see it) holds nothing: the body stays as it is.
-    for holder in (doc, data) if isinstance(data, dict) else (doc,):
-        if holder.get(REPORTER) is not None:
-            del holder[REPORTER]
-            changed = True
-    if not changed:
-        return None
-    try:
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    except (ValueError, RecursionError):
-        return None
-
-
-def report_id_of(body: bytes) -> str | None:
-    doc = _document(body)
-    return None if doc is None else _report_id(doc)
-
-
-def _report_id(doc: dict[str, Any]) -> str | None:
-    data = doc.get("data")
-    value = doc.get("report_id") or (data.get("report_id") if isinstance(data, dict) else None)
-    return value if isinstance(value, str) else None
 
 
 @dataclass
@@ -157,10 +110,10 @@ class _Letter:
 
     @classmethod
     def of(cls, message: AbstractIncomingMessage, doc: dict[str, Any]) -> _Letter | None:
-        scrubbed = _without_reporter(doc)
+        scrubbed = without_reporter(doc)
         if scrubbed is None:
             return None
-        return cls(message, _report_id(doc), _failed_at(message), scrubbed)
+        return cls(message, report_id_in(doc), _failed_at(message), scrubbed)
 
     def copy(self, now: dt.datetime) -> aio_pika.Message:
         """The same dead letter without the reporter: headers (reason, original route) and ids kept.
@@ -561,7 +514,7 @@ class PrivacyService:
             letters: list[_Letter] = []
             unreadable = 0
             for m in taken:
-                doc = _document(m.body)
+                doc = document(m.body)
                 if doc is None:
                     unreadable += 1
                 elif (letter := _Letter.of(m, doc)) is not None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from consumers.privacy.service import report_id_of, scrub_reporter
+from consumers.privacy.bodies import report_id_of, scrub_reporter
 
 pytestmark = pytest.mark.unit
 
