@@ -32,7 +32,8 @@ class WorkOrderIssued(Contract):
     ce_type: ClassVar[str] = "be.sint-truiden.contact.workorder.issued.v1"
     routing_key: ClassVar[str] = "workorder.issued"
     # 1.1: the location may lack a street (a point the hub placed); the answers to the extra questions.
-    schema_minor_version: ClassVar[int] = 1
+    # 1.2: when the report was filed (the period the statistics count the order in).
+    schema_minor_version: ClassVar[int] = 2
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -61,6 +62,7 @@ class WorkOrderIssued(Contract):
                     "rule_id": "waste-to-waste-company",
                     "rules_version": "2026-11-28.1",
                     "attributes": {"waste_fraction": "residual", "out_since": "2021-03-15T07:00:00+01:00"},
+                    "report_filed_at": "2021-03-15T09:42:00+01:00",
                 }
             ]
         }
@@ -88,6 +90,11 @@ class WorkOrderIssued(Contract):
     attributes: dict[str, str | list[str]] = Field(
         default_factory=dict,
         description="The reporter's answers to the category's extra questions, by question code. Since 1.1.",
+    )
+    report_filed_at: Timestamp | None = Field(
+        default=None,
+        description="When the citizen filed the report: the start of the SLA clock, and the period the statistics "
+        "count the order in (a replayed year counts in that year). Since 1.2.",
     )
 
 

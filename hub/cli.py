@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from consumers.contractors import cli as contractors_cli
+from consumers.contractors import workorders_cli
 from consumers.domain import places_cli
 from consumers.domain.calendar import CityCalendar
 from consumers.open311 import cli as open311_cli
@@ -127,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     router_cli.register(sub, _domain)
     stats_cli.register(sub, get_settings)
     contractors_cli.register(sub, get_settings)
+    workorders_cli.register(sub, get_settings)  # hub workorders list|show|set-status
     spikes_cli.register(sub, get_settings)
     privacy_cli.register(sub, _privacy_context)
     open311_cli.register(sub, get_settings)

@@ -107,9 +107,10 @@ def judge_change(
 
 @dataclass(frozen=True)
 class Sender:
-    """Who a status update came from: an AMQP user (RabbitMQ checked `user_id`) or a signed HTTP callback."""
+    """Who a status update came from: an AMQP user (RabbitMQ checked `user_id`), a signed HTTP callback, a member
+    of staff acting for the contractor (`hub workorders set-status`), or the contractor's signed e-mail link."""
 
-    via: str  # "amqp" | "http"
+    via: str  # "amqp" | "http" | "staff" | "link"
     user_id: str | None = None
     authenticated_assignee: str | None = None
 
@@ -121,8 +122,25 @@ class Sender:
     def http(cls, assignee: str) -> Sender:
         return cls("http", authenticated_assignee=assignee)
 
+    @classmethod
+    def staff(cls, author: str, assignee: str) -> Sender:
+        """A member of staff (the OS user or `--by`) recording a change on behalf of the contractor."""
+        return cls("staff", user_id=author, authenticated_assignee=assignee)
+
+    @classmethod
+    def link(cls, assignee: str) -> Sender:
+        """The contractor itself, through a link of its e-mail signed with its own secret."""
+        return cls("link", authenticated_assignee=assignee)
+
     def label(self) -> str:
-        return f"http:{self.authenticated_assignee}" if self.via == "http" else f"amqp:{self.user_id}"
+        """How the sender reads in the history (`work_order_events.sender`)."""
+        if self.via == "http":
+            return f"http:{self.authenticated_assignee}"
+        if self.via == "staff":
+            return f"staff:{self.user_id} on behalf of {self.authenticated_assignee}"
+        if self.via == "link":
+            return f"email-link:{self.authenticated_assignee}"
+        return f"amqp:{self.user_id}"
 
 
 _MAX_KEY = 190  # inbox and outbox ids are 200 characters; "applied-" is put before it
@@ -174,9 +192,16 @@ def sender_problem(
     A contractor's user reports only for its own work orders; the hub's own user and the trusted city systems
     for any. Without `user_id` nobody can tell who published, so the update is refused.
     """
-    if sender.via == "http":
+    if sender.via in ("http", "link"):
         if sender.authenticated_assignee != assignee:
-            return f"the callback was signed for '{sender.authenticated_assignee}', not for '{assignee}'"
+            what = "callback" if sender.via == "http" else "link"
+            return f"the {what} was signed for '{sender.authenticated_assignee}', not for '{assignee}'"
+        return None
+    if sender.via == "staff":
+        if not sender.user_id:
+            return "a change by staff must name its author"
+        if sender.authenticated_assignee != assignee:
+            return f"staff act for '{sender.authenticated_assignee}' here, not for '{assignee}'"
         return None
     if sender.user_id is None:
         return "a status update on the broker must carry the AMQP user_id of its sender"

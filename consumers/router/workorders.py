@@ -117,6 +117,7 @@ def build_work_orders(
                 issued_at=issued_at,
                 due_date=due,
                 sla_working_days=sla,
+                report_filed_at=report.filed_at,
                 location=report.location,
                 description=description[:4000],
                 reporter=contact_for(assignee, report),

@@ -109,10 +109,16 @@ class WorkOrderFact:
     report_id: str
     assignee: str
     category: str
-    issued_at: dt.datetime  # UTC
-    local_date: dt.date
+    issued_at: dt.datetime  # UTC, the hub's wall clock when routed
+    local_date: dt.date  # of the report's filing: the period the order counts in
     due_date: dt.date
     sla_working_days: int
+    filed_at: dt.datetime | None  # UTC, when the report was filed (None: stored before 1.2, issued_at stands in)
+
+    @property
+    def counted_at(self) -> dt.datetime:
+        """The event time the order counts at: its report's filing, so a replayed year counts in that year."""
+        return self.filed_at if self.filed_at is not None else self.issued_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,16 +175,20 @@ def report_fact(report: ReportFiled, calendar: CityCalendar) -> ReportFact:
 
 
 def workorder_fact(order: WorkOrderIssued, calendar: CityCalendar) -> WorkOrderFact:
-    """The SLA facts of a work order; its location, description and any reporter data are left behind."""
+    """The SLA facts of a work order; its location, description and any reporter data are left behind.
+
+    Counted in event time: in the period of the report it came from (its filing), not when the hub routed it."""
+    filed = order.report_filed_at if order.report_filed_at is not None else order.issued_at
     return WorkOrderFact(
         work_order_id=order.work_order_id,
         report_id=order.report_id,
         assignee=order.assignee,
         category=order.category,
         issued_at=utc(order.issued_at),
-        local_date=calendar.local(order.issued_at).date(),
+        local_date=calendar.local(filed).date(),
         due_date=order.due_date,
         sla_working_days=order.sla_working_days,
+        filed_at=utc(filed),
     )
 
 
@@ -396,7 +406,7 @@ def report_deltas(fact: ReportFact, tz: ZoneInfo) -> Iterator[tuple[CounterKey, 
 
 def workorder_deltas(fact: WorkOrderFact, tz: ZoneInfo) -> Iterator[tuple[CounterKey, int, int]]:
     dims = {ALL: "", ASSIGNEE: fact.assignee, CATEGORY: fact.category}
-    return _deltas(WORKORDERS, fact.issued_at, dims, tz)
+    return _deltas(WORKORDERS, fact.counted_at, dims, tz)
 
 
 def incident_deltas(fact: IncidentFact, tz: ZoneInfo) -> Iterator[tuple[CounterKey, int, int]]:

@@ -271,7 +271,7 @@ class Order:
     report_id: str
     assignee: str
     category: str
-    issued_at: dt.datetime
+    issued_at: dt.datetime  # the SLA clock's start in event time: the report's filing
     due_date: dt.date
     status: str
     done_at: dt.datetime | None
@@ -292,7 +292,17 @@ async def orders(
     else:
         day = w.local_date
     stmt = (
-        select(w.work_order_id, w.report_id, w.assignee, w.category, w.issued_at, w.due_date, e.status, e.changed_at)
+        select(
+            w.work_order_id,
+            w.report_id,
+            w.assignee,
+            w.category,
+            # Event time: the SLA clock starts at the report's filing (the routing's wall clock for older rows).
+            func.coalesce(w.filed_at, w.issued_at),
+            w.due_date,
+            e.status,
+            e.changed_at,
+        )
         .select_from(joined)
         .where(day >= period.first, day <= period.last, *scope.workorders())
     )

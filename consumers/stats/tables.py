@@ -69,9 +69,12 @@ class StatWorkOrder(Base):
     assignee: Mapped[str] = mapped_column(String(64), index=True)
     category: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    # The local day of the report's filing (event time): the period the order counts in.
     local_date: Mapped[dt.date] = mapped_column(Date, index=True)
     due_date: Mapped[dt.date] = mapped_column(Date)
     sla_working_days: Mapped[int] = mapped_column(Integer)
+    # When the report was filed (WorkOrderIssued 1.2); null for orders stored before, counted at `issued_at`.
+    filed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
 class StatWorkOrderEvent(Base):

@@ -242,9 +242,11 @@ async def test_a_week_with_duplicates_gives_the_scenarios_figures_exactly(
         order_ids = sorted(orders)
         on_time, late, rejected = order_ids[:12], order_ids[12:17], order_ids[17:20]
         changes: list[tuple[str, WorkOrderStatus, dt.datetime]] = []
-        for wid in on_time:
-            changes.append((wid, WorkOrderStatus.IN_PROGRESS, orders[wid].issued_at + dt.timedelta(minutes=30)))
-            changes.append((wid, WorkOrderStatus.DONE, orders[wid].issued_at + dt.timedelta(hours=2)))
+        for wid in on_time:  # two hours after the filing: completion runs from it (event time)
+            filed = orders[wid].report_filed_at
+            assert filed is not None
+            changes.append((wid, WorkOrderStatus.IN_PROGRESS, filed + dt.timedelta(minutes=30)))
+            changes.append((wid, WorkOrderStatus.DONE, filed + dt.timedelta(hours=2)))
         for wid in late:
             late_day = orders[wid].due_date + dt.timedelta(days=3)
             changes.append((wid, WorkOrderStatus.DONE, dt.datetime.combine(late_day, dt.time(12), tzinfo=TZ)))
