@@ -364,6 +364,15 @@ def read_status_kb(pid: int) -> dict[str, int]:
     return out
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc)."""
+    out = [pid]
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            out += process_tree(int(child))
+    return out
+
+
 def broker_pid() -> int | None:
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -516,7 +525,8 @@ class HubGroup:
 
     @property
     def pids(self) -> set[int]:
-        return {r.pid for r in self.runners}
+        """The hub's processes: each runner and, under `hub run --workers N`, its supervisor's children."""
+        return {p for r in self.runners for p in process_tree(r.pid)}
 
     def alive(self) -> bool:
         return all(r.alive() for r in self.runners)
@@ -527,8 +537,8 @@ class HubGroup:
     def memory_kb(self) -> dict[str, int]:
         """VmRSS and VmHWM, summed over the hub's processes."""
         total = {"VmRSS": 0, "VmHWM": 0}
-        for r in self.runners:
-            for k, v in r.memory_kb().items():
+        for pid in self.pids:
+            for k, v in read_status_kb(pid).items():
                 total[k] += v
         return total
 

@@ -57,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
         help="all (default), relay, or consumers by name: router, stats, status, deliveries, spikes, notifier",
     )
     run.add_argument("--no-relay", action="store_true", help="do not run the outbox relay in this process")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="child processes the consumers are spread over, under one supervisor (default: the number of cores; "
+        "1: all in this process); child i serves /metrics on HUB_METRICS_PORT + i",
+    )
+    run.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     command(run, bind(_cmd_run, get_settings))
 
     db = sub.add_parser("db", help="database schema")
@@ -148,14 +156,23 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from hub.app import build_app
     from hub.bootstrap import build_hub
     from hub.logging import configure_logging
+    from hub.supervisor import default_workers, spread, supervise
     from hub.topology import CONSUMERS
 
-    configure_logging(settings.log_level, json_lines=settings.log_json)
     names = list(dict.fromkeys(args.names))
     relay_only = names == ["relay"]
     consumers: list[str] = (
         [] if relay_only else list(CONSUMERS) if "all" in names else [n for n in names if n != "relay"]
     )
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 1:
+        raise SystemExit("--workers must be 1 or more")
+    groups = spread(consumers, workers)
+    if len(groups) > 1:
+        configure_logging(settings.log_level, json_lines=settings.log_json, consumers="supervisor")
+        return supervise(groups, metrics_port=settings.metrics.port, no_relay=args.no_relay)
+    tag = ",".join(consumers) if args.worker_index is not None else None
+    configure_logging(settings.log_level, json_lines=settings.log_json, consumers=tag)
     hub = build_hub(settings, consumers=consumers, with_relay=not args.no_relay, serve_metrics=True)
     app: FastStream = build_app(hub)
     # Long-lived objects (modules, config, compiled rules) never need collecting again, and a consumer

@@ -24,11 +24,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
+class _ConsumersTag(logging.Filter):
+    """Tags every line of a `hub run --workers N` child (and of its supervisor) with the consumers it runs."""
+
+    def __init__(self, consumers: str) -> None:
+        super().__init__()
+        self.consumers = consumers
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "consumers"):
+            record.consumers = self.consumers
+        return True
+
+
+def configure_logging(level: str = "INFO", *, json_lines: bool = True, consumers: str | None = None) -> None:
     handler = logging.StreamHandler()
+    text = "%(asctime)s %(levelname)s [%(consumers)s] %(name)s %(message)s" if consumers else None
     handler.setFormatter(
-        JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+        JsonFormatter() if json_lines else logging.Formatter(text or "%(asctime)s %(levelname)s %(name)s %(message)s")
     )
+    if consumers:
+        handler.addFilter(_ConsumersTag(consumers))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

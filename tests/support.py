@@ -170,6 +170,9 @@ class HubProcess:
 
     def __init__(self, *names: str, env: dict[str, str], log_path: Path, module: str = "hub.cli") -> None:
         self.names = names or ("all",)
+        if "--workers" not in self.names:
+            # One process, as the tests were written for (tests.integration.test_supervisor runs N).
+            self.names = (*self.names, "--workers", "1")
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.module = module  # `tests.crash_at_commit`: the same CLI, killed at a chosen commit
