@@ -156,7 +156,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from hub.app import build_app
     from hub.bootstrap import build_hub
     from hub.logging import configure_logging
-    from hub.supervisor import default_workers, spread, supervise
+    from hub.supervisor import default_workers, spread, supervise, watch_parent
     from hub.topology import CONSUMERS
 
     names = list(dict.fromkeys(args.names))
@@ -170,8 +170,16 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     groups = spread(consumers, workers)
     if len(groups) > 1:
         configure_logging(settings.log_level, json_lines=settings.log_json, consumers="supervisor")
-        return supervise(groups, metrics_port=settings.metrics.port, no_relay=args.no_relay)
-    tag = ",".join(consumers) if args.worker_index is not None else None
+        return supervise(
+            groups,
+            metrics_port=settings.metrics.port,
+            no_relay=args.no_relay,
+            stop_timeout_s=settings.consuming.graceful_timeout_s + 45,
+        )
+    tag = None
+    if args.worker_index is not None:
+        tag = ",".join(consumers)
+        watch_parent(settings.consuming.graceful_timeout_s + 30)
     configure_logging(settings.log_level, json_lines=settings.log_json, consumers=tag)
     hub = build_hub(settings, consumers=consumers, with_relay=not args.no_relay, serve_metrics=True)
     app: FastStream = build_app(hub)

@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,21 @@ class Child:
         )
 
 
+def watch_parent(grace_s: float) -> None:
+    """In a child: when the supervisor is gone (its death signal may come before the hub handles signals),
+    SIGTERM this process; if it still runs `grace_s` later, leave at once (every transaction is atomic)."""
+    parent = os.getppid()
+
+    def _watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_s)
+        os._exit(1)
+
+    threading.Thread(target=_watch, name="supervisor-watch", daemon=True).start()
+
+
 def child_argv(group: Sequence[str], index: int, *, no_relay: bool) -> list[str]:
     argv = [sys.executable, "-m", "hub.cli", "run", *group, "--workers", "1", "--worker-index", str(index)]
     return [*argv, "--no-relay"] if no_relay else argv
@@ -111,6 +127,7 @@ def supervise(
     no_relay: bool = False,
     env: Mapping[str, str] | None = None,
     poll_s: float = 0.2,
+    stop_timeout_s: float = 60.0,
     argv_for: Callable[[Sequence[str], int], list[str]] | None = None,
 ) -> int:
     """Runs one child per group until SIGTERM/SIGINT; returns 0 when every child stopped cleanly."""
@@ -165,10 +182,18 @@ def supervise(
                 child.backoff_s = min(child.backoff_s * 2, BACKOFF_MAX_S)
             time.sleep(poll_s)
         codes = []
+        deadline = time.monotonic() + stop_timeout_s
         for child in children:
             if child.proc is None or child.restart_at is not None:
                 continue  # down and waiting for its restart: nothing to stop
-            codes.append(child.proc.wait())
+            try:
+                codes.append(child.proc.wait(timeout=max(0.1, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                log.error(
+                    "worker %d (%s) still running %.0f s after SIGTERM: killed", child.index, child.tag, stop_timeout_s
+                )
+                child.proc.kill()
+                codes.append(child.proc.wait())
         failed = [c for c in codes if c != 0]
         if failed:
             log.error("workers stopped with exit codes %s", codes)
