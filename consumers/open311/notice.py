@@ -4,29 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from consumers.contractors.email import dutch_date
 from consumers.domain.catalogue import TRIAGE
 from consumers.router.handler import RoutingService
 from contracts import ReportFiled
-
-_DAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
-_MONTHS = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
-
-
-def dutch_date(day: dt.date) -> str:
-    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def service_notice(routing: RoutingService, report: ReportFiled) -> tuple[str, str, dt.date | None]:
