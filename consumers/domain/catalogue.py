@@ -7,7 +7,7 @@ names the file and the line, because the people who edit these files are not the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -343,6 +343,34 @@ def _entries(top: YamlMapping, key: str, errors: list[str]) -> Iterator[tuple[in
             yield line, entry
 
 
+def _code_ok(
+    entry: YamlMapping,
+    label: str,
+    pattern: re.Pattern[str],
+    what: str,
+    seen: Mapping[str, Assignee] | Mapping[str, Category],
+    errors: list[str],
+) -> bool:
+    """Whether an entry's `code` (when given) matches its pattern and is not taken by an earlier entry."""
+    code = entry.get("code")
+    if code is not None and (not isinstance(code, str) or not pattern.match(code)):
+        errors.append(f"{entry.where('code')}: {label}: code must match {pattern.pattern}")
+        return False
+    if isinstance(code, str) and code in seen:
+        errors.append(f"{entry.where('code')}: duplicate {what} code '{code}' (first at line {seen[code].line})")
+        return False
+    return True
+
+
+def _one_of(entry: YamlMapping, key: str, allowed: Sequence[str], label: str, errors: list[str]) -> bool:
+    """Whether `key` (when given) is one of the allowed words."""
+    value = entry.get(key)
+    if value is not None and value not in allowed:
+        errors.append(f"{entry.where(key)}: {label}: {key} must be one of {', '.join(allowed)}")
+        return False
+    return True
+
+
 _ASSIGNEE_REQUIRED = ("code", "name", "kind", "channel", "may_see_contact", "ack_hours")
 _ASSIGNEE_OPTIONAL = ("email", "webhook_url", "responsible_department")
 
@@ -354,24 +382,12 @@ def _load_assignees(top: YamlMapping, errors: list[str]) -> dict[str, Assignee]:
         code = entry.get("code")
         label = f"assignee '{code}'" if isinstance(code, str) else f"assignee at line {line}"
         check_keys(entry, label, _ASSIGNEE_REQUIRED, _ASSIGNEE_OPTIONAL, errors)
-        ok = True
-        if code is not None and (not isinstance(code, str) or not ASSIGNEE_CODE.match(code)):
-            errors.append(f"{entry.where('code')}: {label}: code must match {ASSIGNEE_CODE.pattern}")
-            ok = False
-        elif isinstance(code, str) and code in assignees:
-            errors.append(
-                f"{entry.where('code')}: duplicate assignee code '{code}' (first at line {assignees[code].line})"
-            )
-            ok = False
+        ok = _code_ok(entry, label, ASSIGNEE_CODE, "assignee", assignees, errors)
         name = _text(entry, "name", label, errors)
         kind = entry.get("kind")
-        if kind is not None and kind not in _KINDS:
-            errors.append(f"{entry.where('kind')}: {label}: kind must be one of {', '.join(_KINDS)}")
-            ok = False
+        ok = _one_of(entry, "kind", _KINDS, label, errors) and ok
         channel = entry.get("channel")
-        if channel is not None and channel not in _CHANNELS:
-            errors.append(f"{entry.where('channel')}: {label}: channel must be one of {', '.join(_CHANNELS)}")
-            ok = False
+        ok = _one_of(entry, "channel", _CHANNELS, label, errors) and ok
         may_see_contact = _flag(entry, "may_see_contact", label, errors)
         ack_hours = entry.get("ack_hours")
         if ack_hours is not None and (isinstance(ack_hours, bool) or not isinstance(ack_hours, int | float)):
@@ -427,15 +443,7 @@ def _load_categories(top: YamlMapping, assignees: Mapping[str, Assignee], errors
         code = entry.get("code")
         label = f"category '{code}'" if isinstance(code, str) else f"category at line {line}"
         check_keys(entry, label, _CATEGORY_REQUIRED, _CATEGORY_OPTIONAL, errors)
-        ok = True
-        if code is not None and (not isinstance(code, str) or not CATEGORY_CODE.match(code)):
-            errors.append(f"{entry.where('code')}: {label}: code must match {CATEGORY_CODE.pattern}")
-            ok = False
-        elif isinstance(code, str) and code in categories:
-            errors.append(
-                f"{entry.where('code')}: duplicate category code '{code}' (first at line {categories[code].line})"
-            )
-            ok = False
+        ok = _code_ok(entry, label, CATEGORY_CODE, "category", categories, errors)
         name_nl = _text(entry, "name_nl", label, errors)
         name_en = _text(entry, "name_en", label, errors)
         defaults = _code_list(entry, "default_assignees", label, errors)
