@@ -407,6 +407,7 @@ class AlertBook:
         now: dt.datetime,
         silences: list[Silence],
     ) -> list[Action]:
+        """One step of an open incident: widen or extend it, resolve it once quiet, else announce or update it."""
         actions: list[Action] = []
         district_d = per_key.get(None)
         self._absorb(group, per_key)
@@ -430,17 +431,7 @@ class AlertBook:
                 group.firing_streets.extend(joined)
                 group.pending_change = True
 
-        # Resolution: quiet since long enough, and the counts in the incident's scope are low again (a
-        # street incident in a busy district is over when its streets are, whatever the district does).
-        quiet = (
-            not district_spiking
-            and not spiking_streets
-            and (group.scope is Scope.STREET or is_quiet(district_d, settings.min_count, settings.significance))
-            and all(
-                is_quiet(per_key.get(s), settings.street_min_count, settings.street_significance)
-                for s in group.firing_streets
-            )
-        )
+        quiet = not district_spiking and not spiking_streets and _calm(group, per_key, settings)
         quiet_for = dt.timedelta(minutes=settings.quiet_minutes)
         if quiet and now >= group.last_active_at + quiet_for:
             del self._groups[(group.category, group.district)]
@@ -463,20 +454,7 @@ class AlertBook:
                 actions.append(Suppress(snapshot, "fire", _silenced(silence)))
             return actions
 
-        due = group.last_sent_at is None or now - group.last_sent_at >= dt.timedelta(
-            minutes=settings.update_interval_minutes
-        )
-        grew = snapshot.total_observed >= settings.update_growth * max(1, group.last_sent_total)
-        if due and (grew or group.pending_change):
-            if silence is not None:
-                # Counts as a send for the throttle, so a silenced incident is recorded once per interval.
-                group.last_sent_at = now
-                actions.append(Suppress(snapshot, "update", _silenced(silence)))
-            else:
-                group.last_sent_at = now
-                group.last_sent_total = snapshot.total_observed
-                group.pending_change = False
-                actions.append(Update(snapshot))
+        actions.extend(_update(group, snapshot, silence, settings, now))
         return actions
 
     # ---- helpers
@@ -583,3 +561,32 @@ class AlertBook:
 
 def _silenced(silence: Silence) -> str:
     return f"silenced by {silence.silence_id} until {silence.ends_at.isoformat()}: {silence.reason}"
+
+
+def _calm(group: _Group, per_key: dict[str | None, Decision], settings: CategorySettings) -> bool:
+    """Whether the counts in the incident's scope are low again (a street incident in a busy district is over when
+    its streets are, whatever the district does)."""
+    return (
+        group.scope is Scope.STREET or is_quiet(per_key.get(None), settings.min_count, settings.significance)
+    ) and all(
+        is_quiet(per_key.get(s), settings.street_min_count, settings.street_significance) for s in group.firing_streets
+    )
+
+
+def _update(
+    group: _Group, snapshot: Incident, silence: Silence | None, settings: CategorySettings, now: dt.datetime
+) -> list[Action]:
+    """An announced incident's update, when the interval has passed and it grew or changed (suppressed if silenced)."""
+    due = group.last_sent_at is None or now - group.last_sent_at >= dt.timedelta(
+        minutes=settings.update_interval_minutes
+    )
+    grew = snapshot.total_observed >= settings.update_growth * max(1, group.last_sent_total)
+    if not (due and (grew or group.pending_change)):
+        return []
+    group.last_sent_at = now
+    if silence is not None:
+        # Counts as a send for the throttle, so a silenced incident is recorded once per interval.
+        return [Suppress(snapshot, "update", _silenced(silence))]
+    group.last_sent_total = snapshot.total_observed
+    group.pending_change = False
+    return [Update(snapshot)]
