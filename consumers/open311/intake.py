@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.domain.attributes import AnswerError, check_answers
+from consumers.domain.catalogue import Category
 from consumers.domain.places import PlaceFinder
 from consumers.open311.formats import Open311Error
 from consumers.open311.notice import service_notice
@@ -171,16 +172,7 @@ class Intake:
 
     def build(self, form: Form, now: dt.datetime) -> tuple[ReportFiled, dict[str, Any]]:
         """The report and the request row for a form, or the first Open311Error it deserves."""
-        for name, limit in _LIMITS.items():
-            value = form.get(name)
-            if value is not None and len(value) > limit:
-                raise Open311Error(400, f"{name} is longer than {limit} characters")
-        code = form.get("service_code")
-        if code is None:
-            raise Open311Error(400, "service_code was not provided")
-        category = self._catalogue.category(code)
-        if category is None:
-            raise Open311Error(404, f"service_code '{code}' was not found (GET services.xml lists them)")
+        code, category = self._category(form)
         description = form.fields.get("description", "").strip()
         if len(description) > MAX_DESCRIPTION:
             raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters ({len(description)})")
@@ -192,10 +184,6 @@ class Intake:
         media_url = form.get("media_url")
         if media_url is not None and not re.match(r"https?://", media_url):
             raise Open311Error(400, "media_url must be an http(s) URL")
-        full_name: str | None = " ".join(p for p in (form.get("first_name"), form.get("last_name")) if p) or None
-        reporter = None
-        if full_name or form.get("email") or form.get("phone"):
-            reporter = {"name": full_name, "email": form.get("email"), "phone": form.get("phone")}
         fraction = answers.get("waste_fraction")
         report_id = "o311-" + uuid.uuid4().hex[:20]
         try:
@@ -208,7 +196,7 @@ class Intake:
                     "waste_fraction": fraction if isinstance(fraction, str) else None,
                     "location": location,
                     "description": description,
-                    "reporter": reporter,
+                    "reporter": _reporter(form),
                     "attributes": answers,
                 }
             )
@@ -231,6 +219,20 @@ class Intake:
             "expected_date": due,
         }
         return report, row
+
+    def _category(self, form: Form) -> tuple[str, Category]:
+        """The form's service code and its category, once no field is over its length limit."""
+        for name, limit in _LIMITS.items():
+            value = form.get(name)
+            if value is not None and len(value) > limit:
+                raise Open311Error(400, f"{name} is longer than {limit} characters")
+        code = form.get("service_code")
+        if code is None:
+            raise Open311Error(400, "service_code was not provided")
+        category = self._catalogue.category(code)
+        if category is None:
+            raise Open311Error(404, f"service_code '{code}' was not found (GET services.xml lists them)")
+        return code, category
 
     def _location(self, form: Form) -> dict[str, Any]:
         lat, lon = form.get("lat"), form.get("long")
@@ -296,3 +298,11 @@ class Intake:
 def public_text(report: ReportFiled, text: str) -> str:
     """`text` as anyone may read it: the reporter's name, e-mail addresses and phone numbers masked."""
     return mask_contact(report, text)
+
+
+def _reporter(form: Form) -> dict[str, str | None] | None:
+    """The reporter's contact data as the form gives it, or None when it gives none."""
+    full_name = " ".join(p for p in (form.get("first_name"), form.get("last_name")) if p) or None
+    if full_name or form.get("email") or form.get("phone"):
+        return {"name": full_name, "email": form.get("email"), "phone": form.get("phone")}
+    return None
