@@ -8,6 +8,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from infra.errors import describe
+
 log = logging.getLogger(__name__)
 
 
@@ -46,5 +48,5 @@ class Periodic:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("periodic %s failed: %s: %s", self.name, type(exc).__name__, exc)
+                log.warning("periodic %s failed: %s", self.name, describe(exc))
             await asyncio.sleep(self.interval_s)

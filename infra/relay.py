@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from infra import amqp, cloudevents
 from infra.clock import utcnow
 from infra.db.tables import OutboxMessage
+from infra.errors import describe
 from infra.outbox import Outgoing
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,8 @@ class OutboxRelay:
     def _batch_done(self, task: asyncio.Task[None]) -> None:
         self._batches.discard(task)
         self._slots.release()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("outbox hand-off batch failed: %s", task.exception())
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("outbox hand-off batch failed: %s", describe(exc))
 
     async def _publish_handed(self, batch: list[tuple[Outgoing, dt.datetime]]) -> None:
         if not batch:
@@ -231,7 +232,7 @@ class OutboxRelay:
                 await self._mark()
                 backoff = self._mark_interval_s
             except Exception as exc:
-                log.warning("outbox rows not marked published yet: %s: %s", type(exc).__name__, exc)
+                log.warning("outbox rows not marked published yet: %s", describe(exc))
                 backoff = min(max(backoff * 2, 0.5), 10.0)
 
     async def _mark(self) -> None:
@@ -267,7 +268,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("outbox relay round failed: %s: %s", type(exc).__name__, exc)
+                log.warning("outbox relay round failed: %s", describe(exc))
                 backoff = min(backoff * 2, 10.0)
                 published = 0
             if published < self._batch_size:  # else a backlog: go on at once

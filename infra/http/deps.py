@@ -15,6 +15,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from infra.errors import describe
+
 log = logging.getLogger("hub.http")
 
 T = TypeVar("T")
@@ -52,9 +54,10 @@ async def _session(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     async with sessions() as session:
         try:
             yield session
-        except (DBAPIError, OSError):
-            # The message of a driver error can name hosts and users: the log has it, the public does not.
-            log.warning("database unavailable for an HTTP request", exc_info=True)
+        except (DBAPIError, OSError) as exc:
+            # Neither the log nor the public gets the driver's message: it holds the statement's parameters
+            # (a reporter's name, phone, e-mail) and can name hosts and users.
+            log.warning("database unavailable for an HTTP request", extra={"error": describe(exc)})
             raise HTTPException(503, "the database is not available") from None
 
 
