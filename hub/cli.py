@@ -1,51 +1,135 @@
-"""The `hub` command line: the hub's own commands, and each consumer's from its `cli.register`."""
+"""The `hub` command line: the hub's own commands, and each consumer's from its `cli.register`.
+
+`hub --help` imports no consumer, no settings and no I/O library: a consumer's commands are registered (and its
+module imported) only when the command line names one of them; the others appear as placeholders with the same
+one-line help (a test compares them with the real ones). Expected failures are one line on stderr with an exit
+code from `hub.failures`; `--debug` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime as dt
 import gc
+import importlib
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from consumers.contractors import cli as contractors_cli
-from consumers.contractors import workorders_cli
-from consumers.domain import places_cli
-from consumers.domain.calendar import CityCalendar
-from consumers.open311 import cli as open311_cli
-from consumers.privacy import cli as privacy_cli
-from consumers.router import cli as router_cli
-from consumers.spikes import cli as spikes_cli
-from consumers.stats import cli as stats_cli
-from hub.settings import Settings, get_settings
-from infra.cli import Run, bind, command
+from hub import failures
+from hub.cli_help import polish
+from infra.cli import Run, Subparsers, bind, command
+from infra.version import version
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
+    from consumers.privacy.cli import Context as PrivacyContext
     from consumers.privacy.service import PrivacyService
     from hub.bootstrap import Domain
+    from hub.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(arguments)
+    args = parser.parse_args(arguments)
     run: Run | None = args.run
     if run is None:
-        parser.print_help()
-        return 2
+        parser.print_help(sys.stderr)
+        return failures.USAGE
+    import logging
+
+    # The AMQP libraries' log records (aio-pika's "error when creating transport") are no command's output: without
+    # this, Python prints them to stderr beside the command's one line. Commands that log configure logging (root
+    # handlers, which still receive them); the hub's own warnings keep Python's default.
+    for library in ("aiormq", "aio_pika"):
+        logging.getLogger(library).addHandler(logging.NullHandler())
     try:
+        if _requested(arguments) in DATABASE_READERS:
+            from infra.db import require_database
+
+            require_database(get_settings().database_url)
         return run(args)
-    except KeyboardInterrupt:
-        return 130
+    except SystemExit:
+        raise
+    except BrokenPipeError:
+        # The reader of our output left (`hub dlq list | grep -q ...`): not a failure of the command, and nothing
+        # more to say; stdout goes to /dev/null so the interpreter's final flush does not complain either.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return failures.OK
+    except BaseException as exc:  # an expected failure is one line; anything else keeps its traceback
+        return failures.report(exc, debug=args.debug)
 
 
-def _parser() -> argparse.ArgumentParser:
+def get_settings() -> Settings:
+    """The hub's settings, read when a command runs (never for `--help`)."""
+    from hub.settings import get_settings as settings
+
+    return settings()
+
+
+# Each consumer's commands: top-level command -> (its cli module, the one-line help `hub --help` shows).
+CONSUMER_COMMANDS: dict[str, tuple[str, str]] = {
+    "route": ("consumers.router.cli", "routing rules, offline"),
+    "stats": ("consumers.stats.cli", "figures: calls, reports, work orders and spikes per period and grouping"),
+    "contractors": ("consumers.contractors.cli", "external contractors' broker access"),
+    "deliveries": ("consumers.contractors.cli", "work orders sent to webhooks and by e-mail"),
+    "workorders": (
+        "consumers.contractors.workorders_cli",
+        "work orders: list, show their history, set a status for an assignee",
+    ),
+    "alerts": ("consumers.spikes.cli", "spike alerts for the communication team: list, silence, unsilence, broadcast"),
+    "spikes": ("consumers.spikes.cli", "spike detection: load a city's history before going live"),
+    "privacy": ("consumers.privacy.cli", "reporters' personal data: erase on request, retention"),
+    "open311": ("consumers.open311.cli", "the Open311 GeoReport v2 server's clients (API keys)"),
+    "places": ("consumers.domain.places_cli", "district boundaries: places for reports that carry only a point"),
+}
+
+
+# Commands that work on the hub's data: on a machine without the embedded database they say so (exit 6) instead
+# of SQLite creating an empty file. Only `hub db upgrade`, `hub run` and `hub demo` make the database.
+DATABASE_READERS = frozenset({"stats", "alerts", "deliveries", "workorders", "privacy", "open311", "spikes"})
+
+
+def _contexts() -> dict[str, Callable[[], Any]]:
+    return {
+        "consumers.router.cli": _domain,
+        "consumers.privacy.cli": _privacy_context,
+    }
+
+
+def _register(sub: Subparsers, module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    module.register(sub, _contexts().get(module_name, get_settings))
+
+
+def _arun(awaitable: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, imported when a command needs it (not for `--help`)."""
+    import asyncio
+
+    return asyncio.run(awaitable)
+
+
+def _requested(argv: Sequence[str]) -> str | None:
+    """The command the arguments name (the first word that is not an option), if any."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The `hub` parser; with `argv`, only the consumer commands it names are registered for real (None: all)."""
     parser = argparse.ArgumentParser(
         prog="hub", description="City contact hub: calls and reports in, work orders, alerts and figures out."
     )
+    parser.add_argument("--version", action="version", version=f"hub {version()}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure too")
     parser.set_defaults(run=None)
     sub = parser.add_subparsers(metavar="COMMAND")
 
@@ -94,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     span.add_argument("--year", type=int, help="a whole year (30,080 calls by default)")
     span.add_argument("--days", type=int, help="a number of days from --start")
     sim.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2021, 3, 15), help="first day with --days")
-    sim.add_argument("--seed", type=int, default=2021)
+    sim.add_argument("--seed", type=int, default=2021, help="simulator seed: the same seed, the same traffic")
     sim.add_argument("--calls", type=int, default=None, help="calls in the range (default: the city's rate)")
     sim.add_argument("--incidents", type=int, default=None, help="planted incidents (default: the city's rate)")
     sim.add_argument(
@@ -104,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="write the traffic to this JSON-lines file (.gz ok) instead of publishing"
     )
     sim.add_argument("--from-file", type=Path, help="publish a JSON-lines file written before")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
     command(sim, bind(_cmd_simulate, get_settings))
 
     dlq = sub.add_parser("dlq", help="dead-letter queues: list, show, replay, purge")
@@ -112,42 +197,42 @@ def _parser() -> argparse.ArgumentParser:
     dlq_list.add_argument("consumer", nargs="?", help="one consumer (default: all)")
     command(dlq_list, bind(_cmd_dlq_list, get_settings))
     dlq_show = dlq_sub.add_parser("show", help="one dead-lettered message with its headers (and body with --body)")
-    dlq_show.add_argument("consumer")
-    dlq_show.add_argument("message_id")
+    dlq_show.add_argument("consumer", help="a consumer: router, stats, status, deliveries, spikes, notifier")
+    dlq_show.add_argument("message_id", help="the message id `hub dlq list` shows")
     dlq_show.add_argument("--body", action="store_true", help="print the body too (it may hold personal data)")
     command(dlq_show, bind(_cmd_dlq_show, get_settings))
     dlq_replay = dlq_sub.add_parser("replay", help="send messages back to the consumer (deduplication still applies)")
-    dlq_replay.add_argument("consumer")
+    dlq_replay.add_argument("consumer", help="a consumer: router, stats, status, deliveries, spikes, notifier")
     which = dlq_replay.add_mutually_exclusive_group(required=True)
     which.add_argument("--id", dest="message_id", help="one message")
     which.add_argument("--all", action="store_true", help="every message of the queue")
     command(dlq_replay, bind(_cmd_dlq_replay, get_settings))
     dlq_purge = dlq_sub.add_parser("purge", help="delete every message of a consumer's DLQ (asks first)")
-    dlq_purge.add_argument("consumer")
+    dlq_purge.add_argument("consumer", help="a consumer: router, stats, status, deliveries, spikes, notifier")
     dlq_purge.add_argument("--yes", action="store_true", help="do not ask")
     command(dlq_purge, bind(_cmd_dlq_purge, get_settings))
 
     serve = sub.add_parser("serve", help="HTTP: health probes, AsyncAPI document (read-only)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on")
     command(serve, bind(_cmd_serve, get_settings))
 
-    # Each consumer adds its own commands.
-    router_cli.register(sub, _domain)
-    stats_cli.register(sub, get_settings)
-    contractors_cli.register(sub, get_settings)
-    workorders_cli.register(sub, get_settings)  # hub workorders list|show|set-status
-    spikes_cli.register(sub, get_settings)
-    privacy_cli.register(sub, _privacy_context)
-    open311_cli.register(sub, get_settings)
-    places_cli.register(sub, get_settings)
+    # Each consumer adds its own commands; only the one asked for is imported (`hub --help` stays fast).
+    requested = None if argv is None else _requested(argv)
+    modules = list(dict.fromkeys(module for module, _ in CONSUMER_COMMANDS.values()))
+    wanted = modules if argv is None else [m for name, (m, _) in CONSUMER_COMMANDS.items() if name == requested]
+    for module_name in wanted:
+        _register(sub, module_name)
+    for name, (module_name, help_text) in CONSUMER_COMMANDS.items():
+        if module_name not in wanted:
+            sub.add_parser(name, help=help_text, add_help=False)
 
     contracts = sub.add_parser("contracts", help="the public message contract")
     c_sub = contracts.add_subparsers(metavar="ACTION")
     export = c_sub.add_parser("export", help="write JSON Schemas and the AsyncAPI 3 document")
-    export.add_argument("dir", type=Path)
+    export.add_argument("dir", type=Path, help="directory to write the schemas and asyncapi.json into")
     command(export, bind(_cmd_contracts_export, get_settings))
-    return parser
+    return polish(parser)
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -160,6 +245,12 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from hub.topology import CONSUMERS
 
     names = list(dict.fromkeys(args.names))
+    unknown = [n for n in names if n not in {*CONSUMERS, "all", "relay"}]
+    if unknown:
+        raise failures.CommandError(
+            f"unknown consumer {', '.join(map(repr, unknown))}: run takes all, relay or {', '.join(CONSUMERS)}",
+            failures.USAGE,
+        )
     relay_only = names == ["relay"]
     consumers: list[str] = (
         [] if relay_only else list(CONSUMERS) if "all" in names else [n for n in names if n != "relay"]
@@ -188,7 +279,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     # 70-440 ms (benchmarks/README.md). Freeze what exists, and collect the young generation less often.
     gc.freeze()
     gc.set_threshold(10_000, 50, 10)
-    asyncio.run(app.run())
+    _arun(app.run())
     return 0
 
 
@@ -212,11 +303,12 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         for leftover in (demo_db, *(demo_db.with_name(demo_db.name + s) for s in ("-wal", "-shm", "-journal"))):
             leftover.unlink(missing_ok=True)
         settings = settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{DEMO_DATABASE}"})
-    asyncio.run(run_demo(settings, options))
+    _arun(run_demo(settings, options))
     return 0
 
 
 def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.domain.calendar import CityCalendar
     from hub.simulator import describe, publish, read_jsonl, simulate, simulate_year, write_jsonl
 
     speed = None if args.speed == "max" else float(args.speed)
@@ -245,7 +337,17 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             print(f"wrote {n} events to {args.out}")
             return 0
         events = scenario.events
-    n = asyncio.run(publish(events, amqp_url=settings.amqp_url, speed=speed))
+    from infra.progress import counting, event_time
+
+    tz = CityCalendar.load(settings.domain.calendar_file).tz
+    # Messages published, their rate and the event time reached, on a terminal (not with --quiet).
+    with counting("published", len(events), unit="msg", quiet=args.quiet, reached="event time") as bar:
+        task = bar.tasks[0].id
+
+        def progressed(n: int) -> None:
+            bar.update(task, completed=n, reached=event_time(events[n - 1].at, tz) if n else None)
+
+        n = _arun(publish(events, amqp_url=settings.amqp_url, speed=speed, on_progress=progressed))
     print(f"published {n} events to {_safe_url(settings.amqp_url)}")
     return 0
 
@@ -262,7 +364,7 @@ def _cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
     from infra.deadletters import DeadLetterQueue
 
     for consumer in _dlq_consumers(args.consumer):
-        letters = asyncio.run(DeadLetterQueue(settings.amqp_url, consumer).peek())
+        letters = _arun(DeadLetterQueue(settings.amqp_url, consumer).peek())
         print(f"{consumer}: {len(letters)} dead-lettered")
         for letter in letters:
             s = letter.summary()
@@ -276,7 +378,7 @@ def _cmd_dlq_show(args: argparse.Namespace, settings: Settings) -> int:
     from infra.deadletters import DeadLetterQueue, render_body
 
     (consumer,) = _dlq_consumers(args.consumer)
-    for letter in asyncio.run(DeadLetterQueue(settings.amqp_url, consumer).peek()):
+    for letter in _arun(DeadLetterQueue(settings.amqp_url, consumer).peek()):
         if letter.message_id == args.message_id:
             for key, value in sorted(letter.headers.items()):
                 print(f"{key}: {value.decode() if isinstance(value, bytes) else value}")
@@ -292,7 +394,7 @@ def _cmd_dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
     from infra.deadletters import DeadLetterQueue
 
     (consumer,) = _dlq_consumers(args.consumer)
-    n = asyncio.run(DeadLetterQueue(settings.amqp_url, consumer).replay(None if args.all else args.message_id))
+    n = _arun(DeadLetterQueue(settings.amqp_url, consumer).replay(None if args.all else args.message_id))
     print(f"replayed {n} message(s) to hub.{consumer}")
     return 0 if n or args.all else 1
 
@@ -302,13 +404,13 @@ def _cmd_dlq_purge(args: argparse.Namespace, settings: Settings) -> int:
 
     (consumer,) = _dlq_consumers(args.consumer)
     queue = DeadLetterQueue(settings.amqp_url, consumer)
-    count = asyncio.run(queue.count())
+    count = _arun(queue.count())
     if not args.yes:
         answer = input(f"delete {count} message(s) from {queue.name} for good? type 'purge' to confirm: ")
         if answer.strip() != "purge":
             print("nothing deleted")
             return 1
-    print(f"purged {asyncio.run(queue.purge())} message(s) from {queue.name}")
+    print(f"purged {_arun(queue.purge())} message(s) from {queue.name}")
     return 0
 
 
@@ -333,7 +435,7 @@ def _cmd_db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await engine.dispose()
 
-    asyncio.run(_go())
+    _arun(_go())
     print(f"schema up to date on {_safe_url(settings.database_url)}")
     return 0
 
@@ -344,7 +446,7 @@ def _cmd_topology_declare(_args: argparse.Namespace, settings: Settings) -> int:
     from infra.topology import declare_topology
 
     domain = Domain.load(settings)
-    asyncio.run(
+    _arun(
         declare_topology(
             settings.amqp_url,
             hub_topology(CONSUMERS, domain.catalogue.assignees),
@@ -400,7 +502,7 @@ class _PrivacyContext:
             await hub.stop_after_broker()
 
 
-def _privacy_context() -> privacy_cli.Context:
+def _privacy_context() -> PrivacyContext:
     return _PrivacyContext(get_settings())
 
 

@@ -117,14 +117,21 @@ class DeadLetterQueue:
             return letters
 
     async def replay(self, message_id: str | None = None) -> int:
-        """Send one message (by id) or all back to `hub.<consumer>`; each leaves the DLQ after the broker confirmed it."""
+        """Send one message (by id) or all back to `hub.<consumer>`; each leaves the DLQ after the broker confirmed it.
+
+        Each message the queue held when it began is replayed at most once, even if it fails again meanwhile.
+        """
         connection = await amqp.connect(self.amqp_url, "dlq")
         replayed = 0
         async with connection:
             queue = await self._queue(connection)
             channel = queue.channel
             kept: list[AbstractIncomingMessage] = []
-            while (message := await queue.get(no_ack=False, fail=False)) is not None:
+            # Only what the queue held when the replay began: a replayed message that its consumer dead-letters
+            # again meanwhile comes back behind them, and is not replayed a second time by the same command.
+            pending = int(queue.declaration_result.message_count or 0)
+            while pending > 0 and (message := await queue.get(no_ack=False, fail=False)) is not None:
+                pending -= 1
                 letter = DeadLetter.of(message)
                 if message_id is not None and letter.message_id != message_id:
                     kept.append(message)

@@ -156,6 +156,4 @@ class WebhookSender:
             error = f"HTTP {response.status_code}"
             if 300 <= response.status_code < 400:
                 error += " (redirects are not followed)"
-        return AttemptResult(
-            response.status_code, error, retry_after_seconds(response.headers.get("retry-after"), now)
-        )
+        return AttemptResult(response.status_code, error, retry_after_seconds(response.headers.get("retry-after"), now))

@@ -22,6 +22,7 @@ from infra.broker_admin import BrokerAdminError, connect_admin, vhost_of
 from infra.cli import Subparsers, bind, command
 from infra.db import create_engine, create_session_factory
 from infra.sending import EXHAUSTED, PENDING
+from infra.settings import SmtpServerSettings
 
 
 class CliSettings(Protocol):
@@ -39,6 +40,9 @@ class CliSettings(Protocol):
     @property
     def contractors(self) -> ContractorsSettings: ...
 
+    @property
+    def smtp(self) -> SmtpServerSettings: ...
+
 
 def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     """Add `hub contractors provision` and `hub deliveries list|replay|enable`."""
@@ -53,16 +57,18 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     deliveries = sub.add_parser("deliveries", help="work orders sent to webhooks and by e-mail")
     dl_sub = deliveries.add_subparsers(metavar="ACTION")
     dl_list = dl_sub.add_parser("list", help="endpoints and deliveries, newest first")
-    dl_list.add_argument("--state", choices=["pending", "delivered", "exhausted"])
-    dl_list.add_argument("--assignee")
-    dl_list.add_argument("--limit", type=int, default=50)
+    dl_list.add_argument(
+        "--state", choices=["pending", "delivered", "exhausted"], help="only deliveries in this state (default: all)"
+    )
+    dl_list.add_argument("--assignee", help="only this assignee's deliveries (default: all)")
+    dl_list.add_argument("--limit", type=int, default=50, help="deliveries shown, newest first")
     command(dl_list, bind(deliveries_list_cmd, settings))
     dl_replay = dl_sub.add_parser("replay", help="send exhausted deliveries again (same webhook-id)")
     dl_replay.add_argument("--id", type=int, help="one delivery, by its id in `hub deliveries list`")
     dl_replay.add_argument("--all-exhausted", action="store_true", help="every exhausted delivery")
     command(dl_replay, bind(deliveries_replay_cmd, settings))
     dl_enable = dl_sub.add_parser("enable", help="resume an endpoint disabled by 410 Gone (and close its circuit)")
-    dl_enable.add_argument("assignee")
+    dl_enable.add_argument("assignee", help="the assignee's code, e.g. grid_operator")
     command(dl_enable, bind(deliveries_enable_cmd, settings))
 
 
@@ -122,41 +128,49 @@ def provision_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     return 0
 
 
-def _fmt(moment: dt.datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
-
-
 def deliveries_list_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
+    from consumers.contractors.endpoints import endpoint_states, when
+    from consumers.domain.calendar import CityCalendar
+
+    catalogue = Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file)
+    tz = CityCalendar.load(settings.domain.calendar_file).tz
+
+    def _fmt(moment: dt.datetime | None) -> str:
+        return when(moment, tz)
+
     async def _go() -> None:
         engine = create_engine(settings.database_url)
         sessions = create_session_factory(engine)
         try:
             async with sessions() as session:
-                endpoints = (
-                    await session.execute(select(DeliveryEndpoint).order_by(DeliveryEndpoint.assignee))
-                ).scalars()
-                print("endpoints:")
-                for ep in endpoints:
-                    state = f"DISABLED ({ep.disabled_reason})" if ep.disabled_at else "enabled"
-                    print(
-                        f"  {ep.assignee:<24} {state}; consecutive failures {ep.consecutive_failures}; "
-                        f"circuit open until {_fmt(ep.open_until)}"
-                    )
+                rows = {ep.assignee: ep for ep in (await session.execute(select(DeliveryEndpoint))).scalars()}
+                states = endpoint_states(
+                    [(a.code, a.channel) for a in catalogue.assignees.values()],
+                    rows,
+                    webhook_secrets=settings.contractors.webhook_secrets,
+                    smtp_host=settings.smtp.host,
+                    failure_threshold=settings.contractors.circuit_failure_threshold,
+                    now=dt.datetime.now(dt.UTC),
+                    tz=tz,
+                )
+                print(f"endpoints (times {tz.key}):")
+                for s in states:
+                    print(f"  {s.assignee:<24} {s.channel:<8} {s.state}; {s.detail}")
                 stmt = select(Delivery).order_by(Delivery.id.desc()).limit(args.limit)
                 if args.state:
                     stmt = stmt.where(Delivery.state == args.state)
                 if args.assignee:
                     stmt = stmt.where(Delivery.assignee == args.assignee)
-                rows = list((await session.execute(stmt)).scalars())
-                print(f"deliveries ({len(rows)} shown, newest first):")
+                deliveries = list((await session.execute(stmt)).scalars())
+                print(f"deliveries ({len(deliveries)} shown, newest first):")
                 print(
-                    f"  {'id':>6} {'state':<10} {'assignee':<20} {'channel':<8} {'tries':>5} {'next attempt':<19} last"
+                    f"  {'id':>6} {'state':<10} {'assignee':<20} {'channel':<8} {'tries':>5} {'next attempt':<25} last"
                 )
-                for d in rows:
+                for d in deliveries:
                     last = f"{d.last_status or ''} {d.last_error or ''}".strip() or "-"
                     print(
                         f"  {d.id:>6} {d.state:<10} {d.assignee:<20} {d.channel:<8} {d.attempts:>5} "
-                        f"{_fmt(d.next_attempt_at) if d.state == PENDING else '-':<19} {last[:60]}  {d.work_order_id}"
+                        f"{_fmt(d.next_attempt_at) if d.state == PENDING else '-':<25} {last[:60]}  {d.work_order_id}"
                     )
         finally:
             await engine.dispose()

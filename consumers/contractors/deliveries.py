@@ -316,7 +316,9 @@ class DeliveryWorker:
         """The endpoint's way out: a signed webhook, or an e-mail composed from the work order."""
         if channel == "webhook":
             assert endpoint.webhook_url is not None
-            return WebhookChannel(self._webhook_sender, endpoint.webhook_url, self.config.webhook_secrets[endpoint.code])
+            return WebhookChannel(
+                self._webhook_sender, endpoint.webhook_url, self.config.webhook_secrets[endpoint.code]
+            )
         assert self._mailer is not None
         return EmailChannel(self._mailer, lambda item: self._email(endpoint, item))
 

@@ -49,10 +49,10 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     listing.add_argument("--assignee", help="one assignee's orders (its code)")
     listing.add_argument("--overdue", action="store_true", help="only open orders past their due date")
     listing.add_argument("--all", action="store_true", help="closed orders too (done, rejected)")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=int, default=100, help="orders shown")
     command(listing, bind(list_cmd, settings))
     show = w_sub.add_parser("show", help="one work order and its status changes (who, when)")
-    show.add_argument("work_order_id")
+    show.add_argument("work_order_id", help="the work order id (wo-...)")
     command(show, bind(show_cmd, settings))
     setter = w_sub.add_parser(
         "set-status",
@@ -60,8 +60,8 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
         description="Applied like the assignee's own update: the same state machine, once, in the history with "
         "its author.",
     )
-    setter.add_argument("work_order_id")
-    setter.add_argument("status", choices=SETTABLE)
+    setter.add_argument("work_order_id", help="the work order id (wo-...)")
+    setter.add_argument("status", choices=SETTABLE, help="the new status")
     setter.add_argument("--reason", help="why (required for rejected)")
     setter.add_argument("--planned-for", type=dt.date.fromisoformat, metavar="DATE", help="for planned: YYYY-MM-DD")
     setter.add_argument("--note", help="a note kept with the change")

@@ -36,8 +36,8 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     imp.add_argument("--postcode-property", default="postcode", help="the property holding the postcode, if any")
     command(imp, bind(import_cmd, settings))
     locate = p_sub.add_parser("locate", help="which district, postcode and street a point gets")
-    locate.add_argument("lat", type=float)
-    locate.add_argument("lon", type=float)
+    locate.add_argument("lat", type=float, help="latitude (WGS 84), e.g. 50.8167")
+    locate.add_argument("lon", type=float, help="longitude (WGS 84), e.g. 5.1864")
     command(locate, bind(locate_cmd, settings))
 
 

@@ -29,9 +29,7 @@ class NotifierService:
     channels: Sequence[str]
     clock: Callable[[], dt.datetime] = utcnow
 
-    async def enqueue(
-        self, session: AsyncSession, alert: SpikeDetected | SpikeResolved, alert_id: str
-    ) -> None:
+    async def enqueue(self, session: AsyncSession, alert: SpikeDetected | SpikeResolved, alert_id: str) -> None:
         """One `alert_notifications` row per configured channel; a row that exists (same alert) is left alone."""
         now = self.clock()
         for channel in self.channels:

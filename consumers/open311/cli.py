@@ -35,7 +35,7 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     listing = k_sub.add_parser("list", help="clients, when their key was made, last used, revoked")
     command(listing, bind(keys_list_cmd, settings))
     revoke = k_sub.add_parser("revoke", help="revoke a client's key at once")
-    revoke.add_argument("name")
+    revoke.add_argument("name", help="the client whose key is revoked (as `hub open311 keys list` shows it)")
     command(revoke, bind(keys_revoke_cmd, settings))
 
 

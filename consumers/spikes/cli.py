@@ -224,8 +224,8 @@ def _reported(
         try:
             return command(args, settings)
         except _DatabaseError as exc:
-            print(f"error: {exc}")
-            return 1
+            # The hub's command line makes the one line and exit code of it (unreachable, no schema, ...).
+            raise (exc.__cause__ or exc) from None
 
     return run
 
@@ -367,7 +367,7 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     al_silence.add_argument("--by", help="who silences (default: the login name)")
     command(al_silence, bind(alerts_silence_cmd, settings))
     al_unsilence = al_sub.add_parser("unsilence", help="cancel a silence now")
-    al_unsilence.add_argument("silence_id")
+    al_unsilence.add_argument("silence_id", help="the silence id `hub alerts list` shows (sil-...)")
     command(al_unsilence, bind(alerts_unsilence_cmd, settings))
     al_broadcast = al_sub.add_parser(
         "broadcast",

@@ -59,6 +59,7 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     command(stats, bind(cmd_stats, settings))
     actions = stats.add_subparsers(metavar="ACTION")
     rebuild = actions.add_parser("rebuild", help="recompute every counter from the stored facts, in one transaction")
+    rebuild.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
     command(rebuild, bind(cmd_rebuild, settings))
 
 
@@ -85,8 +86,6 @@ def resolve_period(year: int | None, date_from: dt.date | None, date_to: dt.date
 
 
 def cmd_stats(args: argparse.Namespace, settings: CliSettings) -> int:
-    from sqlalchemy.exc import DBAPIError
-
     from consumers.domain.calendar import CityCalendar
 
     calendar = CityCalendar.load(settings.domain.calendar_file)
@@ -96,19 +95,10 @@ def cmd_stats(args: argparse.Namespace, settings: CliSettings) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
-        table = asyncio.run(_query(settings.database_url, period, args.by, calendar.tz, args.as_of or today))
-    except DBAPIError as exc:
-        return _database_error(exc)
+    # A database failure (unreachable, no schema) is the hub command line's one line and exit code.
+    table = asyncio.run(_query(settings.database_url, period, args.by, calendar.tz, args.as_of or today))
     sys.stdout.write(render(table, args.format, period=period, by=args.by))
     return 0
-
-
-def _database_error(exc: Exception) -> int:
-    from infra.errors import describe
-
-    print(f"error: {describe(exc)} (is the schema up to date? `hub db upgrade`)", file=sys.stderr)
-    return 1
 
 
 async def _query(database_url: str, period: Period, by: Any, tz: Any, as_of: dt.date) -> Table:
@@ -154,19 +144,27 @@ def render(table: Table, fmt: str, *, period: Period, by: str | None) -> str:
     return buffer.getvalue()
 
 
-def cmd_rebuild(_args: argparse.Namespace, settings: CliSettings) -> int:
-    from sqlalchemy.exc import DBAPIError
-
+def cmd_rebuild(args: argparse.Namespace, settings: CliSettings) -> int:
     from consumers.domain.calendar import CityCalendar
     from consumers.stats.rebuild import rebuild
     from infra.db import create_engine, create_session_factory
+    from infra.progress import counting
 
     calendar = CityCalendar.load(settings.domain.calendar_file)
 
     async def _go() -> None:
         engine = create_engine(settings.database_url)
         try:
-            result = await rebuild(create_session_factory(engine), calendar.tz)
+            # A bar of the facts read (on a terminal, not with --quiet); a database failure is the hub command
+            # line's one line and exit code (unreachable, no schema, ...).
+            with counting("facts read", None, unit="facts", quiet=args.quiet) as bar:
+                task = bar.tasks[0].id
+                result = await rebuild(
+                    create_session_factory(engine),
+                    calendar.tz,
+                    on_total=lambda n: bar.update(task, total=n),
+                    on_facts=lambda n: bar.advance(task, n),
+                )
         finally:
             await engine.dispose()
         print(
@@ -174,8 +172,5 @@ def cmd_rebuild(_args: argparse.Namespace, settings: CliSettings) -> int:
             f"{result.workorders:,} work orders and {result.incidents:,} incidents in {result.seconds:.1f} s"
         )
 
-    try:
-        asyncio.run(_go())
-    except DBAPIError as exc:
-        return _database_error(exc)
+    asyncio.run(_go())
     return 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import FromClause, delete, select, text
+from sqlalchemy import FromClause, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -44,6 +44,8 @@ F = TypeVar("F")
 
 # Facts read per round trip: bounded memory whatever the size of the history.
 FETCH_SIZE = 5_000
+# Facts counted between two progress updates.
+PROGRESS_EVERY = 1_000
 
 
 @dataclass(frozen=True)
@@ -75,33 +77,61 @@ def _tally_table(
     deltas: Callable[[F, ZoneInfo], Iterator[tuple[CounterKey, int, int]]],
     tally: Tally,
     tz: ZoneInfo,
+    on_facts: Callable[[int], None] | None = None,
 ) -> int:
     count = 0
     for item in _facts(session, table, fact):
         tally.add_all(deltas(item, tz))
         count += 1
+        if on_facts is not None and count % PROGRESS_EVERY == 0:
+            on_facts(PROGRESS_EVERY)
+    if on_facts is not None:
+        on_facts(count % PROGRESS_EVERY)
     return count
 
 
-def rebuild_counters(session: Session, tz: ZoneInfo) -> RebuildResult:
-    """Delete the counters and recompute them from the facts, in the session's transaction (sync)."""
+FACT_TABLES = (StatCall.__table__, StatReport.__table__, StatWorkOrder.__table__, StatIncident.__table__)
+
+
+def count_facts(session: Session) -> int:
+    """How many facts a rebuild reads (its progress bar's total)."""
+    return sum(int(session.execute(select(func.count()).select_from(t)).scalar_one()) for t in FACT_TABLES)
+
+
+def rebuild_counters(
+    session: Session,
+    tz: ZoneInfo,
+    on_total: Callable[[int], None] | None = None,
+    on_facts: Callable[[int], None] | None = None,
+) -> RebuildResult:
+    """Delete the counters and recompute them from the facts, in the session's transaction (sync).
+
+    `on_total` gets the number of facts to read (after the lock), `on_facts` each further batch read.
+    """
     started = time.perf_counter()
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"LOCK TABLE {StatCounter.__tablename__} IN EXCLUSIVE MODE"))
     session.execute(delete(StatCounter))
+    if on_total is not None:
+        on_total(count_facts(session))
     tally = Tally()
-    calls = _tally_table(session, StatCall.__table__, CallFact, call_deltas, tally, tz)
-    reports = _tally_table(session, StatReport.__table__, ReportFact, report_deltas, tally, tz)
-    orders = _tally_table(session, StatWorkOrder.__table__, WorkOrderFact, workorder_deltas, tally, tz)
-    spikes = _tally_table(session, StatIncident.__table__, IncidentFact, incident_deltas, tally, tz)
+    calls = _tally_table(session, StatCall.__table__, CallFact, call_deltas, tally, tz, on_facts)
+    reports = _tally_table(session, StatReport.__table__, ReportFact, report_deltas, tally, tz, on_facts)
+    orders = _tally_table(session, StatWorkOrder.__table__, WorkOrderFact, workorder_deltas, tally, tz, on_facts)
+    spikes = _tally_table(session, StatIncident.__table__, IncidentFact, incident_deltas, tally, tz, on_facts)
     write_counters(session, tally)
     return RebuildResult(calls, reports, orders, spikes, len(tally), time.perf_counter() - started)
 
 
-async def rebuild(sessions: async_sessionmaker[AsyncSession], tz: ZoneInfo) -> RebuildResult:
+async def rebuild(
+    sessions: async_sessionmaker[AsyncSession],
+    tz: ZoneInfo,
+    on_total: Callable[[int], None] | None = None,
+    on_facts: Callable[[int], None] | None = None,
+) -> RebuildResult:
     """`hub stats rebuild`: one transaction; the old counters stay visible to readers until it commits."""
     async with sessions() as session, session.begin():
-        return await session.run_sync(rebuild_counters, tz)
+        return await session.run_sync(rebuild_counters, tz, on_total, on_facts)
 
 
 async def counter_snapshot(session: AsyncSession) -> dict[tuple[str, str, str, str, str], tuple[int, int]]:

@@ -14,6 +14,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+class NoDatabase(LookupError):
+    """The embedded database file does not exist: a command that only reads or updates the hub's data never makes one."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def require_database(url: str) -> None:
+    """Raise `NoDatabase` for a SQLite URL whose file does not exist (instead of SQLite creating an empty one)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database or ""
+    embedded_file = database not in ("", ":memory:") and not database.startswith("file:")
+    if parsed.get_backend_name() == "sqlite" and embedded_file and not Path(database).exists():
+        raise NoDatabase(database)
+
+
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})

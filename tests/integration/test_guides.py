@@ -93,6 +93,7 @@ def run_guide(name: str, tmp_path: Path, amqp_url: str, timeout: float = 240, **
             output, _ = process.communicate()
         output += f"\n(timed out after {timeout} s)"
     done = subprocess.CompletedProcess(process.args, process.returncode, output, "")
+    (tmp_path / "guide.out").write_text(output, encoding="utf-8")  # what the reader would have seen, kept
     log = tmp_path / "hub.log"
     hub_log = log.read_text(encoding="utf-8", errors="replace")[-3000:] if log.exists() else ""
     assert done.returncode == 0, (
