@@ -23,6 +23,7 @@ from faststream.rabbit import RabbitBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from consumers.contractors.deliveries import DeliveryConfig, DeliveryService, DeliveryWorker
+from consumers.contractors.links_http import link_signer
 from consumers.contractors.status import StatusService
 from consumers.contractors.subscriber import build_deliveries_router, build_status_router
 from consumers.domain.calendar import CityCalendar
@@ -280,6 +281,7 @@ def _build_contractors(hub: Hub) -> None:
                 webhook_secrets=settings.contractors.webhook_secrets,
                 timeout_s=settings.contractors.webhook_timeout_s,
                 smtp_from=settings.contractors.smtp_from,
+                links=link_signer(settings.contractors),
             ),
             mailer=mailer,
         )

@@ -18,8 +18,11 @@ from prometheus_client.core import Metric
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from consumers.contractors import http as contractors_http
+from consumers.contractors import links_http
 from consumers.contractors.http import StatusCallbacks
+from consumers.contractors.links_http import LinkAnswers, link_signer
 from consumers.contractors.metrics import endpoint_metrics
+from consumers.contractors.onbehalf import OnBehalf
 from consumers.open311 import http as open311_http
 from consumers.open311.http import Open311Api
 from consumers.stats import http as stats_http
@@ -110,12 +113,16 @@ def create_http_app(settings: Settings) -> FastAPI:
     provide(app, ServeMetrics(broker.get, sessions, queues, samplers=[endpoint_circuits]))
     provide(app, AsyncApiDocument(title=spec.title, json=spec.to_json()))
     provide(app, callbacks)
+    provide(
+        app, LinkAnswers(link_signer(settings.contractors), OnBehalf(callbacks.service, callbacks.batcher), sessions)
+    )
     provide(app, open311)
     provide(app, StatsApi(sessions=sessions, calendar=domain.calendar, catalogue=domain.catalogue))
 
     app.include_router(operations.router)  # /health/live, /health/ready, /metrics
     app.include_router(asyncapi.router)  # /asyncapi, /asyncapi.json
     app.include_router(contractors_http.router)  # POST /contractors/{assignee}/workorder-status
+    app.include_router(links_http.router)  # GET|POST /contractors/links/{token}: e-mail contractors' answers
     app.include_router(stats_http.router)  # /api/stats/...
     app.include_router(open311_http.router)  # /open311/v2/... (Open311 GeoReport v2, docs/open311.md)
     app.mount("/dashboard", stats_http.dashboard_files(), name="dashboard")

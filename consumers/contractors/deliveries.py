@@ -31,6 +31,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.contractors.email import compose_work_order_email
+from consumers.contractors.links import LinkSigner
 from consumers.contractors.rules import Circuit, circuit_state, next_delay
 from consumers.contractors.tables import Delivery, DeliveryEndpoint
 from consumers.domain.catalogue import Assignee, Catalogue
@@ -122,6 +123,7 @@ class DeliveryConfig:
     webhook_secrets: dict[str, list[str]] = field(default_factory=dict)
     timeout_s: float = 10.0
     smtp_from: str = "werkbonnen@stad.example.be"
+    links: LinkSigner | None = None  # e-mails carry signed one-click answer links for the assignees it signs for
     lease_s: float = 0.0  # 0: derived from the timeouts
 
     @property
@@ -332,9 +334,12 @@ class DeliveryWorker:
         reply_to = None
         if endpoint.responsible_department:
             reply_to = self._catalogue.assignee(endpoint.responsible_department).email
+        order = WorkOrderIssued.model_validate_json(item.body)
+        links = self.config.links.links(order.work_order_id, endpoint.code, item.at) if self.config.links else []
         return compose_work_order_email(
-            WorkOrderIssued.model_validate_json(item.body),
+            order,
             endpoint,
+            links=links,
             sender=self.config.smtp_from,
             to=endpoint.email,
             reply_to=reply_to or self.config.smtp_from,

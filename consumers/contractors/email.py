@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
@@ -70,6 +71,9 @@ def _lines(order: WorkOrderIssued, assignee: Assignee) -> list[tuple[str, str]]:
     return rows
 
 
+LINKS_INTRO = "Antwoord met één klik: elke link opent een bevestigingspagina, er verandert niets voor u bevestigt."
+
+
 def answer_text(order: WorkOrderIssued) -> str:
     return (
         f"Antwoord op deze e-mail en vermeld de referentie {order.work_order_id} in het onderwerp. Laat ons weten "
@@ -87,8 +91,12 @@ def compose_work_order_email(
     reply_to: str | None,
     delivery_id: str,
     now: dt.datetime,
+    links: Sequence[tuple[str, str]] = (),
 ) -> EmailMessage:
-    """One e-mail per work order; the same Message-ID on every attempt, so a mailbox can drop a copy."""
+    """One e-mail per work order; the same Message-ID on every attempt, so a mailbox can drop a copy.
+
+    With `links` ((label, URL) per next step, signed for the assignee) the contractor answers with one click: each
+    opens a confirmation page, nothing changes before it is confirmed."""
     rows = _lines(order, assignee)
     message = EmailMessage()
     # Every header value built from data is one clean line (a street may hold a newline: it would raise here).
@@ -105,7 +113,11 @@ def compose_work_order_email(
     width = max(len(label) for label, _ in rows) + 1
     text = [f"Beste {assignee.name},", "", "De stad vraagt u de volgende melding op te volgen.", ""]
     text += [f"{label + ':':<{width}} {value}" for label, value in rows]
-    text += ["", "Omschrijving:", order.description or "(geen omschrijving)", "", "Hoe antwoorden?", answer_text(order)]
+    text += ["", "Omschrijving:", order.description or "(geen omschrijving)", "", "Hoe antwoorden?"]
+    if links:
+        text += [LINKS_INTRO, ""] + [f"{label}: {url}" for label, url in links] + ["", "Of: " + answer_text(order)]
+    else:
+        text.append(answer_text(order))
     text += ["", "Met vriendelijke groeten,", "Het ContactCenter van de stad"]
     message.set_content("\n".join(text) + "\n")
 
@@ -115,11 +127,18 @@ def compose_work_order_email(
         for label, value in rows
     )
     description = esc(order.description or "(geen omschrijving)").replace("\n", "<br>")
+    link_list = (
+        f"<p>{esc(LINKS_INTRO)}</p><ul>"
+        + "".join(f'<li><a href="{esc(url)}">{esc(label)}</a></li>' for label, url in links)
+        + "</ul>"
+        if links
+        else ""
+    )
     body = (
         '<!doctype html><html lang="nl"><body style="font-family:sans-serif">'
         f"<p>Beste {esc(assignee.name)},</p><p>De stad vraagt u de volgende melding op te volgen.</p>"
         f"<table>{table}</table><h3>Omschrijving</h3><p>{description}</p>"
-        f"<h3>Hoe antwoorden?</h3><p>{esc(answer_text(order))}</p>"
+        f"<h3>Hoe antwoorden?</h3>{link_list}<p>{esc(answer_text(order))}</p>"
         "<p>Met vriendelijke groeten,<br>Het ContactCenter van de stad</p></body></html>"
     )
     message.add_alternative(body, subtype="html")

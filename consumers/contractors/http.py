@@ -66,6 +66,11 @@ class StatusCallbacks:
         self.service = service
         self._batcher = batcher
 
+    @property
+    def batcher(self) -> TransactionBatcher:
+        """The `status` consumer's batcher (the e-mail links apply their changes through it too)."""
+        return self._batcher
+
     async def aclose(self) -> None:
         await self._batcher.stop()
 

@@ -50,13 +50,25 @@ class ContractorsSettings(SettingsGroup):
         default=60.0, gt=0, description="How often unacknowledged work orders are looked for."
     )
     smtp_from: str = Field(default="werkbonnen@stad.example.be", description="Sender of e-mailed work orders.")
+    contractor_link_secrets: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per e-mail assignee the secrets its one-click answer links are signed with, newest first "
+        '(several during a rotation): {"code": ["..."]}. Without one its e-mails carry no links.',
+    )
+    contractor_link_ttl_days: float = Field(
+        default=30.0, gt=0, le=365, description="How long an e-mailed answer link works after the e-mail was sent."
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="Where contractors reach `hub serve` (the answer links in e-mails start with it).",
+    )
 
     @field_validator("status_trusted_users", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         return comma_list(value)
 
-    @field_validator("webhook_secrets")
+    @field_validator("webhook_secrets", "contractor_link_secrets")
     @classmethod
     def _secrets(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         empty = sorted(code for code, secrets in value.items() if not secrets or not all(s.strip() for s in secrets))

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -18,10 +19,18 @@ import uuid
 from pathlib import Path
 
 import aio_pika
+import httpx
 from sqlalchemy import select
 
+from consumers.contractors.links import LinkSigner
+from consumers.contractors.links_http import link_signer
+from consumers.contractors.onbehalf import history
 from consumers.router.tables import WorkOrder
+from contracts import WorkOrderStatus
+from hub.http import create_http_app
+from hub.settings import ContractorsSettings, Settings
 from infra.db import create_engine, create_session_factory
+from tests.contractors_support import SmtpSink
 from tests.support import BRUSSELS, ROOT, CitySystem, HubProcess, make_report
 
 
@@ -155,3 +164,87 @@ async def test_a_replayed_2021_counts_in_2021_with_its_own_sla_figures(
         assert stats_rows(env, 2021)[assignee]["done_on_time"] == 2
     finally:
         hub.stop()
+
+
+async def test_an_email_contractor_answers_with_one_click(clean_broker: str, postgres_url: str, tmp_path: Path) -> None:
+    """The e-mail's "done" link: opening it changes nothing, confirming it changes the order once, a second click
+    says it is done already; an altered or expired link is refused, and one signed with the previous secret works."""
+    secrets = {"road_firm": ["link-secret-new", "link-secret-old"]}
+    smtp = await SmtpSink().start()
+    env = {
+        "HUB_AMQP_URL": clean_broker,
+        "HUB_DATABASE_URL": postgres_url,
+        "HUB_SMTP_HOST": "127.0.0.1",
+        "HUB_SMTP_PORT": str(smtp.port),
+        "HUB_CONTRACTOR_LINK_SECRETS": json.dumps(secrets),
+        "HUB_PUBLIC_URL": "http://hub",
+        "HUB_DELIVERY_POLL_INTERVAL_S": "0.2",
+        "HUB_LOG_LEVEL": "WARNING",
+    }
+    run = uuid.uuid4().hex[:8]
+    reports = [
+        make_report(random.Random(i), i, category="road.damage", run=run).model_copy(
+            update={"description": "Diep en gevaarlijk gat in de weg"}
+        )
+        for i in (1, 2)
+    ]
+    hub = HubProcess("router", "deliveries", env=env, log_path=tmp_path / "hub.log").start()
+    try:
+        await hub.wait_ready(clean_broker, "hub.deliveries")
+        async with CitySystem(clean_broker) as city:
+            for report in reports:
+                await city.publish_report(report)
+        first, second = await orders_of(postgres_url, [r.report_id for r in reports])
+        await until(lambda: len(smtp.messages) >= 2, "two e-mails")
+    finally:
+        hub.stop()
+        await smtp.stop()
+    mails = {m["X-Work-Order-Id"]: m.get_body(("plain",)).get_content() for m in smtp.messages}  # type: ignore[union-attr]
+    links = dict(re.findall(r"^(\w[^:\n]*): (http://hub/contractors/links/[\w.-]+)", mails[first.work_order_id], re.M))
+    assert list(links) == ["Aanvaarden", "Inplannen (met datum)", "Werken bezig", "Klaar", "Weigeren (met reden)"]
+    done = links["Klaar"].removeprefix("http://hub")
+    settings = Settings(amqp_url=clean_broker, database_url=postgres_url,
+                        contractors=ContractorsSettings(contractor_link_secrets=secrets))  # fmt: skip
+    app = create_http_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as client,
+    ):
+        page = await client.get(done)  # what a mail scanner does: nothing changes
+        assert page.status_code == 200, page.text
+        assert '<form method="post">' in page.text
+        assert (await orders_of(postgres_url, [first.report_id]))[0].status == "issued"
+        confirmed = await client.post(done, data={})
+        assert confirmed.status_code == 200, confirmed.text
+        assert "is nu afgerond" in confirmed.text
+        again = await client.post(done, data={})
+        assert again.status_code == 409
+        assert "is al afgerond" in again.text
+        accept = await client.get(links["Aanvaarden"].removeprefix("http://hub"))
+        assert accept.status_code == 409
+        assert "kan niet meer" in accept.text
+        # Altered: another order's id, or another step, under the same signature.
+        altered = done.replace(first.work_order_id, second.work_order_id)
+        assert (await client.post(altered, data={})).status_code == 403
+        assert (await client.get(done.replace(".done.", ".rejected."))).status_code == 403
+        # Expired: signed 31 days ago (the links last 30); a link of the previous secret still works.
+        old = link_signer(settings.contractors)
+        expired = old.token(
+            second.work_order_id, "road_firm", WorkOrderStatus.DONE, dt.datetime.now(dt.UTC) - dt.timedelta(days=31)
+        )
+        refused = await client.post(f"/contractors/links/{expired}", data={})
+        assert refused.status_code == 403
+        assert "verlopen" in refused.text
+        rotated = LinkSigner({"road_firm": ["link-secret-old"]}, "http://hub")
+        token = rotated.token(second.work_order_id, "road_firm", WorkOrderStatus.PLANNED, dt.datetime.now(dt.UTC))
+        no_date = await client.post(f"/contractors/links/{token}", data={})
+        assert no_date.status_code == 422
+        planned = await client.post(f"/contractors/links/{token}", data={"planned_for": "2026-12-10"})
+        assert planned.status_code == 200, planned.text
+    first_now, second_now = await orders_of(postgres_url, [first.report_id, second.report_id])
+    assert (first_now.status, second_now.status) == ("done", "planned")
+    engine = create_engine(postgres_url)
+    async with create_session_factory(engine)() as session:
+        events = await history(session, first.work_order_id)
+    await engine.dispose()
+    assert [(e.status, e.sender) for e in events] == [("done", "email-link:road_firm")]
