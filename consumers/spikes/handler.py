@@ -273,23 +273,7 @@ class SpikesService:
     def _record(self, session: Session, action: Action, now: dt.datetime) -> list[Outgoing]:
         """One `alerts` row per action, under its unique key; the outgoing message if it is to be sent."""
         incident = action.incident
-        message: SpikeDetected | SpikeResolved | None
-        reason: str | None = None
-        if isinstance(action, Fire):
-            kind, state, message = "detected", SENT, self._detected(session, incident, update=False)
-        elif isinstance(action, Update):
-            kind, state, message = "update", SENT, self._detected(session, incident, update=True)
-        elif isinstance(action, Resolve):
-            kind, state, message = "resolved", SENT, build_spike_resolved(incident)
-        else:
-            assert isinstance(action, Suppress)
-            kind, state, reason = f"suppressed-{action.kind}", SUPPRESSED, action.reason
-            # A silenced detection keeps its draft, so the team can read what it would have said.
-            message = (
-                self._detected(session, incident, update=action.kind == "update")
-                if action.kind in ("fire", "update")
-                else None
-            )
+        kind, state, message, reason = self._classify(session, action)
         seq = 1 if kind in ("detected", "resolved") else next_seq(session, incident.incident_id, kind)
         alert_id = f"{incident.incident_id}/{kind}/{seq}"
         inserted = record_alert(
@@ -335,6 +319,26 @@ class SpikesService:
                 time=incident.at,
             )
         ]
+
+    def _classify(
+        self, session: Session, action: Action
+    ) -> tuple[str, str, SpikeDetected | SpikeResolved | None, str | None]:
+        """(alert kind, state, the message it says or would say, why it was suppressed) of one action."""
+        incident = action.incident
+        if isinstance(action, Fire):
+            return "detected", SENT, self._detected(session, incident, update=False), None
+        if isinstance(action, Update):
+            return "update", SENT, self._detected(session, incident, update=True), None
+        if isinstance(action, Resolve):
+            return "resolved", SENT, build_spike_resolved(incident), None
+        assert isinstance(action, Suppress)
+        # A silenced detection keeps its draft, so the team can read what it would have said.
+        message = (
+            self._detected(session, incident, update=action.kind == "update")
+            if action.kind in ("fire", "update")
+            else None
+        )
+        return f"suppressed-{action.kind}", SUPPRESSED, message, action.reason
 
     def _detected(self, session: Session, incident: Incident, *, update: bool) -> SpikeDetected:
         content = incident_content(session, incident)
