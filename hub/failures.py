@@ -137,19 +137,30 @@ def _env_name(model: type[Any] | None, loc: tuple[Any, ...]) -> str:
     return f"{prefix}{field}".upper()
 
 
-def _settings_failure(exc: Any) -> Failure | None:
-    classes = _settings_classes()
-    model = classes.get(str(exc.title))
+def settings_problems(exc: Any, model: type[Any] | None = None) -> str | None:
+    """A settings ValidationError as one line naming each environment variable (`HUB_PREFETCH=abc: ...`), the
+    value shown only where it holds no secret; None when the error is not about a settings class."""
+    model = model or _settings_classes().get(str(exc.title))
     if model is None:
         return None
     parts = []
     for error in exc.errors(include_url=False):
-        name = _env_name(model, tuple(error.get("loc", ())))
+        loc = tuple(error.get("loc", ()))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if not loc:  # a check of the settings as a whole (HUB_ENV=production): its message names what it refuses
+            parts.append(message)
+            continue
+        name = _env_name(model, loc)
         value = os.environ.get(name, error.get("input"))
         shown = value if isinstance(value, str) and name not in _SECRET_NAMES and "PASSWORD" not in name else None
         given = f"={shown}" if shown is not None else ""
-        parts.append(f"{name}{given}: {error.get('msg', 'invalid')}")
-    return Failure(SETTINGS, "bad setting " + "; ".join(parts))
+        parts.append(f"{name}{given}: {message}")
+    return "; ".join(parts)
+
+
+def _settings_failure(exc: Any) -> Failure | None:
+    problems = settings_problems(exc)
+    return None if problems is None else Failure(SETTINGS, "bad setting " + problems)
 
 
 _SECRET_NAMES = {"HUB_WEBHOOK_SECRETS", "HUB_SMTP_PASSWORD", "HUB_AMQP_URL", "HUB_DATABASE_URL"}

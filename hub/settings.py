@@ -211,25 +211,26 @@ def unknown_setting_warnings(
 
 
 def refusal(exc: Exception) -> str:
-    """Why settings were refused, without the values given (pydantic would show them: a URL holds its password)."""
-    if not isinstance(exc, ValidationError):
-        return str(exc)
-    lines = [f"{exc.error_count()} problem(s)"]
-    for error in exc.errors(include_url=False, include_input=False, include_context=False):
-        where = ".".join(str(part) for part in error["loc"])
-        lines.append(f"  {where + ': ' if where else ''}{error['msg']}")
-    return "\n".join(lines)
+    """Why settings were refused, in one line naming each variable, without a secret value (pydantic's own text
+    would show a URL with its password)."""
+    from hub.failures import settings_problems
+
+    if isinstance(exc, ValidationError):
+        return settings_problems(exc, Settings) or str(exc.error_count())
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this process, validated at start-up: refused settings end it with their reasons (exit
-    status 2, no traceback); unknown HUB_* variables are logged as warnings."""
+    status 3, `hub.failures.SETTINGS`, one line, no traceback); unknown HUB_* variables are logged as warnings."""
     try:
         settings = Settings()
     except (ValidationError, SettingsError, TypeError) as exc:
+        from hub.failures import SETTINGS
+
         print(f"hub: settings refused: {refusal(exc)}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(SETTINGS) from None
     for line in unknown_setting_warnings():
         log.warning(line)
     return settings

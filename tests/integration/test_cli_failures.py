@@ -58,6 +58,15 @@ def cwd(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [("HUB_PREFETCH", "abc", "valid integer"), ("HUB_LOG_LEVEL", "verbose", "'DEBUG', 'INFO'")],
+)
+def test_a_bad_setting_names_its_variable(cwd: Path, variable: str, value: str, expected: str) -> None:
+    assert_one_line(hub("stats", cwd=cwd, env={variable: value}), failures.SETTINGS, f"{variable}={value}", expected)
+    assert not (cwd / "hub.sqlite3").exists()
+
+
 def test_database_unreachable(cwd: Path) -> None:
     port = closed_port()
     url = f"postgresql+asyncpg://hub:s3cret@127.0.0.1:{port}/hub"

@@ -152,8 +152,9 @@ def test_the_hub_starts_with_a_warning_and_refuses_production_defaults_without_a
     secret = "Sup3r-S3cret-pw"
     env |= {"HUB_ENV": "production", "HUB_AMQP_URL": f"amqp://guest:{secret}@localhost:5672/"}
     done = hub("db", "upgrade", env=env, cwd=tmp_path)
-    assert done.returncode == 2
+    assert done.returncode == 3  # hub.failures.SETTINGS
     assert "hub: settings refused" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "default user 'guest'" in done.stderr
     assert "Traceback" not in done.stderr
     assert secret not in done.stderr + done.stdout
