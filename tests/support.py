@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import json
 import os
 import random
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,19 @@ class HubProcess:
 
 def ids(n: int) -> Iterable[str]:
     return (str(uuid.uuid4()) for _ in range(n))
+
+
+async def until(
+    check: Callable[[], bool | Awaitable[bool]], what: str = "", timeout: float = 30.0, interval: float = 0.1
+) -> None:
+    """Wait until `check()` (plain or async) is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        await asyncio.sleep(interval)

@@ -4,11 +4,9 @@ nor its e-mail holds any digit run of them. Real RabbitMQ, PostgreSQL, HTTP rece
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from hub.settings import ContractorsSettings, HubDomainSettings, MetricsSettings
 from infra.topology import workorder_queue_name
 from infra.webhooks import generate_secret
 from tests.contractors_support import Receiver, SmtpSink, write_assignees
-from tests.support import CitySystem, drain_queue, make_report
+from tests.support import CitySystem, drain_queue, make_report, until
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +33,6 @@ def leaks(description: str) -> list[str]:
     """The numbers of DESCRIPTION whose subscriber part (last 6 digits) is still in `description`."""
     digits = "".join(ch for ch in description if ch.isdigit())
     return [n for n in NUMBERS if n[-6:] in digits]
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 async def test_no_phone_number_of_a_description_reaches_a_contractor(

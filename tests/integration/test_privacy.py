@@ -40,7 +40,7 @@ from infra.db.tables import OutboxMessage
 from infra.deadletters import DeadLetterQueue
 from infra.metrics import sample_queues
 from infra.topology import DEAD_LETTER_EXCHANGE, consumer_queue_name, declare_topology, workorder_queue_name
-from tests.support import CitySystem, drain_queue, make_report
+from tests.support import CitySystem, drain_queue, make_report, until
 from tests.support import hub_cli as support_cli
 
 pytestmark = pytest.mark.integration
@@ -89,16 +89,6 @@ async def purge(amqp_url: str, queues: list[str]) -> None:
         channel = await connection.channel()
         for name in queues:
             await (await channel.get_queue(name, ensure=True)).purge()
-
-
-async def until(predicate: Any, what: str, timeout: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what}: not reached within {timeout}s")
 
 
 async def count(sessions: async_sessionmaker[AsyncSession], stmt: Any) -> int:

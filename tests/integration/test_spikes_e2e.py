@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import inspect
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aio_pika
@@ -28,7 +27,7 @@ from infra.db import create_engine, create_session_factory
 from infra.topology import COMMS_ALERTS_QUEUE
 from tests.contractors_support import Receiver, SmtpSink
 from tests.spikes_support import TZ, burst, ordinary_traffic, quiet_ticks
-from tests.support import Drained, HubProcess, drain_queue
+from tests.support import Drained, HubProcess, drain_queue, until
 from tests.support import hub_cli as support_cli
 
 pytestmark = pytest.mark.e2e
@@ -132,18 +131,6 @@ async def consumers_on(amqp_url: str, queue: str, n: int, timeout: float = 60) -
 async def take(amqp_url: str, expect: int, timeout: float = 40) -> Drained:
     """What arrived on `comms.alerts` (expect messages, then a second of quiet)."""
     return await drain_queue(amqp_url, COMMS_ALERTS_QUEUE, expect=expect, timeout=timeout, settle=1.0)
-
-
-async def until(condition: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def alert_rows(database_url: str) -> list[Alert]:
