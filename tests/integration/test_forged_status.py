@@ -39,7 +39,9 @@ async def test_a_contractor_cannot_forge_figures_and_a_backdated_done_closes(amq
         async with sessions() as session:
             order = (await session.execute(select(WorkOrder).where(WorkOrder.assignee == B))).scalar_one()
         today = dt.datetime.now(tz).date()
-        period = Period(today - dt.timedelta(days=2), today + dt.timedelta(days=2))
+        # The order counts in its report's filing period (event time), not on the day it was routed.
+        filed = report.filed_at.astimezone(tz).date()
+        period = Period(filed - dt.timedelta(days=2), filed + dt.timedelta(days=2))
 
         async def figures() -> tuple[int, int, int]:
             async with sessions() as session:
