@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,15 +105,6 @@ def status_body(work_order_id: str, assignee: str, status: str, at: dt.datetime,
         "status": status,
         "changed_at": at.isoformat(),
     } | extra
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], *, timeout: float = 30, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def queue_depth(url: str, queue: str) -> int:

@@ -17,8 +17,8 @@ from consumers.router.tables import WorkOrder
 from consumers.stats.queries import Period, workorder_figures
 from consumers.stats.tables import StatWorkOrder
 from infra.consuming import HEADER_ERROR
-from tests.support import CitySystem, drain_queue, make_report
-from tests.trust_support import A, B, contractors_hub, queue_depth, status_body, until
+from tests.support import CitySystem, drain_queue, make_report, until
+from tests.trust_support import A, B, contractors_hub, queue_depth, status_body
 
 pytestmark = pytest.mark.integration
 

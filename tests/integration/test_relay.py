@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aio_pika
@@ -19,6 +19,7 @@ from infra.db.dialect import insert_ignore
 from infra.db.tables import OutboxMessage
 from infra.outbox import Outgoing, outbox_values
 from infra.relay import OutboxRelay, parked_count
+from tests.support import until
 
 pytestmark = pytest.mark.integration
 
@@ -76,14 +77,6 @@ async def rig(database_url: str, clean_broker: str) -> AsyncIterator[Rig]:
         await queue.delete(if_unused=False, if_empty=False)
         await connection.close()
         await engine.dispose()
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_handed_off_rows_are_published_at_once_and_marked(rig: Rig, clean_broker: str) -> None:

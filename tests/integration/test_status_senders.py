@@ -18,8 +18,8 @@ from consumers.router.tables import WorkOrder
 from consumers.router.workorders import work_order_id
 from infra.consuming import HEADER_ERROR
 from infra.deadletters import DeadLetterQueue
-from tests.support import CitySystem, drain_queue, make_report
-from tests.trust_support import A, B, contractors_hub, queue_depth, status_body, until
+from tests.support import CitySystem, drain_queue, make_report, until
+from tests.trust_support import A, B, contractors_hub, queue_depth, status_body
 
 pytestmark = pytest.mark.integration
 
