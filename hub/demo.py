@@ -25,9 +25,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
+from consumers.domain.calendar import CityCalendar
 from consumers.router.tables import Report, WorkOrder
 from consumers.spikes.cli import publish_broadcast
 from consumers.spikes.tables import Alert
+from consumers.stats.saved import notice_figure
 from consumers.stats.tables import StatCall, StatIncident
 from contracts import BroadcastChannel, CallLogged, IncidentBroadcast, ReportFiled
 from hub.bootstrap import build_hub
@@ -135,7 +137,9 @@ async def run_demo(settings: Settings, options: DemoOptions, console: Console | 
             while await pending_count(hub.sessions) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the DB
                 await asyncio.sleep(0.1)
         elapsed = time.perf_counter() - started
-        figures = await _figures(hub.sessions, live_calls, live_reports, wall_start)
+        figures = await _figures(
+            hub.sessions, live_calls, live_reports, wall_start, CityCalendar.load(settings.domain.calendar_file)
+        )
     finally:
         await hub.stop()
 
@@ -168,7 +172,11 @@ async def _grouped(
 
 
 async def _figures(
-    sessions: async_sessionmaker[AsyncSession], call_ids: list[str], report_ids: list[str], since: dt.datetime
+    sessions: async_sessionmaker[AsyncSession],
+    call_ids: list[str],
+    report_ids: list[str],
+    since: dt.datetime,
+    calendar: CityCalendar,
 ) -> DemoFigures:
     async with sessions() as session:
         by_topic = await _grouped(session, StatCall.topic, StatCall.call_id, call_ids)
@@ -180,7 +188,7 @@ async def _figures(
             .where(Alert.created_at >= since, Alert.kind.in_(("detected", "resolved")))
             .order_by(Alert.event_at)
         )
-        alerts = [await _alert_line(session, alert) for alert in rows.scalars()]
+        alerts = [await _alert_line(session, alert, calendar) for alert in rows.scalars()]
     return DemoFigures(by_topic, by_outcome, per_category, per_assignee, alerts)
 
 
@@ -218,32 +226,27 @@ async def _post_broadcasts(
     return posted
 
 
-async def _broadcast_line(session: AsyncSession, alert: Alert) -> str:
-    """When the notice went out, and the incident's calls in the hour before and after it."""
+async def _broadcast_line(session: AsyncSession, alert: Alert, calendar: CityCalendar) -> str:
+    """When the notice went out and what it saved (the statistics' estimate, docs/statistics.md)."""
     at = (
         await session.execute(select(StatIncident.broadcast_at).where(StatIncident.incident_id == alert.incident_id))
     ).scalar_one_or_none()
     if at is None:
         return ""
-    hour = dt.timedelta(hours=1)
-
-    async def calls(start: dt.datetime, end: dt.datetime) -> int:
-        stmt = select(func.count()).where(
-            StatCall.subject == alert.category,
-            StatCall.district == alert.district,
-            StatCall.started_at >= start,
-            StatCall.started_at < end,
-        )
-        return int((await session.execute(stmt)).scalar_one())
-
-    before, after = await calls(at - hour, at), await calls(at, at + hour)
-    return f"{at.astimezone(BRUSSELS):%H:%M}: calls about it in the hour before {before}, in the hour after {after}"
+    figure = await notice_figure(session, calendar, category=alert.category, district=alert.district, broadcast_at=at)
+    s = figure.saved if figure else None
+    if s is None:
+        return f"{at.astimezone(BRUSSELS):%H:%M}: no call about it in the hour before the notice, nothing to project"
+    return (
+        f"{at.astimezone(BRUSSELS):%H:%M}: {s.calls_before} calls in the hour before, {s.calls_after} in the "
+        f"{s.hours_after:.0f} open hours after where {s.expected:.0f} were expected: {s.text}"
+    )
 
 
-async def _alert_line(session: AsyncSession, alert: Alert) -> dict[str, str]:
+async def _alert_line(session: AsyncSession, alert: Alert, calendar: CityCalendar) -> dict[str, str]:
     body = json.loads(alert.body) if alert.body else {}
     return {
-        "broadcast": await _broadcast_line(session, alert) if alert.kind == "detected" else "",
+        "broadcast": await _broadcast_line(session, alert, calendar) if alert.kind == "detected" else "",
         "kind": alert.kind,
         "incident": alert.incident_key,
         "at": alert.event_at.astimezone(BRUSSELS).strftime("%a %d %b %H:%M"),

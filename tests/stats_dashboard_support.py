@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from consumers.router.handler import RoutingService
 from consumers.stats.handler import StatsService
 from contracts import (
+    BroadcastChannel,
     CallLogged,
+    IncidentBroadcast,
     ReportFiled,
     SpikeDetected,
     SpikeResolved,
@@ -54,7 +56,19 @@ class Week:
     incident: PlantedIncident
     alert: dt.datetime
     resolved: dt.datetime
+    broadcast: dt.datetime
     done_hours: dict[str, float] = field(default_factory=dict)  # work order id -> hours to completion
+
+    def incident_calls(self, spans: list[tuple[dt.datetime, dt.datetime]]) -> int:
+        """Calls about the incident (its category as the subject, in its district) within the spans."""
+        inc = self.incident
+        return sum(
+            1
+            for c in self.calls
+            if c.subject == inc.category
+            and c.district == inc.district
+            and any(start <= c.started_at < end for start, end in spans)
+        )
 
     @property
     def days(self) -> list[dt.date]:
@@ -162,6 +176,7 @@ def build_week() -> Week:
         incident=incident,
         alert=alert,
         resolved=incident.ended_at + dt.timedelta(minutes=30),
+        broadcast=alert + dt.timedelta(minutes=30),
         done_hours=done_hours,
     )
 
@@ -218,6 +233,11 @@ async def fill(database_url: str, week: Week) -> None:
     applies.append(("spike-detected", lambda s: service.apply_spike(s, detected)))
     applies.append(("spike-resolved", lambda s: service.apply_spike(s, resolved)))
     await submit(database_url, applies)
+    # The communication team's notice, after the incident is known (a broadcast needs its incident).
+    notice = IncidentBroadcast(
+        incident_id=INCIDENT_ID, broadcast_at=week.broadcast, channels=[BroadcastChannel.WEBSITE]
+    )
+    await submit(database_url, [("broadcast", lambda s: service.apply_broadcast(s, notice))])
 
 
 async def add_calls(database_url: str, calls: list[CallLogged]) -> None:

@@ -37,6 +37,7 @@ from consumers.stats.aggregates import (
     period_label,
 )
 from consumers.stats.queries import CallFigures, Count, Order, Period, WorkOrderFigures, tally_orders
+from consumers.stats.saved import NoticeFigure, hours, notice_figure
 from consumers.stats.schemas import (
     CallGroup,
     CallSummary,
@@ -48,6 +49,7 @@ from consumers.stats.schemas import (
     KeyCount,
     MetaOut,
     NamedCode,
+    NoticeSavedOut,
     PeriodOut,
     PeriodParams,
     ReportGroup,
@@ -132,7 +134,29 @@ def _wo_numbers(f: WorkOrderFigures) -> dict[str, Any]:
     }
 
 
-def _incident_out(i: queries.Incident) -> IncidentOut:
+def notice_out(figure: NoticeFigure | None, now: dt.datetime) -> NoticeSavedOut | None:
+    """The API's view of what the notice saved (null without a broadcast)."""
+    if figure is None:
+        return None
+    s = figure.saved
+    calls_before = s.calls_before if s else 0
+    return NoticeSavedOut(
+        text=s.text if s else "no call about it in the hour before the notice: no rate to project",
+        calls_fewer=None if s is None else round(s.fewer, 1),
+        low=None if s is None else round(s.low, 1),
+        high=None if s is None else round(s.high, 1),
+        expected_calls=None if s is None else round(s.expected, 1),
+        calls_after=s.calls_after if s else 0,
+        calls_before=calls_before,
+        hours_before=round(hours(figure.before), 2),
+        hours_after=round(hours(figure.after), 2),
+        before_from=figure.before[0][0] if figure.before else None,
+        window_to=figure.after[-1][1] if figure.after else None,
+        provisional=not figure.after or figure.after[-1][1] > now,
+    )
+
+
+def _incident_out(i: queries.Incident, notice: NoticeSavedOut | None = None) -> IncidentOut:
     return IncidentOut(
         incident_id=i.incident_id,
         category=i.category,
@@ -147,6 +171,7 @@ def _incident_out(i: queries.Incident) -> IncidentOut:
         reports_in_window=i.reports_in_window,
         total_calls=i.total_calls,
         total_reports=i.total_reports,
+        notice_saved=notice,
     )
 
 
@@ -366,7 +391,14 @@ class StatsApi:
     async def incidents(self, session: AsyncSession, params: PeriodParams) -> IncidentsOut:
         period, scope = self.period(params), self.scope(params)
         found = await queries.incidents(session, period, self.tz, scope)
-        return IncidentsOut(**self.scoped(params, period), incidents=[_incident_out(i) for i in found])
+        out = [_incident_out(i, await self.notice(session, i)) for i in found]
+        return IncidentsOut(**self.scoped(params, period), incidents=out)
+
+    async def notice(self, session: AsyncSession, i: queries.Incident) -> NoticeSavedOut | None:
+        figure = await notice_figure(
+            session, self.calendar, category=i.category, district=i.district, broadcast_at=i.broadcast_at
+        )
+        return notice_out(figure, self.clock())
 
     async def timeline(self, session: AsyncSession, incident_id: str, params: TimelineParams) -> TimelineOut | None:
         after = None if params.after_minutes is None else dt.timedelta(minutes=params.after_minutes)
@@ -379,7 +411,7 @@ class StatsApi:
         if timeline is None:
             return None
         return TimelineOut(
-            incident=_incident_out(timeline.incident),
+            incident=_incident_out(timeline.incident, await self.notice(session, timeline.incident)),
             step_minutes=timeline.step_minutes,
             alert_at=timeline.incident.detected_at,
             broadcast_at=timeline.incident.broadcast_at,

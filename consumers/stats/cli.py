@@ -96,19 +96,19 @@ def cmd_stats(args: argparse.Namespace, settings: CliSettings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # A database failure (unreachable, no schema) is the hub command line's one line and exit code.
-    table = asyncio.run(_query(settings.database_url, period, args.by, calendar.tz, args.as_of or today))
+    table = asyncio.run(_query(settings.database_url, period, args.by, calendar, args.as_of or today))
     sys.stdout.write(render(table, args.format, period=period, by=args.by))
     return 0
 
 
-async def _query(database_url: str, period: Period, by: Any, tz: Any, as_of: dt.date) -> Table:
+async def _query(database_url: str, period: Period, by: Any, calendar: Any, as_of: dt.date) -> Table:
     from consumers.stats.report import stats_table
     from infra.db import create_engine, create_session_factory
 
     engine = create_engine(database_url)
     try:
         async with create_session_factory(engine)() as session:
-            return await stats_table(session, period, by, tz=tz, as_of=as_of)
+            return await stats_table(session, period, by, tz=calendar.tz, as_of=as_of, calendar=calendar)
     finally:
         await engine.dispose()
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from consumers.domain.calendar import CityCalendar
 from consumers.stats.aggregates import (
     ALL,
     CALLS,
@@ -38,6 +39,7 @@ from consumers.stats.queries import (
     Count,
     Period,
     WorkOrderFigures,
+    incidents,
     median_handle_seconds,
     report_status_counts,
     series,
@@ -45,6 +47,7 @@ from consumers.stats.queries import (
     totals,
     workorder_figures,
 )
+from consumers.stats.saved import notice_figure
 
 Grouping = Literal[
     "hour",
@@ -60,6 +63,7 @@ Grouping = Literal[
     "channel",
     "status",
     "assignee",
+    "incidents",
 ]
 GROUPINGS: tuple[Grouping, ...] = get_args(Grouping)
 
@@ -89,9 +93,17 @@ def _share(n: int, total: int) -> float | None:
 
 
 async def stats_table(
-    session: AsyncSession, period: Period, by: Grouping | None, *, tz: ZoneInfo, as_of: dt.date
+    session: AsyncSession,
+    period: Period,
+    by: Grouping | None,
+    *,
+    tz: ZoneInfo,
+    as_of: dt.date,
+    calendar: CityCalendar | None = None,
 ) -> Table:
     """The figures of `hub stats`: a summary, or one grouping of them."""
+    if by == "incidents":
+        return await _incidents(session, period, calendar or CityCalendar(timezone=str(tz)))
     if by is None:
         return await _summary(session, period, tz, as_of)
     if by in PERIOD_KINDS:
@@ -146,6 +158,30 @@ async def stats_table(
         rows = [[a, *_wo_cells(f)] for a, f in sorted(figures.items(), key=lambda kv: (-kv[1].issued, kv[0]))]
         return Table(f"work orders by assignee, issued {period.label}, as of {as_of}", columns, rows)
     raise ValueError(f"unknown grouping {by!r}; one of {', '.join(GROUPINGS)}")
+
+
+async def _incidents(session: AsyncSession, period: Period, calendar: CityCalendar) -> Table:
+    """The incidents detected in the period, with what their notice saved (docs/statistics.md)."""
+    rows: list[list[Cell]] = []
+    for i in await incidents(session, period, calendar.tz):
+        figure = await notice_figure(
+            session, calendar, category=i.category, district=i.district, broadcast_at=i.broadcast_at
+        )
+        s = figure.saved if figure else None
+        rows.append(
+            [
+                i.incident_id,
+                calendar.local(i.detected_at).strftime("%Y-%m-%d %H:%M"),
+                None if i.broadcast_at is None else calendar.local(i.broadcast_at).strftime("%Y-%m-%d %H:%M"),
+                None if s is None else s.calls_before,
+                None if s is None else round(s.expected, 1),
+                None if s is None else s.calls_after,
+                None if s is None else round(s.fewer, 1),
+                None if s is None else f"{s.low:+.0f} to {s.high:+.0f}",
+            ]
+        )
+    columns = ["incident", "alert", "broadcast", "calls_hour_before", "expected_3h", "came_3h", "fewer", "ci95"]
+    return Table(f"incidents and what the notice saved, detected {period.label}", columns, rows)
 
 
 _WO_COLUMNS = ["issued", "open", "overdue", "done", "rejected", "done_on_time", "sla_pct", "median_completion_h"]

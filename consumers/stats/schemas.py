@@ -267,6 +267,26 @@ class WorkOrdersOut(Scoped):
     rows: list[WorkOrderGroup]
 
 
+class NoticeSavedOut(BaseModel):
+    """What the notice saved (docs/statistics.md): the pre-notice call rate projected over the window, minus the
+    calls that came; the interval from the Poisson uncertainty of both counts."""
+
+    text: str = Field(description="'about N calls fewer than expected (95 % interval L to H)'.")
+    calls_fewer: float | None = Field(
+        description="Expected minus came (negative: more calls than expected); null without a call in the hour before."
+    )
+    low: float | None = Field(description="Lower end of the 95 % interval of calls_fewer.")
+    high: float | None = Field(description="Upper end of the 95 % interval of calls_fewer.")
+    expected_calls: float | None
+    calls_after: int = Field(description="Calls about the incident in the window after the notice.")
+    calls_before: int = Field(description="Calls about the incident in the hour of opening before the notice.")
+    hours_before: float
+    hours_after: float
+    before_from: dt.datetime | None = Field(description="Start of the hour before (opening hours only).")
+    window_to: dt.datetime | None = Field(description="End of the window after the notice (opening hours only).")
+    provisional: bool = Field(description="The window has not ended yet: calls may still come.")
+
+
 class IncidentOut(BaseModel):
     incident_id: str
     category: str
@@ -283,6 +303,7 @@ class IncidentOut(BaseModel):
     reports_in_window: int | None
     total_calls: int | None
     total_reports: int | None
+    notice_saved: NoticeSavedOut | None = Field(None, description="What the notice saved; null without a broadcast.")
 
 
 class IncidentsOut(Scoped):

@@ -25,9 +25,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from consumers.stats.saved import BEFORE, WINDOW, open_spans
 from consumers.stats.tables import StatCall
 from infra.db import create_engine
-from tests.stats_dashboard_support import Week, build_week, fill
+from tests.stats_dashboard_support import CALENDAR, Week, build_week, fill
 
 pytestmark = pytest.mark.integration
 
@@ -276,8 +277,17 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
     bars = await dashboard.marks("incident-timeline", "calls")
     assert bars == {str(b["minutes_from_alert"]): b["calls"] for b in timeline["buckets"]}
     assert sum(bars.values()) > 0
-    for marker in ("alert", "resolved"):
+    for marker in ("alert", "broadcast", "resolved"):
         assert await page.locator(f'[data-chart="incident-timeline"] [data-marker="{marker}"]').count() == 1
+    # What the notice saved, as plain text beside the chart: the calls the scenario has before and after it.
+    saved = timeline["incident"]["notice_saved"]
+    before = open_spans(CALENDAR, week.broadcast, BEFORE, backwards=True)
+    after = open_spans(CALENDAR, week.broadcast, WINDOW)
+    assert (saved["calls_before"], saved["calls_after"]) == (week.incident_calls(before), week.incident_calls(after))
+    assert saved["calls_before"] > 0
+    shown = page.locator('[data-chart="incident-timeline"] .notice-saved')
+    assert saved["text"] in await shown.inner_text()
+    assert float(await shown.get_attribute("data-notice-saved")) == saved["calls_fewer"]
 
     # A district: every chart refetches and shows that district's figures only.
     district = week.incident.district

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.router.handler import RoutingService
 from consumers.stats.aggregates import ALL, CALLS, REPORTS, WORKORDERS
+from consumers.stats.api import StatsApi
 from consumers.stats.cli import render
 from consumers.stats.handler import StatsService, UnknownIncident
 from consumers.stats.queries import (
@@ -38,6 +39,7 @@ from consumers.stats.queries import (
 )
 from consumers.stats.rebuild import counter_snapshot, rebuild
 from consumers.stats.report import GROUPINGS, Table, stats_table
+from consumers.stats.schemas import PeriodParams, TimelineParams
 from contracts import (
     BroadcastChannel,
     CallLogged,
@@ -94,7 +96,7 @@ async def table(
     sessions: async_sessionmaker[AsyncSession], period: Period, by: str | None, as_of: dt.date = dt.date(2021, 12, 31)
 ) -> Table:
     async with sessions() as session:
-        return await stats_table(session, period, by, tz=TZ, as_of=as_of)
+        return await stats_table(session, period, by, tz=TZ, as_of=as_of, calendar=CALENDAR)
 
 
 def column(t: Table, name: str) -> dict[str, object]:
@@ -420,11 +422,11 @@ def spike(incident_id: str, detected_at: dt.datetime, **overrides: object) -> Sp
     )
 
 
-@pytest.mark.integration
 def broadcast(incident_id: str, at: dt.datetime) -> IncidentBroadcast:
     return IncidentBroadcast(incident_id=incident_id, broadcast_at=at, channels=[BroadcastChannel.WEBSITE])
 
 
+@pytest.mark.integration
 async def test_incidents_count_once_and_their_timeline_shows_the_drop(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -508,6 +510,23 @@ async def test_incidents_count_once_and_their_timeline_shows_the_drop(
     assert [b.calls for b in timeline.buckets] == [1, 1, 1, 4, 2, 0, 1, 0]
     assert [b.reports for b in timeline.buckets] == [0, 0, 0, 1, 0, 0, 0, 0]
     assert timeline.incident.broadcast_at == alert + dt.timedelta(minutes=35)
+    # What the notice (10:38) saved: 7 calls in the hour before it, so 21 expected in the 3 hours after; 2 came.
+    api = StatsApi(sessions, CALENDAR, DOMAIN.catalogue)
+    async with sessions() as session:
+        listed = await api.incidents(session, PeriodParams.model_validate({"year": 2021}))
+        shown = await api.timeline(session, "inc-1", TimelineParams())
+    saved = listed.incidents[0].notice_saved
+    assert saved is not None
+    assert listed.incidents[1].notice_saved is None
+    assert (saved.calls_before, saved.expected_calls, saved.calls_after, saved.calls_fewer) == (7, 21.0, 2, 19.0)
+    assert (saved.low, saved.high) == (3.2, 34.8)  # 19 +- 1.96 sqrt(3^2 x 7 + 2)
+    assert saved.text == "about 19 calls fewer than expected (95 % interval +3 to +35)"
+    assert saved.window_to == alert + dt.timedelta(minutes=35 + 180)
+    assert not saved.provisional
+    assert shown is not None
+    assert shown.incident.notice_saved == saved
+    by_incident = await table(sessions, Period.year(2021), "incidents")
+    assert column(by_incident, "fewer") == {"inc-1": 19.0, "inc-2": None}
     by_month = await table(sessions, Period(dt.date(2021, 3, 1), dt.date(2021, 4, 30)), "month")
     assert column(by_month, "spikes") == {"2021-03": 1, "2021-04": 1}
     assert column(await table(sessions, Period.year(2021), "category"), "spikes") == {

@@ -561,6 +561,15 @@
       markers,
       height: 260,
     });
+    const saved = t.incident.notice_saved;
+    if (saved) {
+      const when = (at) => localTime(at, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+      const detail = saved.calls_fewer === null
+        ? ""
+        : ` ${fmt(saved.calls_before)} calls in the hour before the notice, so ${saved.expected_calls} expected in the ${saved.hours_after} open hours after it (to ${when(saved.window_to)}); ${fmt(saved.calls_after)} came.${saved.provisional ? " Provisional: the window has not ended." : ""}`;
+      container.append(el("p", { class: "notice-saved", "data-notice-saved": saved.calls_fewer === null ? "" : String(saved.calls_fewer) },
+        `What the notice saved: ${saved.text}.${detail}`));
+    }
     table(container, "Incident timeline", ["Time", "Minutes from alert", "Calls", "Reports"],
       buckets.map((b, i) => [labels[i], b.minutes_from_alert, fmt(b.calls), fmt(b.reports)]));
   }
