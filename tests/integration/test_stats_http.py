@@ -123,6 +123,8 @@ async def test_the_openapi_document_is_valid_and_describes_every_route(sqlite_ur
     assert {(path, method) for path, item in document["paths"].items() for method in item} == {
         *((path, "get") for path in STATS_PATHS),
         ("/contractors/{assignee}/workorder-status", "post"),
+        ("/contractors/links/{token}", "get"),
+        ("/contractors/links/{token}", "post"),
         *((path, "get") for path in ("/", "/health/live", "/health/ready", "/metrics", "/asyncapi", "/asyncapi.json")),
         *(
             (f"/open311/v2/{path}", "get")
