@@ -15,7 +15,11 @@ A crash between the broker's confirm and the mark republishes a row with the sam
 publish, exactly-once effect. A row whose publish failed keeps its error and is tried again by the sweep after a
 growing back-off (`next_attempt_at`), so failing rows never crowd fresh ones out of a sweep round; one the broker
 returned as unroutable (mandatory flag, no queue bound) `max_attempts` times is parked (`parked_at`): no relay
-tries it again until an operator clears `parked_at`.
+tries it again until an operator clears `parked_at`. Only the broker's own answer about a message (returned or
+nacked) counts as an attempt and grows its back-off: a publish lost with the connection or the channel (a node
+going away, a timeout) says nothing about the row, so it is tried again after `retry_backoff_s` whatever
+happened before. Counting those made a row that failed a few times during a node's failover wait up to
+`max_backoff_s` (300 s) once the cluster was healthy again.
 
 Messages in flight (published, confirm not yet in) are bounded by `max_in_flight`. aiormq publishes one message
 at a time per channel (it holds the channel lock until the frames are written, and RabbitMQ's flow control slows
@@ -36,6 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -342,11 +347,16 @@ class OutboxRelay:
         params: list[dict[str, Any]] = []
         for n, (message, exc, attempts) in enumerate(failures):
             error = f"{type(exc).__name__}: {exc}"[:1000]
-            backoff = min(self._retry_backoff_s * 2 ** (attempts - 1), self._max_backoff_s)
+            # Returned, nacked, or its exchange missing: the broker's answer about this row.
+            answered = isinstance(exc, aio_pika.exceptions.DeliveryError | aiormq.exceptions.ChannelNotFoundEntity)
+            if not answered:  # the transport failed: not an attempt of this row's
+                attempts -= 1
+            backoff = min(self._retry_backoff_s * 2 ** max(attempts - 1, 0), self._max_backoff_s)
             park = isinstance(exc, aio_pika.exceptions.PublishError) and attempts >= self._max_attempts
             params.append(
                 {
                     "b_message_id": message.message_id,
+                    "b_counted": 1 if answered else 0,
                     "b_error": error,
                     "b_next": now + dt.timedelta(seconds=backoff),
                     "b_parked": now if park else None,
@@ -354,11 +364,11 @@ class OutboxRelay:
             )
             if n < _LOGGED_FAILURES:
                 log.error(
-                    "outbox message %s to %s/%s not published (attempt %d%s): %s",
+                    "outbox message %s to %s/%s not published (%s%s): %s",
                     message.message_id,
                     message.exchange,
                     message.routing_key,
-                    attempts,
+                    f"attempt {attempts}" if answered else "connection",
                     ", parked" if park else "",
                     error,
                 )
@@ -369,7 +379,7 @@ class OutboxRelay:
             update(OutboxMessage.__table__)  # type: ignore[arg-type]  # the Core table: executemany by message id
             .where(outbox.message_id == bindparam("b_message_id"))
             .values(
-                attempts=outbox.attempts + 1,
+                attempts=outbox.attempts + bindparam("b_counted"),
                 last_error=bindparam("b_error"),
                 next_attempt_at=bindparam("b_next"),
                 parked_at=bindparam("b_parked"),

@@ -194,9 +194,9 @@ async def test_leader_node_and_a_replica_die_while_reports_flow(
 
         await wait_until("every report routed once", all_routed, 180)
         await wait_until("every report and work order counted once", all_counted, 120)
-        # A row whose publish failed while its relay's node was going away waits out its back-off (doubling, at
-        # most 300 s: infra.relay) before the next attempt, so the outbox empties up to five minutes later.
-        await wait_until("nothing left in the outbox", outbox_empty, 330)
+        # A row whose publish was lost with its relay's node is tried again after the first back-off, however
+        # often that happened during the failover (infra.relay): the outbox empties soon after the cluster heals.
+        await wait_until("nothing left in the outbox", outbox_empty, 60)
 
         delivered: list[str] = []
         wanted = Counter(assignee for assignee, _ in expected.values())

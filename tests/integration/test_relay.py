@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aio_pika
+import aiormq
 import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from infra.clock import aware
 from infra.db import create_engine, create_session_factory, upgrade_schema
 from infra.db.dialect import insert_ignore
 from infra.db.tables import OutboxMessage
@@ -220,3 +222,38 @@ async def test_unroutable_rows_are_parked_and_never_hold_up_fresh_ones(rig: Rig,
     assert all(rows[m.message_id].published_at is None for m in lost)
     assert await rig.received() == [fresh.message_id]
     assert await parked_count(rig.sessions) == 1000  # what `hub_outbox_parked` shows
+
+
+async def test_a_lost_connection_does_not_grow_a_rows_back_off(rig: Rig, clean_broker: str) -> None:
+    # A publish lost with its connection (a node going away) says nothing about the row: it is tried again after
+    # the first back-off, however often that happened; only the broker's answers about it (returned) count.
+    relay = OutboxRelay(rig.sessions, clean_broker, retry_backoff_s=1.0, max_backoff_s=300.0, max_attempts=3)
+    lost_with_node, unroutable = rig.message(1), rig.message(2, routable=False)
+    await rig.commit([lost_with_node, unroutable], dt.datetime.now(dt.UTC), handed_off=False)
+    rows = await rig.rows()
+    channel = await rig.connection.channel(publisher_confirms=True, on_return_raises=True)
+    with pytest.raises(aio_pika.exceptions.PublishError) as raised:  # what the broker's NO_ROUTE raises
+        await channel.default_exchange.publish(
+            aio_pika.Message(b"{}"), routing_key=unroutable.routing_key, mandatory=True
+        )
+    returned = raised.value
+    gone = aiormq.exceptions.ChannelInvalidStateError("writer is closed")
+    for _ in range(6):
+        async with rig.sessions() as session, session.begin():
+            await relay._record_failures(
+                session,
+                [
+                    (row, gone if row.message_id == lost_with_node.message_id else returned, row.attempts + 1)
+                    for row in rows.values()
+                ],
+            )
+        rows = await rig.rows()
+    now = dt.datetime.now(dt.UTC)
+    lost_row, unroutable_row = rows[lost_with_node.message_id], rows[unroutable.message_id]
+    assert lost_row.attempts == 0
+    assert lost_row.parked_at is None
+    assert "ChannelInvalidStateError" in (lost_row.last_error or "")
+    assert lost_row.next_attempt_at is not None
+    assert aware(lost_row.next_attempt_at) - now < dt.timedelta(seconds=1.5)
+    assert unroutable_row.attempts == 6
+    assert unroutable_row.parked_at is not None  # parked at its third
