@@ -367,6 +367,8 @@ def _build_spikes(hub: Hub) -> None:
                 email_from=settings.notifier.email_from,
                 timezone=domain.calendar.timezone,
                 poll_interval_s=settings.notifier.poll_interval_s,
+                chat_format=settings.notifier.webhook_format,
+                console_url=settings.notifier.console_url,
             ),
             mailer=mailer,
             chat=chat,

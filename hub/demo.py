@@ -27,7 +27,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from consumers.domain.calendar import CityCalendar
 from consumers.router.tables import Report, WorkOrder
-from consumers.spikes.cli import publish_broadcast
+from consumers.spikes.actions import publish_broadcast
 from consumers.spikes.tables import Alert
 from consumers.stats.saved import notice_figure
 from consumers.stats.tables import StatCall, StatIncident

@@ -1,7 +1,10 @@
-"""Posting a message to a chat's incoming webhook (Slack, Mattermost, Rocket.Chat, Teams connectors).
+"""Posting a message to a chat's incoming webhook: Slack, Mattermost, Rocket.Chat, or Microsoft Teams Workflows.
 
-All of them take a JSON object with a `text` field (Markdown) on a secret URL; the URL is the credential,
-so it is never logged. One attempt per call: the caller schedules retries. Redirects are not followed (a
+Two body shapes (`ChatFormat`, chosen per endpoint in configuration): `text`, the JSON object with a `text`
+field (Markdown) that Slack, Mattermost and Rocket.Chat take; `teams`, a message with one Adaptive Card
+attachment, the only shape a Teams Workflows webhook ("Post to a channel when a webhook request is received")
+renders (the Office 365 connectors that took `{"text"}` are retired). On a secret URL; the URL is the
+credential, so it is never logged. One attempt per call: the caller schedules retries. Redirects are not followed (a
 webhook that moved is a configuration error, not something to chase).
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any, Literal
 
 import httpx
 
@@ -17,9 +21,21 @@ from infra.webhooks import AttemptResult, retry_after_seconds
 USER_AGENT = "city-contact-hub-alerts/1"
 
 
+ChatFormat = Literal["text", "teams"]
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+
+
 def chat_body(text: str) -> bytes:
-    """The JSON every chat webhook of this kind accepts."""
+    """The JSON Slack, Mattermost and Rocket.Chat webhooks accept."""
     return json.dumps({"text": text}, ensure_ascii=False).encode()
+
+
+def adaptive_card_body(card: dict[str, Any]) -> bytes:
+    """A Teams Workflows message carrying one Adaptive Card (`card`: its `type`, `version`, `body`, ...)."""
+    if card.get("type") != "AdaptiveCard":
+        raise ValueError("not an Adaptive Card")
+    message = {"type": "message", "attachments": [{"contentType": ADAPTIVE_CARD, "contentUrl": None, "content": card}]}
+    return json.dumps(message, ensure_ascii=False).encode()
 
 
 class ChatWebhookSender:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -19,7 +19,18 @@ class NotifierSettings(SettingsGroup):
     )
     email_from: str = Field(default="meldingspieken@stad.example.be", description="Sender of alert e-mails.")
     webhook_url: SecretStr | None = Field(
-        default=None, description="Chat incoming webhook (Slack, Mattermost, Teams style, JSON {text}); none: no chat."
+        default=None,
+        description="Chat incoming webhook (Slack, Mattermost, or a Teams Workflows webhook); none: no chat.",
+    )
+    webhook_format: Literal["text", "teams"] = Field(
+        default="text",
+        description='The chat webhook\'s body: text (JSON {"text": ...}: Slack, Mattermost, Rocket.Chat) or teams (a '
+        "Microsoft Teams Workflows message with an Adaptive Card).",
+    )
+    console_url: str | None = Field(
+        default=None,
+        description="The console's public address (e.g. https://hub.stad.example.be): alert e-mails and chat messages "
+        "link to the incident's page under it; none: no links.",
     )
     timeout_s: float = Field(default=10.0, gt=0, le=30, description="Timeout of one chat webhook request.")
     retry_schedule_s: Schedule = Field(
@@ -40,6 +51,13 @@ class NotifierSettings(SettingsGroup):
         if bad:
             raise ValueError(f"not an e-mail address: {', '.join(bad)}")
         return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _console(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("the console's address must be an http(s) URL")
+        return value or None
 
     @field_validator("webhook_url")
     @classmethod

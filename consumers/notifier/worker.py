@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from consumers.notifier import compose
 from consumers.notifier.tables import AlertNotification
 from contracts import SpikeDetected, SpikeResolved
-from infra.chat import ChatWebhookSender, chat_body
+from infra.chat import ChatFormat, ChatWebhookSender, adaptive_card_body, chat_body
 from infra.clock import utcnow
 from infra.mailer import Mailer
 from infra.sending import (
@@ -76,6 +76,9 @@ class NotifierConfig:
     poll_interval_s: float = 1.0
     batch_size: int = 20
     lease_s: float = 120.0
+    # The chat endpoint's body shape; the console's public address, for the incident links (None: no links).
+    chat_format: ChatFormat = "text"
+    console_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,19 +186,28 @@ class NotifierWorker:
         if self._mailer is not None:
             channels["email"] = EmailChannel(self._mailer, self._email)
         if self._chat is not None:
-            channels["webhook"] = ChatChannel(
-                self._chat, lambda item: chat_body(compose.chat_text(_ALERT.validate_json(item.body), self._tz))
-            )
+            channels["webhook"] = ChatChannel(self._chat, self._chat_body)
         return channels
 
+    def _url(self, alert: SpikeDetected | SpikeResolved) -> str | None:
+        return compose.incident_url(self.config.console_url, alert.incident_id)
+
+    def _chat_body(self, item: Send) -> bytes:
+        alert = _ALERT.validate_json(item.body)
+        if self.config.chat_format == "teams":
+            return adaptive_card_body(compose.teams_card(alert, self._tz, self._url(alert)))
+        return chat_body(compose.chat_text(alert, self._tz, self._url(alert)))
+
     def _email(self, item: Send) -> EmailMessage:
+        alert = _ALERT.validate_json(item.body)
         return compose.email(
-            _ALERT.validate_json(item.body),
+            alert,
             sender=self.config.email_from,
             to=list(self.config.email_to),
             notification_id=item.key,
             now=item.at,
             tz=self._tz,
+            url=self._url(alert),
         )
 
     async def _record(self, row: _Claimed, result: Result, now: dt.datetime) -> None:

@@ -22,29 +22,26 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import aio_pika
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.settings import DomainSettings
 from consumers.notifier.tables import AlertNotification
+from consumers.spikes.actions import cancel_silence, create_silence, incident_scope, publish_broadcast
 from consumers.spikes.config import load_spike_config
 from consumers.spikes.engine import EngineState
 from consumers.spikes.lifecycle import Incident
 from consumers.spikes.settings import SpikesSettings
-from consumers.spikes.silences import Scope, SilenceError, new_silence_id, parse_duration, scope_of
+from consumers.spikes.silences import Scope, SilenceError, parse_duration, scope_of
 from consumers.spikes.store import STATE_ROW, aware, utc
 from consumers.spikes.tables import Alert, AlertSilence, SpikeState
 from contracts import BroadcastChannel, IncidentBroadcast
-from infra import amqp
 from infra.cli import Subparsers, bind, command
 from infra.clock import utcnow
-from infra.cloudevents import amqp_headers, amqp_properties, meta_for
 from infra.db import create_engine, create_session_factory
 from infra.errors import describe
-from infra.topology import CITY_EVENTS
 
 
 class CliSettings(Protocol):
@@ -66,59 +63,6 @@ class CliSettings(Protocol):
 def _tz(settings: CliSettings) -> ZoneInfo:
     """The city's time zone: the calendar's, the one source."""
     return CityCalendar.load(settings.domain.calendar_file).tz
-
-
-async def create_silence(
-    sessions: async_sessionmaker[AsyncSession],
-    scope: Scope,
-    *,
-    ends_at: dt.datetime,
-    reason: str,
-    created_by: str | None,
-    now: dt.datetime,
-) -> str:
-    silence_id = new_silence_id()
-    async with sessions() as session, session.begin():
-        session.add(
-            AlertSilence(
-                silence_id=silence_id,
-                category=scope.category,
-                district=scope.district,
-                street=scope.street,
-                starts_at=None,
-                ends_at=utc(ends_at),
-                reason=reason,
-                created_by=created_by,
-                created_at=utc(now),
-                cancelled_at=None,
-            )
-        )
-    return silence_id
-
-
-async def cancel_silence(sessions: async_sessionmaker[AsyncSession], silence_id: str, now: dt.datetime) -> bool:
-    """Cancel a silence (kept for the record); False if there is no such silence still in force."""
-    async with sessions() as session, session.begin():
-        result = await session.execute(
-            update(AlertSilence)
-            .where(AlertSilence.silence_id == silence_id, AlertSilence.cancelled_at.is_(None))
-            .values(cancelled_at=utc(now))
-            .returning(AlertSilence.silence_id)
-        )
-        return result.scalar_one_or_none() is not None
-
-
-async def incident_scope(sessions: async_sessionmaker[AsyncSession], incident_id: str) -> Scope:
-    """The category and district of an incident the `alerts` table knows."""
-    async with sessions() as session:
-        row = (
-            await session.execute(
-                select(Alert.category, Alert.district).where(Alert.incident_id == incident_id).limit(1)
-            )
-        ).first()
-    if row is None:
-        raise SilenceError(f"no alert recorded for incident {incident_id!r} (see `hub alerts list`)")
-    return Scope(row.category, row.district, None)
 
 
 @dataclass
@@ -277,32 +221,6 @@ def alerts_unsilence_cmd(args: argparse.Namespace, settings: CliSettings) -> int
         return 1
     print(f"{args.silence_id}: cancelled; a live incident it held back is announced at the next message")
     return 0
-
-
-BROADCAST_SOURCE = "/city/communication"
-
-
-async def publish_broadcast(amqp_url: str, broadcast: IncidentBroadcast) -> str:
-    """Publish the notice with a confirm; mandatory, so it fails loudly when no hub queue takes it. Its event id."""
-    # The same notice published twice (a retried command) has the same id: the statistics keep it once.
-    event_id = f"broadcast/{broadcast.incident_id}/{broadcast.broadcast_at.isoformat()}"
-    meta = meta_for(broadcast, source=BROADCAST_SOURCE, event_id=event_id, time=broadcast.broadcast_at)
-    connection = await amqp.connect(amqp_url, "spikes-broadcast")
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        exchange = await channel.get_exchange(CITY_EVENTS.name, ensure=False)
-        await exchange.publish(
-            aio_pika.Message(
-                body=broadcast.model_dump_json().encode(),
-                headers=dict(amqp_headers(meta)),
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                **amqp_properties(meta),
-            ),
-            routing_key=IncidentBroadcast.routing_key,
-            mandatory=True,
-            timeout=30,
-        )
-    return event_id
 
 
 @_reported

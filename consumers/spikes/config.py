@@ -36,6 +36,11 @@ TEMPLATE_FIELDS = frozenset(
         "informed_en",
         "category_nl",
         "category_en",
+        "streets_fr",
+        "fraction_fr",
+        "assignee_fr",
+        "informed_fr",
+        "category_fr",
     }
 )
 
@@ -46,10 +51,16 @@ class SpikeConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Names:
-    """A name in Dutch and English, as the broadcast drafts use it."""
+    """A name in Dutch and English (and French, optional), as the broadcast drafts use it."""
 
     nl: str
     en: str
+    # Without a French name the French draft uses the Dutch one (a city's own names read the same).
+    fr: str | None = None
+
+    @property
+    def french(self) -> str:
+        return self.fr or self.nl
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,9 @@ class DraftTemplates:
     district_en: str
     street_nl: str
     street_en: str
+    # French drafts are optional: a category without them has no French draft.
+    district_fr: str | None = None
+    street_fr: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,10 +424,15 @@ def _prior(raw: Any, source: str) -> PriorSettings:
 
 def _templates(raw: Mapping[str, Any], where: str) -> DraftTemplates:
     names = ("district_nl", "district_en", "street_nl", "street_en")
-    _no_unknown(raw, frozenset(names), where)
+    optional = ("district_fr", "street_fr")
+    _no_unknown(raw, frozenset(names + optional), where)
+    if (raw.get("district_fr") is None) != (raw.get("street_fr") is None):
+        raise SpikeConfigError(f"{where}: give both French templates (district_fr and street_fr) or neither")
     values: dict[str, str] = {}
-    for name in names:
+    for name in names + optional:
         text = raw.get(name)
+        if text is None and name in optional:
+            continue
         if not isinstance(text, str) or not text.strip():
             raise SpikeConfigError(f"{where}.{name}: a non-empty template is required")
         _check_template(text, f"{where}.{name}")
@@ -442,12 +461,13 @@ def _names_map(raw: Any, where: str) -> dict[str, Names]:
 
 
 def _names(raw: Any, where: str) -> Names:
-    if not isinstance(raw, Mapping) or set(raw) != {"nl", "en"}:
-        raise SpikeConfigError(f"{where}: expected exactly `nl` and `en`")
-    nl, en = raw["nl"], raw["en"]
-    if not isinstance(nl, str) or not isinstance(en, str) or not nl.strip() or not en.strip():
+    if not isinstance(raw, Mapping) or set(raw) not in ({"nl", "en"}, {"nl", "en", "fr"}):
+        raise SpikeConfigError(f"{where}: expected `nl` and `en` (and optionally `fr`)")
+    values = [raw[lang] for lang in ("nl", "en", "fr") if lang in raw]
+    if not all(isinstance(v, str) and v.strip() for v in values):
         raise SpikeConfigError(f"{where}: names must be non-empty strings")
-    return Names(nl=nl.strip(), en=en.strip())
+    fr = raw.get("fr")
+    return Names(nl=raw["nl"].strip(), en=raw["en"].strip(), fr=fr.strip() if isinstance(fr, str) else None)
 
 
 def _no_unknown(raw: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:

@@ -19,13 +19,18 @@ from consumers.spikes.lifecycle import Incident
 from contracts.spikes import SpikeDetected, SpikeResolved
 
 MAX_SAMPLE_REPORT_IDS = 10
-_ARTICLES = ("De ", "Het ", "The ")
+_ARTICLES = ("De ", "Het ", "The ", "Le ", "La ", "Les ", "L'")
 
 
 @dataclass(frozen=True, slots=True)
 class Drafts:
     nl: str
     en: str
+    # None when the category has no French templates (spikes.yaml: district_fr, street_fr).
+    fr: str | None = None
+
+    def get(self, lang: str) -> str | None:
+        return {"nl": self.nl, "en": self.en, "fr": self.fr}.get(lang)
 
 
 def dominant_fraction(fractions: Iterable[str | None]) -> str | None:
@@ -42,6 +47,10 @@ def join_nl(items: Sequence[str]) -> str:
 
 def join_en(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def join_fr(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} et {items[-1]}"
 
 
 def _mid_sentence(name: str) -> str:
@@ -72,7 +81,8 @@ def render_drafts(
     fraction: str | None = None,
     assignees: Sequence[str] = (),
 ) -> Drafts:
-    """Dutch and English drafts from the category's templates: the street template when streets are named."""
+    """Dutch, English and (when the category has its templates) French drafts from the category's templates: the
+    street template when streets are named."""
     settings = config.for_category(category)
     fraction_names = config.fractions.get(fraction, config.fraction_fallback) if fraction else config.fraction_fallback
     names = assignee_names(config, assignees)
@@ -90,10 +100,22 @@ def render_drafts(
         "informed_en": "have been informed" if plural else "has been informed",
         "category_nl": settings.label.nl,
         "category_en": settings.label.en,
+        # Street names stay Dutch; Belgian French gives them the article "la" ("dans la Stapelstraat").
+        "streets_fr": join_fr([f"la {s}" for s in streets]) if streets else "",
+        "fraction_fr": fraction_names.french,
+        "assignee_fr": join_fr([names[0].french] + [_mid_sentence(n.french) for n in names[1:]]),
+        # "est au courant" agrees with no gender, where "a été prévenu(e)" would.
+        "informed_fr": "sont au courant" if plural else "est au courant",
+        "category_fr": settings.label.french,
     }
     t = settings.templates
     nl, en = (t.street_nl, t.street_en) if streets else (t.district_nl, t.district_en)
-    return Drafts(nl=_capitalise(nl.format_map(values)), en=_capitalise(en.format_map(values)))
+    fr = t.street_fr if streets else t.district_fr
+    return Drafts(
+        nl=_capitalise(nl.format_map(values)),
+        en=_capitalise(en.format_map(values)),
+        fr=None if fr is None else _capitalise(fr.format_map(values)),
+    )
 
 
 def build_spike_detected(

@@ -123,3 +123,15 @@ class AlertSilence(Base):
     created_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class IncidentDraft(Base):
+    """The communication team's own text of an incident's notice in one language (the generated draft stays too)."""
+
+    __tablename__ = "incident_drafts"
+
+    incident_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    lang: Mapped[str] = mapped_column(String(2), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    edited_by: Mapped[str] = mapped_column(String(100))
+    edited_at: Mapped[dt.datetime] = mapped_column(Timestamp)

@@ -93,6 +93,45 @@ def test_named_streets_take_the_street_template_and_the_dutch_article(config: Sp
     )
 
 
+def test_the_french_drafts_name_streets_with_their_article_and_agree_with_the_number(config: SpikeConfig) -> None:
+    one = render_drafts(config, category=WASTE, district="Brustem", fraction="residual", assignees=["waste_company"])
+    assert one.fr == (
+        "La collecte de déchets résiduels n'a pas eu lieu aujourd'hui à Brustem. "
+        "L'intercommunale des déchets est au courant."
+    )
+    streets = render_drafts(
+        config,
+        category="lighting.defect",
+        district="Sint-Truiden",
+        streets=["Stapelstraat", "Luikerstraat"],
+        assignees=["grid_operator", "technische_dienst"],
+    )
+    assert streets.fr == (
+        "L'éclairage public est en panne dans la Stapelstraat et la Luikerstraat (Sint-Truiden). "
+        "Le gestionnaire de réseau et le service technique sont au courant."
+    )
+
+
+def test_a_category_without_french_templates_has_no_french_draft(tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_PATH.read_text())
+    for entry in raw["categories"].values():
+        if entry.get("templates"):
+            entry["templates"].pop("district_fr", None)
+            entry["templates"].pop("street_fr", None)
+    for names in raw["assignees"].values():
+        names.pop("fr")
+    path = tmp_path / "spikes.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    drafts = render_drafts(load_spike_config(path), category=WASTE, district="Velm")
+    assert drafts.fr is None
+    assert drafts.nl.startswith("Het afval in Velm")
+    only_one = copy.deepcopy(raw)
+    only_one["categories"]["default"]["templates"]["district_fr"] = "À {district}."
+    path.write_text(yaml.safe_dump(only_one, allow_unicode=True))
+    with pytest.raises(SpikeConfigError, match="both French templates"):
+        load_spike_config(path)
+
+
 def test_several_assignees_agree_with_the_verb(config: SpikeConfig) -> None:
     drafts = render_drafts(
         config, category="sewer.blocked", district="Velm", assignees=["technische_dienst", "milieudienst"]
@@ -122,7 +161,8 @@ def test_every_category_renders_both_templates_in_both_languages(config: SpikeCo
             fraction="pmd",
             assignees=["technische_dienst"],
         )
-        for text in (drafts.nl, drafts.en):
+        assert drafts.fr is not None, f"{category} has no French template"
+        for text in (drafts.nl, drafts.en, drafts.fr):
             assert "{" not in text
             assert "}" not in text
             assert "Duras" in text
