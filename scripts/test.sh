@@ -31,5 +31,6 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
 fi
 
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .  # the Python files and the python code blocks in the Markdown docs (this ruff formats both)
 .venv/bin/mypy
 .venv/bin/pytest "$@"
