@@ -36,6 +36,7 @@ from hub.bootstrap import build_hub
 from hub.settings import Settings
 from hub.simulator import PlantedIncident, Scenario, describe, publish, simulate
 from hub.topology import CONSUMERS
+from infra.db.dialect import chunks
 from infra.db.tables import InboxEntry
 from infra.relay import pending_count
 
@@ -151,7 +152,7 @@ async def _applied(sessions: async_sessionmaker[AsyncSession], consumer: str, me
     """How many of these messages the consumer has committed (its inbox is the truth)."""
     async with sessions() as session:
         total = 0
-        for chunk in _chunks(message_ids, 500):
+        for chunk in chunks(message_ids):
             stmt = (
                 select(func.count())
                 .select_from(InboxEntry)
@@ -165,7 +166,7 @@ async def _grouped(
     session: AsyncSession, column: InstrumentedAttribute[str], key: InstrumentedAttribute[str], ids: list[str]
 ) -> dict[str, int]:
     counts: Counter[str] = Counter()
-    for chunk in _chunks(ids, 500):
+    for chunk in chunks(ids):
         rows = await session.execute(select(column, func.count()).where(key.in_(chunk)).group_by(column))
         counts.update({str(k): int(n) for k, n in rows.all()})
     return dict(counts)
@@ -292,10 +293,6 @@ def _print_figures(console: Console, live: Scenario, figures: DemoFigures, elaps
     console.rule("[bold]What the simulator planted (ground truth)")
     console.print(describe(live))
     console.print(f"{events} messages handled by {len(CONSUMERS)} consumers in {elapsed:.1f}s.")
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    return (items[i : i + size] for i in range(0, len(items), size))
 
 
 def _safe(url: str) -> str:

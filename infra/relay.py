@@ -47,14 +47,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra import amqp, cloudevents
 from infra.clock import utcnow
+from infra.db.dialect import chunks
 from infra.db.tables import OutboxMessage
 from infra.errors import describe
 from infra.outbox import Outgoing
 
 log = logging.getLogger(__name__)
 
-# Message ids per marking UPDATE: well below the bind-parameter limits of PostgreSQL and SQLite.
-_MARK_CHUNK = 1_000
 # Failed messages logged one by one per round; the rest as a count.
 _LOGGED_FAILURES = 10
 
@@ -248,12 +247,10 @@ class OutboxRelay:
         try:
             now = self._clock()
             async with self._sessions() as session, session.begin():
-                for i in range(0, len(ids), _MARK_CHUNK):
+                for chunk in chunks(ids):
                     await session.execute(
                         update(OutboxMessage)
-                        .where(
-                            OutboxMessage.message_id.in_(ids[i : i + _MARK_CHUNK]), OutboxMessage.published_at.is_(None)
-                        )
+                        .where(OutboxMessage.message_id.in_(chunk), OutboxMessage.published_at.is_(None))
                         .values(published_at=now)
                     )
         except BaseException:

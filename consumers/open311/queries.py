@@ -19,8 +19,7 @@ from consumers.contractors.tables import WorkOrderEvent
 from consumers.domain.catalogue import Catalogue
 from consumers.open311.tables import Open311Request
 from consumers.router.tables import Report, WorkOrder
-
-_CHUNK = 500
+from infra.db.dialect import chunks
 
 # FixMyStreet's extended states, per applied work-order status.
 UPDATE_STATUS = {
@@ -87,8 +86,7 @@ class Requests:
         reports: dict[str, Any] = {}
         orders: dict[str, list[Any]] = {}
         events: dict[str, list[Any]] = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for chunk in chunks(ids):
             for report in await session.execute(
                 select(
                     Report.report_id,
@@ -115,8 +113,7 @@ class Requests:
                 orders.setdefault(order.report_id, []).append(order)
         by_order = {o.work_order_id: rid for rid, os in orders.items() for o in os}
         order_ids = list(by_order)
-        for start in range(0, len(order_ids), _CHUNK):
-            chunk = order_ids[start : start + _CHUNK]
+        for chunk in chunks(order_ids):
             for event in await session.execute(
                 select(
                     WorkOrderEvent.work_order_id,
@@ -223,8 +220,7 @@ class Requests:
             rows = list(await session.execute(stmt))
             closing: dict[str, int] = {}
             report_ids = sorted({r.report_id for r in rows if r.closed_at is not None})
-            for chunk_start in range(0, len(report_ids), _CHUNK):
-                chunk = report_ids[chunk_start : chunk_start + _CHUNK]
+            for chunk in chunks(report_ids):
                 # The last final event of a closed request is the one that closed it.
                 for found in await session.execute(
                     select(WorkOrder.report_id, WorkOrderEvent.id)

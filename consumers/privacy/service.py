@@ -41,7 +41,7 @@ from contracts import ErasureReason, ReporterDataErased
 from infra import amqp
 from infra.clock import utcnow
 from infra.consuming import HEADER_FAILED_AT
-from infra.db.dialect import insert_ignore
+from infra.db.dialect import chunks, insert_ignore
 from infra.db.tables import OutboxMessage
 from infra.outbox import OnCommit, OutboxWriter, Outgoing, filed_report_message_id
 from infra.topology import CITY_EVENTS, dead_letter_queue_name, workorder_reporter_erased_routing_key
@@ -49,7 +49,6 @@ from infra.topology import CITY_EVENTS, dead_letter_queue_name, workorder_report
 log = logging.getLogger(__name__)
 
 HEADER_REPORTER_ERASED = "x-hub-reporter-erased"
-_CHUNK = 500
 
 _reports = cast(Table, Report.__table__).c
 _orders = cast(Table, WorkOrder.__table__).c
@@ -408,8 +407,7 @@ class PrivacyService:
         """Rewrite the bodies that hold a reporter; per report, how many rows were rewritten."""
         table = cast(Table, model.__table__)
         changed: dict[str, int] = {}
-        for start in range(0, len(work_order_ids), _CHUNK):
-            chunk = work_order_ids[start : start + _CHUNK]
+        for chunk in chunks(work_order_ids):
             rows = (await session.execute(select(table.c.id, key, table.c.body).where(key.in_(chunk)))).all()
             for row_id, work_order_id, body in rows:
                 scrubbed = scrub_reporter(body)
@@ -449,8 +447,7 @@ class PrivacyService:
         wanted = sorted(set(report_ids))
         found: set[str] = set()
         async with self._sessions() as session:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
+            for chunk in chunks(wanted):
                 found |= set(
                     (
                         await session.execute(

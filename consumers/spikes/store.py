@@ -28,7 +28,7 @@ from consumers.spikes.lifecycle import Incident, Scope, Silence
 from consumers.spikes.tables import Alert, AlertSilence, SpikeAssignment, SpikeContact, SpikeCount, SpikeState
 from infra.clock import aware as aware  # re-exported: the spikes modules read stored times through the store
 from infra.clock import utc as utc
-from infra.db.dialect import CHUNK, dialect_insert, insert_ignore
+from infra.db.dialect import chunks, dialect_insert, insert_ignore
 
 STATE_ROW = "alerts"
 
@@ -118,10 +118,9 @@ class DbCounts:
             self._since[k] = since
         by_id = {k.id: k for k in wanted}
         ids = sorted(by_id)
-        for i in range(0, len(ids), CHUNK):
+        for chunk in chunks(ids):
             self._read(
-                [by_id[x] for x in ids[i : i + CHUNK]],
-                and_(SpikeCount.key_id.in_(ids[i : i + CHUNK]), SpikeCount.bucket_start >= utc(since)),
+                [by_id[x] for x in chunk], and_(SpikeCount.key_id.in_(chunk), SpikeCount.bucket_start >= utc(since))
             )
 
     def _read(self, keys: Sequence[IncidentKey], where: Any) -> None:
@@ -187,8 +186,8 @@ class DbCounts:
             for (key_id, start), (c, r, x) in sorted(self._pending.items())
         ]
         self._pending.clear()
-        for i in range(0, len(rows), CHUNK):
-            self.session.execute(stmt, rows[i : i + CHUNK])
+        for chunk in chunks(rows):
+            self.session.execute(stmt, chunk)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,8 +225,8 @@ def insert_contacts(session: Session, facts: Mapping[str, ContactFact]) -> set[s
         for _, f in sorted(facts.items())
     ]
     new: set[str] = set()
-    for i in range(0, len(rows), CHUNK):
-        new.update(session.execute(stmt, rows[i : i + CHUNK]).scalars())
+    for chunk in chunks(rows):
+        new.update(session.execute(stmt, chunk).scalars())
     return new
 
 

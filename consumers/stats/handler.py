@@ -55,7 +55,7 @@ from contracts import (
     WorkOrderStatusApplied,
 )
 from infra.batcher import deferred
-from infra.db.dialect import CHUNK, dialect_insert, insert_ignore
+from infra.db.dialect import chunks, dialect_insert, insert_ignore
 from infra.outbox import Outgoing
 
 F = TypeVar("F")
@@ -79,8 +79,8 @@ def write_counters(session: Session, tally: Tally) -> None:
     """Add a tally to `stat_counters` (sync: runs inside the commit, or in a rebuild's `run_sync`)."""
     stmt = counter_upsert(session.get_bind().dialect.name)
     rows = tally.rows()
-    for i in range(0, len(rows), CHUNK):
-        session.execute(stmt, rows[i : i + CHUNK])
+    for chunk in chunks(rows):
+        session.execute(stmt, chunk)
 
 
 def insert_new_facts(session: Session, model: type[DeclarativeBase], key: str, facts: dict[str, Any]) -> set[str]:
@@ -93,8 +93,8 @@ def insert_new_facts(session: Session, model: type[DeclarativeBase], key: str, f
     # Facts are flat: a shallow dict is what `dataclasses.asdict` would give, without its deep copies.
     ordered = [{name: getattr(facts[k], name) for name in names} for k in sorted(facts)]
     new: set[str] = set()
-    for i in range(0, len(ordered), CHUNK):
-        new.update(session.execute(stmt, ordered[i : i + CHUNK]).scalars())
+    for chunk in chunks(ordered):
+        new.update(session.execute(stmt, chunk).scalars())
     return new
 
 

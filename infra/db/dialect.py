@@ -1,12 +1,14 @@
 """The one dialect bridge: `INSERT ... ON CONFLICT` for SQLite and PostgreSQL alike.
 
 `insert_ignore` is the idempotency primitive of the hub (a row whose key exists is skipped); `dialect_insert` is
-the plain INSERT of the dialect, for an `ON CONFLICT DO UPDATE` (counter upserts) a caller adds itself.
+the plain INSERT of the dialect, for an `ON CONFLICT DO UPDATE` (counter upserts) a caller adds itself; `chunks`
+cuts the rows of an executemany, or the ids of an `IN (...)`, into statements of at most `CHUNK`.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,7 +22,15 @@ Bind = Session | AsyncSession | str
 # Rows per statement: far below the bind-parameter limits of PostgreSQL (32,767) and SQLite (32,766).
 CHUNK = 2_000
 
+T = TypeVar("T")
+
 _STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """`items` in consecutive slices of at most `size` (none for no items): one statement per slice."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _dialect(bind: Bind) -> str:
