@@ -13,31 +13,13 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
 
+from consumers.domain.calendar import dutch_date
 from consumers.domain.catalogue import Assignee
 from contracts import WorkOrderIssued
 from infra.mailer import header_value
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
-_DAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
-_MONTHS = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
 _FRACTIONS = {"residual": "restafval", "pmd": "PMD", "paper": "papier-karton", "organic": "GFT", "glass": "glas"}
-
-
-def dutch_date(day: dt.date) -> str:
-    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def _address(order: WorkOrderIssued) -> str:

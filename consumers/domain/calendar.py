@@ -1,6 +1,8 @@
 """The city's calendar: opening hours, working days and Belgian public holidays, in Europe/Brussels.
 
-Pure code: load it once from `calendar.yaml`, then ask it questions.
+Pure code: load it once from `calendar.yaml`, then ask it questions. Days and moments as the hub writes them for
+people live here too: `dutch_date` (e-mails and notices to citizens and contractors) and `CityCalendar.when`
+(explanations of the routing rules).
 """
 
 from __future__ import annotations
@@ -13,6 +15,29 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import yaml
+
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+"""English weekday names, indexed by `date.weekday()`."""
+_DUTCH_DAYS = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
+_DUTCH_MONTHS = (
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+
+
+def dutch_date(day: dt.date) -> str:
+    """A day as Dutch prose: `donderdag 3 december 2026`."""
+    return f"{_DUTCH_DAYS[day.weekday()]} {day.day} {_DUTCH_MONTHS[day.month - 1]} {day.year}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +88,11 @@ class CityCalendar:
         if moment.tzinfo is None:
             raise ValueError("naive datetime: every time in the hub carries its offset")
         return moment.astimezone(self.tz)
+
+    def when(self, moment: dt.datetime) -> str:
+        """The moment in the city's time, its weekday and zone named: `Thursday 2026-12-03 15:00 Europe/Brussels`."""
+        local = self.local(moment)
+        return f"{DAY_NAMES[local.weekday()]} {local:%Y-%m-%d %H:%M} {self.timezone}"
 
     def holiday_name(self, day: dt.date) -> str | None:
         if day in self.extra_closed_days:

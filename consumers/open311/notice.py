@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from consumers.contractors.email import dutch_date
+from consumers.domain.calendar import dutch_date
 from consumers.domain.catalogue import TRIAGE
 from consumers.router.handler import RoutingService
 from contracts import ReportFiled

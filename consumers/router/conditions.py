@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from consumers.domain.calendar import CityCalendar
+from consumers.domain.calendar import DAY_NAMES, CityCalendar
 from consumers.domain.catalogue import (
     Category,
 )
@@ -24,7 +24,6 @@ UNKNOWN_CATEGORY_RULE_ID = "unknown-category"
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 CONDITION_KEYS = (
     "category",
     "district",
@@ -63,7 +62,7 @@ class Facts:
         return self._open
 
     def when(self) -> str:
-        return f"{_DAY_NAMES[self.local.weekday()]} {self.local:%Y-%m-%d %H:%M} {self._calendar.timezone}"
+        return self._calendar.when(self.report.filed_at)
 
     def closed_because(self) -> str:
         day = self.local.date()
@@ -72,7 +71,7 @@ class Facts:
             return f"public holiday: {holiday}" if holiday != "closed" else "the city is closed that day"
         span = self._calendar.opening_hours.get(day.weekday())
         if span is None:
-            return f"no opening hours on {_DAY_NAMES[day.weekday()]}"
+            return f"no opening hours on {DAY_NAMES[day.weekday()]}"
         return f"outside opening hours {span[0]:%H:%M}-{span[1]:%H:%M}"
 
 
@@ -236,11 +235,11 @@ class WeekdayCondition(Condition):
 
     def hit(self, facts: Facts) -> str:
         day = facts.local.weekday()
-        return f"filed on a {_DAY_NAMES[day]} ({WEEKDAYS[day]} is one of {self._shown()})"
+        return f"filed on a {DAY_NAMES[day]} ({WEEKDAYS[day]} is one of {self._shown()})"
 
     def miss(self, facts: Facts) -> str:
         day = facts.local.weekday()
-        return f"filed on a {_DAY_NAMES[day]} ({WEEKDAYS[day]} is not one of {self._shown()})"
+        return f"filed on a {DAY_NAMES[day]} ({WEEKDAYS[day]} is not one of {self._shown()})"
 
     def subsumes(self, narrower: Condition | None) -> bool:
         if narrower is None:

@@ -14,8 +14,6 @@ from consumers.router.rules import RuleSet
 from consumers.router.workorders import build_work_orders, contact_for, description_for
 from contracts.reports import ReportFiled
 
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
 
 class ExplainError(ValueError):
     """The input is not a valid ReportFiled; `errors` has one line per problem (field path and message)."""
@@ -45,11 +43,6 @@ def _validation_errors(exc: ValidationError) -> list[str]:
             line += f" (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
         lines.append(line)
     return lines
-
-
-def _local(moment: dt.datetime, calendar: CityCalendar) -> str:
-    local = calendar.local(moment)
-    return f"{_DAY_NAMES[local.weekday()]} {local:%Y-%m-%d %H:%M} {calendar.timezone}"
 
 
 def _days(n: int) -> str:
@@ -83,7 +76,7 @@ def explain_report(
     holiday = calendar.holiday_name(calendar.local(report.filed_at).date())
     if holiday:
         state += f", public holiday: {holiday}" if holiday != "closed" else ", city closed"
-    out.append(f"Filed {_local(report.filed_at, calendar)} ({state})")
+    out.append(f"Filed {calendar.when(report.filed_at)} ({state})")
     location = report.location
     out.append(
         f"Where: {location.street or '(no street)'} {location.house_number or ''}".rstrip()
@@ -118,7 +111,7 @@ def explain_report(
 
     orders = build_work_orders(report, decision, catalogue, calendar, issued, rules.version)
     noun = "work order" if len(orders) == 1 else "work orders"
-    out.append(f"{len(orders)} {noun}, issued {_local(issued, calendar)}:")
+    out.append(f"{len(orders)} {noun}, issued {calendar.when(issued)}:")
     for order in orders:
         assignee = catalogue.assignee(order.assignee)
         out.append(f"  - {assignee.code}: {assignee.name} ({assignee.kind})")
