@@ -232,24 +232,17 @@ def _shrunk_ratio(
     return [(seen[i] + prior) / (predicted[i] + prior) for i in range(width)]
 
 
-def fit_baseline(
-    history: Iterable[tuple[IncidentKey, dt.datetime, int]],
-    *,
-    since: dt.datetime,
-    until: dt.datetime,
-    settings: BaselineSettings,
-    timezone: str,
-    closed_day: ClosedDay | None = None,
-    exclude: Iterable[Exclusion] = (),
-) -> BaselineModel:
-    """Fit the baseline from (key, bucket start, observed count) records of non-empty buckets in [since, until)."""
-    if until <= since:
-        raise ValueError("empty history span: until must be after since")
-    tz = ZoneInfo(timezone)
-    exclusions: dict[tuple[str, str], list[Exclusion]] = defaultdict(list)
-    for x in exclude:
-        exclusions[(x.category, x.district)].append(x)
-    half_life_s = settings.half_life_weeks * 7 * 86_400.0
+@dataclass(frozen=True, slots=True)
+class _Week:
+    """Where a moment falls: its decay weight (relative to the fit's end) and its hour-of-week cell."""
+
+    weight: Callable[[dt.datetime], float]
+    cell: Callable[[dt.datetime], int]
+
+
+def _week(until: dt.datetime, half_life_weeks: float, tz: ZoneInfo, closed_day: ClosedDay | None) -> _Week:
+    # Closures, not methods: they run once per history record, and a closure's free variables are the fastest lookup.
+    half_life_s = half_life_weeks * 7 * 86_400.0
 
     def weight(moment: dt.datetime) -> float:
         return float(0.5 ** ((until - moment).total_seconds() / half_life_s))
@@ -263,17 +256,50 @@ def fit_baseline(
             found = hour_cells[hour] = cell_of(hour, tz, closed_day)
         return found
 
-    # Exposure: decay-weighted hours of each cell in [since, until), partial hours at the edges included.
+    return _Week(weight, cell)
+
+
+def _exposure(since: dt.datetime, until: dt.datetime, week: _Week) -> list[float]:
+    """Decay-weighted hours of each cell in [since, until), partial hours at the edges included."""
     exposure = [0.0] * HOURS_PER_WEEK
+    weight, cell = week.weight, week.cell
     hour = since.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     while hour < until:
         lo, hi = max(hour, since), min(hour + _HOUR, until)
         if hi > lo:
             exposure[cell(hour)] += weight(lo + (hi - lo) / 2) * ((hi - lo) / _HOUR)
         hour += _HOUR
-    total_exposure = sum(exposure)
+    return exposure
 
-    # Weighted counts. Sorting first makes the floating-point sums independent of the input order.
+
+@dataclass
+class _Tally:
+    """Decay-weighted counts of a history: per category and cell, district, key and weekday, street; and overall."""
+
+    by_cat_cell: dict[str, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0] * HOURS_PER_WEEK))
+    by_cat_district: dict[str, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
+    by_key_weekday: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0] * 7))
+    by_street: dict[str, dict[str, dict[str, float]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
+    )
+    all_cell: list[float] = field(default_factory=lambda: [0.0] * HOURS_PER_WEEK)
+    all_district: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+def _tally(
+    history: Iterable[tuple[IncidentKey, dt.datetime, int]],
+    since: dt.datetime,
+    until: dt.datetime,
+    exclude: Iterable[Exclusion],
+    week: _Week,
+) -> _Tally:
+    """The weighted counts of the records in [since, until) that no exclusion covers."""
+    exclusions: dict[tuple[str, str], list[Exclusion]] = defaultdict(list)
+    for x in exclude:
+        exclusions[(x.category, x.district)].append(x)
+    # Sorting first makes the floating-point sums independent of the input order.
     records = sorted(
         (key, start.astimezone(dt.UTC), count)
         for key, start, count in history
@@ -281,12 +307,10 @@ def fit_baseline(
         and since <= start < until
         and not any(x.covers(key, start) for x in exclusions.get((key.category, key.district), ()))
     )
-    by_cat_cell: dict[str, list[float]] = defaultdict(lambda: [0.0] * HOURS_PER_WEEK)
-    by_cat_district: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    by_key_weekday: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0] * 7)
-    by_street: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
-    all_cell = [0.0] * HOURS_PER_WEEK
-    all_district: dict[str, float] = defaultdict(float)
+    tally = _Tally()
+    weight, cell = week.weight, week.cell
+    by_street, by_cat_cell, by_cat_district = tally.by_street, tally.by_cat_cell, tally.by_cat_district
+    by_key_weekday, all_cell, all_district = tally.by_key_weekday, tally.all_cell, tally.all_district
     for key, start, count in records:
         w = weight(start) * count
         if key.street is not None:
@@ -298,29 +322,27 @@ def fit_baseline(
         by_key_weekday[(key.category, key.district)][c // 24] += w
         all_cell[c] += w
         all_district[key.district] += w
+    return tally
 
-    total_all = sum(all_cell)
-    model = empty_baseline(settings, timezone, since)
-    model.fitted_until = until
-    model.closed_day = closed_day
-    if total_exposure <= 0.0 or total_all <= 0.0:
-        return model
 
+def _fit_categories(model: BaselineModel, tally: _Tally, exposure: list[float], settings: BaselineSettings) -> None:
+    """Each category's rates per cell, its districts' shares and each key's weekday factors."""
+    total_exposure = sum(exposure)
+    total_all = sum(tally.all_cell)
     beta = settings.shape_prior_hours
     mean_all = total_all / total_exposure
     # All-category shape, itself shrunk toward flat so a cell absent from a short history is not zero.
-    shape = [((all_cell[c] + beta * mean_all) / (exposure[c] + beta)) / mean_all for c in range(HOURS_PER_WEEK)]
+    shape = [((tally.all_cell[c] + beta * mean_all) / (exposure[c] + beta)) / mean_all for c in range(HOURS_PER_WEEK)]
 
-    n_districts = len(all_district)
-    district_prior = {d: (t + 1.0) / (total_all + n_districts + 1.0) for d, t in all_district.items()}
+    n_districts = len(tally.all_district)
+    district_prior = {d: (t + 1.0) / (total_all + n_districts + 1.0) for d, t in tally.all_district.items()}
     unseen_district_prior = 1.0 / (total_all + n_districts + 1.0)
     gamma = settings.district_prior_count
     kappa = settings.weekday_prior_count
-    gamma_s, p0 = settings.street_prior_count, settings.street_prior_share
 
     lam = settings.category_prior_count
-    for category in sorted(by_cat_cell):
-        counts = by_cat_cell[category]
+    for category in sorted(tally.by_cat_cell):
+        counts = tally.by_cat_cell[category]
         total_c = sum(counts)
         mean_c = total_c / total_exposure
         # The category's own 168 cells hold too few counts to estimate each (a cell of a busy category
@@ -332,7 +354,8 @@ def fit_baseline(
             rates = [rates[c] * factor[slots[c]] for c in range(HOURS_PER_WEEK)]
         model.category_rates[category] = rates
         shares = {
-            d: (t + gamma * district_prior[d]) / (total_c + gamma) for d, t in sorted(by_cat_district[category].items())
+            d: (t + gamma * district_prior[d]) / (total_c + gamma)
+            for d, t in sorted(tally.by_cat_district[category].items())
         }
         model.district_share[category] = shares
         model.unseen_district_share[category] = gamma * unseen_district_prior / (total_c + gamma)
@@ -342,18 +365,47 @@ def fit_baseline(
             predicted = [0.0] * 7
             for c in range(HOURS_PER_WEEK):
                 predicted[c // 24] += rates[c] * share * exposure[c]
-            seen = by_key_weekday[(category, district)]
+            seen = tally.by_key_weekday[(category, district)]
             factors[district] = [(seen[w] + kappa) / (predicted[w] + kappa) for w in range(7)]
         model.weekday_factor[category] = factors
 
-    for category in sorted(by_street):
-        for district in sorted(by_street[category]):
-            district_total = by_cat_district.get(category, {}).get(district, 0.0)
-            streets = by_street[category][district]
+
+def _fit_streets(model: BaselineModel, tally: _Tally, settings: BaselineSettings) -> None:
+    """Each street's share of its district's count, shrunk toward `street_prior_share`."""
+    gamma_s, p0 = settings.street_prior_count, settings.street_prior_share
+    for category in sorted(tally.by_street):
+        for district in sorted(tally.by_street[category]):
+            district_total = tally.by_cat_district.get(category, {}).get(district, 0.0)
+            streets = tally.by_street[category][district]
             model.street_share.setdefault(category, {})[district] = {
                 s: min(1.0, (t + gamma_s * p0) / (district_total + gamma_s)) for s, t in sorted(streets.items())
             }
             model.unseen_street_share.setdefault(category, {})[district] = gamma_s * p0 / (district_total + gamma_s)
+
+
+def fit_baseline(
+    history: Iterable[tuple[IncidentKey, dt.datetime, int]],
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    settings: BaselineSettings,
+    timezone: str,
+    closed_day: ClosedDay | None = None,
+    exclude: Iterable[Exclusion] = (),
+) -> BaselineModel:
+    """Fit the baseline from (key, bucket start, observed count) records of non-empty buckets in [since, until)."""
+    if until <= since:
+        raise ValueError("empty history span: until must be after since")
+    week = _week(until, settings.half_life_weeks, ZoneInfo(timezone), closed_day)
+    exposure = _exposure(since, until, week)
+    tally = _tally(history, since, until, exclude, week)
+    model = empty_baseline(settings, timezone, since)
+    model.fitted_until = until
+    model.closed_day = closed_day
+    if sum(exposure) <= 0.0 or sum(tally.all_cell) <= 0.0:
+        return model
+    _fit_categories(model, tally, exposure, settings)
+    _fit_streets(model, tally, settings)
     return model
 
 

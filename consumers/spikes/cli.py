@@ -262,10 +262,23 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
         "alerts", help="spike alerts for the communication team: list, silence, unsilence, broadcast"
     )
     al_sub = alerts.add_subparsers(metavar="ACTION")
+    _add_alerts_list(al_sub, settings)
+    _add_alerts_silence(al_sub, settings)
+    al_unsilence = al_sub.add_parser("unsilence", help="cancel a silence now")
+    al_unsilence.add_argument("silence_id", help="the silence id `hub alerts list` shows (sil-...)")
+    command(al_unsilence, bind(alerts_unsilence_cmd, settings))
+    _add_alerts_broadcast(al_sub, settings)
+    _add_spikes_backfill(sub, settings)
+
+
+def _add_alerts_list(al_sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     al_list = al_sub.add_parser("list", help="live incidents, silences, recent alerts and their deliveries")
     al_list.add_argument("--limit", type=int, default=30, help="alerts shown (default 30)")
     al_list.add_argument("--all-silences", action="store_true", help="also ended and cancelled silences")
     command(al_list, bind(alerts_list_cmd, settings))
+
+
+def _add_alerts_silence(al_sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     al_silence = al_sub.add_parser(
         "silence",
         help="hold back the alerts of an incident key, an incident, or a category and/or area for a while",
@@ -284,9 +297,9 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     al_silence.add_argument("--reason", required=True, help="why (kept with every alert it holds back)")
     al_silence.add_argument("--by", help="who silences (default: the login name)")
     command(al_silence, bind(alerts_silence_cmd, settings))
-    al_unsilence = al_sub.add_parser("unsilence", help="cancel a silence now")
-    al_unsilence.add_argument("silence_id", help="the silence id `hub alerts list` shows (sil-...)")
-    command(al_unsilence, bind(alerts_unsilence_cmd, settings))
+
+
+def _add_alerts_broadcast(al_sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     al_broadcast = al_sub.add_parser(
         "broadcast",
         help="record that the communication team posted its notice about an incident (marked on its timeline)",
@@ -303,6 +316,8 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     )
     command(al_broadcast, bind(alerts_broadcast_cmd, settings))
 
+
+def _add_spikes_backfill(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     spikes = sub.add_parser("spikes", help="spike detection: load a city's history before going live")
     sp_sub = spikes.add_subparsers(metavar="ACTION")
     backfill = sp_sub.add_parser(
