@@ -133,6 +133,19 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.set_defaults(run=None)
     sub = parser.add_subparsers(metavar="COMMAND")
 
+    _add_run(sub)
+    _add_schema_and_topology(sub)
+    _add_demo(sub)
+    _add_simulate(sub)
+    _add_dlq(sub)
+    _add_serve(sub)
+    _add_consumer_commands(sub, argv)
+    _add_contracts(sub)
+    return polish(parser)
+
+
+def _add_run(sub: Subparsers) -> None:
+    """`hub run [NAMES]`: the consumers, the relay, the supervisor's children."""
     run = sub.add_parser("run", help="run consumers (all, or some by name) until SIGTERM/SIGINT")
     run.add_argument(
         "names",
@@ -151,6 +164,9 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     run.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     command(run, bind(_cmd_run, get_settings))
 
+
+def _add_schema_and_topology(sub: Subparsers) -> None:
+    """`hub db upgrade` and `hub topology declare`."""
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(metavar="ACTION")
     up = db_sub.add_parser("upgrade", help="apply the Alembic migrations")
@@ -161,6 +177,9 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     declare = topo_sub.add_parser("declare", help="declare exchanges and queues")
     command(declare, bind(_cmd_topology_declare, get_settings))
 
+
+def _add_demo(sub: Subparsers) -> None:
+    """`hub demo`: every consumer here, with simulated city traffic."""
     demo = sub.add_parser("demo", help="the main job: all consumers on this machine, with simulated city traffic")
     demo.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2021, 3, 15), help="first simulated day")
     demo.add_argument("--days", type=int, default=5, help="simulated days (default 5)")
@@ -173,6 +192,9 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     command(demo, bind(_cmd_demo, get_settings))
 
+
+def _add_simulate(sub: Subparsers) -> None:
+    """`hub simulate`: the city's traffic, published or written to a file."""
     sim = sub.add_parser("simulate", help="generate the city's traffic and publish it (or write it to a file)")
     span = sim.add_mutually_exclusive_group()
     span.add_argument("--year", type=int, help="a whole year (30,080 calls by default)")
@@ -191,6 +213,9 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sim.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
     command(sim, bind(_cmd_simulate, get_settings))
 
+
+def _add_dlq(sub: Subparsers) -> None:
+    """`hub dlq list|show|replay|purge`."""
     dlq = sub.add_parser("dlq", help="dead-letter queues: list, show, replay, purge")
     dlq_sub = dlq.add_subparsers(metavar="ACTION")
     dlq_list = dlq_sub.add_parser("list", help="messages per consumer's DLQ, with their reasons")
@@ -212,11 +237,17 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     dlq_purge.add_argument("--yes", action="store_true", help="do not ask")
     command(dlq_purge, bind(_cmd_dlq_purge, get_settings))
 
+
+def _add_serve(sub: Subparsers) -> None:
+    """`hub serve`: the HTTP side."""
     serve = sub.add_parser("serve", help="HTTP: health probes, AsyncAPI document (read-only)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on")
     command(serve, bind(_cmd_serve, get_settings))
 
+
+def _add_consumer_commands(sub: Subparsers, argv: Sequence[str] | None) -> None:
+    """Each consumer's own commands; only the one `argv` names is imported (None: all)."""
     # Each consumer adds its own commands; only the one asked for is imported (`hub --help` stays fast).
     requested = None if argv is None else _requested(argv)
     modules = list(dict.fromkeys(module for module, _ in CONSUMER_COMMANDS.values()))
@@ -227,12 +258,14 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         if module_name not in wanted:
             sub.add_parser(name, help=help_text, add_help=False)
 
+
+def _add_contracts(sub: Subparsers) -> None:
+    """`hub contracts export DIR`."""
     contracts = sub.add_parser("contracts", help="the public message contract")
     c_sub = contracts.add_subparsers(metavar="ACTION")
     export = c_sub.add_parser("export", help="write JSON Schemas and the AsyncAPI 3 document")
     export.add_argument("dir", type=Path, help="directory to write the schemas and asyncapi.json into")
     command(export, bind(_cmd_contracts_export, get_settings))
-    return polish(parser)
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
