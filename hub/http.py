@@ -11,7 +11,9 @@ through the outbox (consumers/open311).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from prometheus_client.core import Metric
@@ -27,6 +29,7 @@ from consumers.open311 import http as open311_http
 from consumers.open311.http import Open311Api
 from consumers.stats import http as stats_http
 from consumers.stats.api import StatsApi
+from hub.bootstrap import Hub
 from hub.contracts_export import public_specification
 from hub.settings import Settings
 from infra.amqp import SharedConnection
@@ -52,15 +55,24 @@ LINKS = {
 }
 
 
-def create_http_app(settings: Settings) -> FastAPI:
-    from hub.app import VERSION
+@dataclass
+class _Served:
+    """What `hub serve` builds once: the hub (domain, engine, sessions, relay) and the services of its routes."""
+
+    hub: Hub
+    broker: SharedConnection
+    callbacks: StatusCallbacks
+    open311: Open311Api
+    queues: list[str]
+
+
+def _build(settings: Settings) -> _Served:
     from hub.bootstrap import build_hub, build_routing_service, build_status_service
     from hub.topology import CONSUMERS
 
     # The composition root builds what serve needs, once: the domain, engine, sessions and relay, the callback's
     # status service and batcher (as the `hub.status` consumer's) and Open311's routing. No consumer runs here.
     hub = build_hub(settings, consumers=(), with_relay=True)
-    domain, engine, sessions = hub.domain, hub.engine, hub.sessions
     broker = SharedConnection(settings.amqp_url, "serve")
     callbacks = StatusCallbacks(
         build_status_service(hub),
@@ -68,29 +80,44 @@ def create_http_app(settings: Settings) -> FastAPI:
         broker,
         webhook_secrets=settings.contractors.webhook_secrets,
     )
-    spec = public_specification(settings)
-    queues = hub_queue_names(CONSUMERS, domain.catalogue.assignees, extra=[COMMS_ALERTS_QUEUE])
+    queues = hub_queue_names(CONSUMERS, hub.domain.catalogue.assignees, extra=[COMMS_ALERTS_QUEUE])
     # Open311: accepted requests go to the outbox in their own transaction and then to the hub's relay, which
     # Open311Api starts (without a broker the rows wait for any relay's sweep).
     open311 = Open311Api(
         settings.open311,
         build_routing_service(hub),
-        sessions,
-        timezone=domain.calendar.timezone,
+        hub.sessions,
+        timezone=hub.domain.calendar.timezone,
         relay=hub.relay,
     )
+    return _Served(hub, broker, callbacks, open311, queues)
 
-    async def endpoint_circuits() -> Sequence[Metric]:
-        return await endpoint_metrics(sessions, failure_threshold=settings.contractors.circuit_failure_threshold)
+
+def _lifespan(served: _Served) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    hub = served.hub
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await open311.start()
+        await served.open311.start()
         yield
-        await broker.close()
+        await served.broker.close()
         if hub.relay is not None and not hub.relay.running:
             hub.relay = None  # never started (no broker): nothing to drain
         await hub.stop_after_broker()  # the callback's batcher commits, then the relay drains, the engine closes
+
+    return lifespan
+
+
+def create_http_app(settings: Settings) -> FastAPI:
+    from hub.app import VERSION
+
+    served = _build(settings)
+    hub, broker, callbacks, open311 = served.hub, served.broker, served.callbacks, served.open311
+    domain, engine, sessions = hub.domain, hub.engine, hub.sessions
+    spec = public_specification(settings)
+
+    async def endpoint_circuits() -> Sequence[Metric]:
+        return await endpoint_metrics(sessions, failure_threshold=settings.contractors.circuit_failure_threshold)
 
     app = FastAPI(
         title=TITLE,
@@ -101,7 +128,7 @@ def create_http_app(settings: Settings) -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url=None,  # Swagger UI and ReDoc load from a CDN: the OpenAPI document is served, not a page.
         redoc_url=None,
-        lifespan=lifespan,
+        lifespan=_lifespan(served),
     )
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
@@ -110,7 +137,7 @@ def create_http_app(settings: Settings) -> FastAPI:
     provide(app, engine)
     provide(app, sessions, as_type=async_sessionmaker)
     provide(app, broker)
-    provide(app, ServeMetrics(broker.get, sessions, queues, samplers=[endpoint_circuits]))
+    provide(app, ServeMetrics(broker.get, sessions, served.queues, samplers=[endpoint_circuits]))
     provide(app, AsyncApiDocument(title=spec.title, json=spec.to_json()))
     provide(app, callbacks)
     provide(
