@@ -27,7 +27,7 @@ def _local(moment: dt.datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-INCIDENT_PATH = "/console/incidents/"
+INCIDENT_PATH = "/console/comms/incidents/"
 # Adaptive Cards 1.4: what Teams renders on every client (desktop, web, mobile) from a Workflows post.
 CARD_VERSION = "1.4"
 

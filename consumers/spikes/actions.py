@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 from sqlalchemy import delete, select, update
@@ -24,6 +25,9 @@ from infra import amqp
 from infra.cloudevents import amqp_headers, amqp_properties, meta_for
 from infra.db.dialect import dialect_insert
 from infra.topology import CITY_EVENTS
+
+# Something to write in the action's own transaction (the console's audit row), so the two commit together.
+Record = Callable[[AsyncSession], Awaitable[None]] | None
 
 BROADCAST_SOURCE = "/city/communication"
 DRAFT_LANGUAGES = ("nl", "en", "fr")
@@ -39,6 +43,7 @@ async def create_silence(
     reason: str,
     created_by: str | None,
     now: dt.datetime,
+    record: Record = None,
 ) -> str:
     """A new silence of `scope` until `ends_at`; its id."""
     if ends_at <= now:
@@ -64,10 +69,14 @@ async def create_silence(
                 cancelled_at=None,
             )
         )
+        if record is not None:
+            await record(session)
     return silence_id
 
 
-async def cancel_silence(sessions: async_sessionmaker[AsyncSession], silence_id: str, now: dt.datetime) -> bool:
+async def cancel_silence(
+    sessions: async_sessionmaker[AsyncSession], silence_id: str, now: dt.datetime, record: Record = None
+) -> bool:
     """Cancel a silence (kept for the record); False if there is no such silence still in force."""
     async with sessions() as session, session.begin():
         result = await session.execute(
@@ -76,7 +85,10 @@ async def cancel_silence(sessions: async_sessionmaker[AsyncSession], silence_id:
             .values(cancelled_at=utc(now))
             .returning(AlertSilence.silence_id)
         )
-        return result.scalar_one_or_none() is not None
+        done = result.scalar_one_or_none() is not None
+        if done and record is not None:
+            await record(session)
+        return done
 
 
 async def incident_scope(sessions: async_sessionmaker[AsyncSession], incident_id: str) -> Scope:
@@ -131,6 +143,7 @@ async def save_draft(
     *,
     edited_by: str,
     now: dt.datetime,
+    record: Record = None,
 ) -> None:
     """The team's own text of an incident's draft in one language (replacing its earlier edit); an empty text
     goes back to the generated draft."""
@@ -141,6 +154,8 @@ async def save_draft(
         raise DraftError(f"a draft is at most {MAX_DRAFT_CHARS} characters")
     await incident_scope(sessions, incident_id)  # an incident the hub alerted about, not any id
     async with sessions() as session, session.begin():
+        if record is not None:
+            await record(session)
         if not text:
             await session.execute(
                 delete(IncidentDraft).where(IncidentDraft.incident_id == incident_id, IncidentDraft.lang == lang)

@@ -62,7 +62,7 @@ def test_the_chat_body_is_the_json_every_incoming_webhook_takes() -> None:
 
 
 CONSOLE = "https://hub.stad.example.be/"
-PAGE = f"https://hub.stad.example.be/console/incidents/{DETECTED.incident_id}"
+PAGE = f"https://hub.stad.example.be/console/comms/incidents/{DETECTED.incident_id}"
 
 
 def _worker(chat_format: str, console_url: str | None = CONSOLE) -> NotifierWorker:
@@ -75,7 +75,10 @@ def _send(alert: SpikeDetected | SpikeResolved) -> Send:
 
 
 def test_every_alert_email_and_chat_message_links_to_its_incident_page() -> None:
-    assert compose.incident_url(CONSOLE, "inc-a/b c") == "https://hub.stad.example.be/console/incidents/inc-a%2Fb%20c"
+    assert (
+        compose.incident_url(CONSOLE, "inc-a/b c")
+        == "https://hub.stad.example.be/console/comms/incidents/inc-a%2Fb%20c"
+    )
     assert compose.incident_url(None, "inc-x") is None
     worker = _worker("text")
     mail = worker._email(_send(DETECTED)).get_content()
@@ -126,7 +129,7 @@ def test_a_teams_endpoint_gets_a_workflows_message_with_one_adaptive_card(alert:
     assert button == {
         "type": "Action.OpenUrl",
         "title": "Incidentpagina / incident page",
-        "url": f"https://hub.stad.example.be/console/incidents/{alert.incident_id}",
+        "url": f"https://hub.stad.example.be/console/comms/incidents/{alert.incident_id}",
     }
     # No link without a console address: no button.
     assert "actions" not in json.loads(_worker("teams", None)._chat_body(_send(alert)))["attachments"][0]["content"]
