@@ -36,7 +36,7 @@ from infra.db.tables import OutboxMessage
 from tests.integration.test_router_exactly_once import DOMAIN, expected_orders
 from tests.support import BRUSSELS, ROOT, CitySystem, HubProcess, drain_queue, make_report
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 SCRIPT = ROOT / "scripts" / "rabbitmq-cluster.sh"
 NODES = (1, 2, 3)

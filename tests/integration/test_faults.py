@@ -22,7 +22,7 @@ from infra import cloudevents
 from tests.integration.test_router_exactly_once import count_rows, drain_work_orders, expected_orders, hub_env, wait_for
 from tests.support import HubProcess, make_report
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 
 def _require(command: str) -> None:
