@@ -33,4 +33,16 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .  # the Python files and the python code blocks in the Markdown docs (this ruff formats both)
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+if [ "$#" -gt 0 ]; then  # the tests asked for, in one process
+  exec .venv/bin/pytest "$@"
+fi
+# Two processes (pytest-xdist), each with a vhost of its own and a database per test; then, alone, the tests that
+# stop this machine's RabbitMQ and PostgreSQL or start a cluster of their own (marked serial).
+# HUB_TEST_WORKERS=1: the whole suite in one process.
+workers=${HUB_TEST_WORKERS:-2}
+if [ "$workers" -gt 1 ]; then
+  .venv/bin/pytest -n "$workers" --dist loadfile -m "not serial"
+else
+  .venv/bin/pytest -m "not serial"
+fi
+.venv/bin/pytest -m serial
