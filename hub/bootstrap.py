@@ -22,6 +22,8 @@ from typing import Any
 from faststream.rabbit import RabbitBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from consumers.console.accounts import Accounts
+from consumers.console.auth import Authenticator
 from consumers.contractors.deliveries import DeliveryConfig, DeliveryService, DeliveryWorker
 from consumers.contractors.links_http import link_signer
 from consumers.contractors.status import StatusService
@@ -312,6 +314,11 @@ def build_status_service(hub: Hub) -> StatusService:
         trusted_users=frozenset({own_user, *settings.contractors.status_trusted_users}),
         hub_user=own_user,
     )
+
+
+def build_console_auth(hub: Hub) -> Authenticator:
+    """The console's access (users, sessions, tokens, the SSO header) for `hub serve`."""
+    return Authenticator(Accounts(hub.sessions, hub.settings.auth), hub.settings.auth)
 
 
 def build_privacy_service(hub: Hub) -> PrivacyService:

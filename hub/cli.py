@@ -88,12 +88,16 @@ CONSUMER_COMMANDS: dict[str, tuple[str, str]] = {
     "privacy": ("consumers.privacy.cli", "reporters' personal data: erase on request, retention"),
     "open311": ("consumers.open311.cli", "the Open311 GeoReport v2 server's clients (API keys)"),
     "places": ("consumers.domain.places_cli", "district boundaries: places for reports that carry only a point"),
+    "users": ("consumers.console.cli", "console users and their roles: add, list, disable, reset a password"),
+    "tokens": ("consumers.console.cli", "API tokens for machine clients of /api/stats: add, list, revoke"),
 }
 
 
 # Commands that work on the hub's data: on a machine without the embedded database they say so (exit 6) instead
 # of SQLite creating an empty file. Only `hub db upgrade`, `hub run` and `hub demo` make the database.
-DATABASE_READERS = frozenset({"stats", "alerts", "deliveries", "workorders", "privacy", "open311", "spikes"})
+DATABASE_READERS = frozenset(
+    {"stats", "alerts", "deliveries", "workorders", "privacy", "open311", "spikes", "users", "tokens"}
+)
 
 
 def _contexts() -> dict[str, Callable[[], Any]]:

@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client.core import Metric
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from consumers.console import auth as console_auth
+from consumers.console import http as console_http
 from consumers.contractors import http as contractors_http
 from consumers.contractors import links_http
 from consumers.contractors.http import StatusCallbacks
@@ -36,7 +38,7 @@ from infra.amqp import SharedConnection
 from infra.http import asyncapi, openapi, operations
 from infra.http.asyncapi import AsyncApiDocument
 from infra.http.deps import provide
-from infra.http.errors import install_error_handlers
+from infra.http.errors import install_error_handlers, responses
 from infra.http.security import SecurityHeaders
 from infra.metrics import ServeMetrics, hub_queue_names
 from infra.topology import COMMS_ALERTS_QUEUE
@@ -52,6 +54,7 @@ LINKS = {
     "openapi": "/api/openapi.json",
     "metrics": "/metrics",
     "open311_discovery": "/open311/v2/discovery.xml",
+    "console": "/console/",
 }
 
 
@@ -110,6 +113,7 @@ def _lifespan(served: _Served) -> Callable[[FastAPI], AbstractAsyncContextManage
 
 def create_http_app(settings: Settings) -> FastAPI:
     from hub.app import VERSION
+    from hub.bootstrap import build_console_auth
 
     served = _build(settings)
     hub, broker, callbacks, open311 = served.hub, served.broker, served.callbacks, served.open311
@@ -132,6 +136,7 @@ def create_http_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
+    console_auth.install(app)  # no session: a page redirects to /console/login, an API answers 401
     openapi.install(app)
 
     provide(app, engine)
@@ -145,14 +150,19 @@ def create_http_app(settings: Settings) -> FastAPI:
     )
     provide(app, open311)
     provide(app, StatsApi(sessions=sessions, calendar=domain.calendar, catalogue=domain.catalogue))
+    provide(app, build_console_auth(hub))
+    management = [Depends(console_auth.require_roles("management"))]
 
     app.include_router(operations.router)  # /health/live, /health/ready, /metrics
     app.include_router(asyncapi.router)  # /asyncapi, /asyncapi.json
     app.include_router(contractors_http.router)  # POST /contractors/{assignee}/workorder-status
     app.include_router(links_http.router)  # GET|POST /contractors/links/{token}: e-mail contractors' answers
-    app.include_router(stats_http.router)  # /api/stats/...
+    # /api/stats/...: a session or an API token of a `management` user
+    app.include_router(stats_http.router, dependencies=management, responses=responses(401, 403))
     app.include_router(open311_http.router)  # /open311/v2/... (Open311 GeoReport v2, docs/open311.md)
-    app.mount("/dashboard", stats_http.dashboard_files(), name="dashboard")
+    app.mount("/dashboard", console_auth.protect(stats_http.dashboard_files(), "management"), name="dashboard")
+    app.include_router(console_http.router)  # /console/: login, start page, language (consumers/console)
+    app.mount("/console/static", console_http.static_files(), name="console-static")
 
     @app.get("/", summary="What this server offers", tags=["operations"])
     async def index() -> dict[str, object]:

@@ -22,6 +22,7 @@ from dotenv import dotenv_values
 from pydantic import Field, FilePath, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings.exceptions import SettingsError
 
+from consumers.console.settings import AuthSettings
 from consumers.contractors.settings import ContractorsSettings
 from consumers.domain.settings import DomainSettings
 from consumers.notifier.settings import NotifierSettings
@@ -45,6 +46,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
 __all__ = [
     "CONFIG_DIR",
+    "AuthSettings",
     "ConsumingSettings",
     "ContractorsSettings",
     "HubDomainSettings",
@@ -124,6 +126,7 @@ class Settings(SettingsGroup):
     notifier: NotifierSettings = Field(default_factory=NotifierSettings, description="Alerts to the comms team.")
     privacy: PrivacySettings = Field(default_factory=PrivacySettings, description="Personal-data retention.")
     open311: Open311Settings = Field(default_factory=Open311Settings, description="The Open311 server.")
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="The console's access: sessions, SSO.")
 
     @field_validator(
         "domain",
@@ -138,6 +141,7 @@ class Settings(SettingsGroup):
         "notifier",
         "privacy",
         "open311",
+        "auth",
         mode="before",
     )
     @classmethod

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from consumers.stats.saved import BEFORE, WINDOW, open_spans
 from consumers.stats.tables import StatCall
 from infra.db import create_engine
+from tests.console_support import add_token, add_user, sign_in_page
 from tests.stats_dashboard_support import CALENDAR, Week, build_week, fill
 
 pytestmark = pytest.mark.integration
@@ -123,8 +124,9 @@ async def serving(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def hub_serve(postgres_url: str, week: Week, tmp_path: Path) -> AsyncIterator[str]:
-    """`hub serve` over the week's database."""
+    """`hub serve` over the week's database, with a `management` user to sign in as."""
     await fill(postgres_url, week)
+    await add_user(postgres_url)
     async with serving(postgres_url, tmp_path) as base:
         yield base
 
@@ -152,9 +154,10 @@ async def browser(chromium: str, tmp_path: Path) -> AsyncIterator[Any]:
 class Dashboard:
     """The page, with what the browser said collected for the final check."""
 
-    def __init__(self, page: Any, base: str) -> None:
+    def __init__(self, page: Any, base: str, token: str | None = None) -> None:
         self.page = page
         self.base = base
+        self.token = token  # the API's figures are read as a machine client would: with an API token
         self.problems: list[str] = []
         page.on(
             "console",
@@ -194,16 +197,19 @@ class Dashboard:
         )
 
     async def api(self, path: str, query: str) -> Any:
-        async with httpx.AsyncClient(base_url=self.base) as client:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with httpx.AsyncClient(base_url=self.base, headers=headers) as client:
             response = await client.get(f"/api/stats{path}?{query}")
             assert response.status_code == 200, response.text
             return response.json()
 
 
 @pytest.fixture
-async def dashboard(chromium: str, hub_serve: str, tmp_path: Path) -> AsyncIterator[Dashboard]:
+async def dashboard(chromium: str, hub_serve: str, postgres_url: str, tmp_path: Path) -> AsyncIterator[Dashboard]:
+    token = await add_token(postgres_url)
     async with browser(chromium, tmp_path) as page:
-        board = Dashboard(page, hub_serve)
+        await sign_in_page(page, hub_serve)  # the dashboard is for signed-in `management` users
+        board = Dashboard(page, hub_serve, token)
         yield board
         shot = os.environ.get("HUB_DASHBOARD_SCREENSHOT")
         if shot:

@@ -38,6 +38,7 @@ from consumers.stats.sources import CounterSource, FactSource
 from hub.http import create_http_app
 from hub.settings import Settings
 from infra.db import create_engine, create_session_factory
+from tests.console_support import add_user, sign_in
 from tests.stats_dashboard_support import AS_OF, CALENDAR, FIRST, INCIDENT_ID, TZ, Week, add_calls, build_week, fill
 
 pytestmark = pytest.mark.integration
@@ -75,13 +76,16 @@ def _matches(template: str, path: str) -> bool:
 
 @contextlib.asynccontextmanager
 async def serving(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """`hub serve`'s app in-process (the broker is not needed to read figures: port 1 refuses at once)."""
+    """`hub serve`'s app in-process (the broker is not needed to read figures: port 1 refuses at once), signed in
+    as a `management` user (the API and the dashboard need one: tests/integration/test_console_access.py)."""
+    await add_user(database_url)
     app = create_http_app(Settings(database_url=database_url, amqp_url="amqp://guest:guest@127.0.0.1:1/"))
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://hub") as client,
     ):
+        await sign_in(client)
         yield client
 
 
