@@ -157,10 +157,13 @@ class BenchReport:
 class ReportFactory:
     """Reports as a city system files them, as JSON bytes (no pydantic on the publishing side)."""
 
-    def __init__(self, run: str, seed: int) -> None:
+    def __init__(self, run: str, seed: int, filed_within_minutes: int = 30) -> None:
         self.run = run
         self.rng = random.Random(seed)
-        self.base = dt.datetime.now(BRUSSELS).replace(microsecond=0)
+        # Reports filed in the last half hour before they are published (a backlog of that age): a live city's
+        # traffic. Every acknowledgement time is an hour or more, so no work order is overdue (escalated) at once,
+        # as they were when the reports were dated up to a week back (each work order then went out twice).
+        self.filed_within_minutes = filed_within_minutes
         self.orders: dict[str, int] = {}
         self._cats = [m[0] for m in MIX]
         self._weights = [m[1] for m in MIX]
@@ -171,7 +174,8 @@ class ReportFactory:
         cat = category or rng.choices(self._cats, self._weights)[0]
         _, _, fractions, descriptions = self._by_cat[cat]
         district, postcode = rng.choice(DISTRICTS)
-        filed = self.base - dt.timedelta(minutes=rng.randrange(0, 60 * 24 * 7))
+        now = dt.datetime.now(BRUSSELS).replace(microsecond=0)
+        filed = now - dt.timedelta(seconds=rng.randrange(0, 60 * self.filed_within_minutes + 1))
         name = rng.choice(NAMES)
         data: dict[str, Any] = {
             "report_id": f"rep-{self.run}-{prefix}-{index:06d}",
@@ -1274,6 +1278,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers", type=int, help="`hub run --workers N` (default: the hub's own default, the number of cores)"
     )
     p.add_argument("--seed", type=int, default=5)
+    p.add_argument(
+        "--filed-within-minutes",
+        type=int,
+        default=30,
+        help="reports are filed up to this many minutes before they are published (default 30: none overdue)",
+    )
     p.add_argument("--keep-database", action="store_true", help="leave the benchmark database in place (to study it)")
     p.add_argument(
         "--hub-env", action="append", default=[], metavar="KEY=VALUE", help="extra HUB_* setting for the hub (repeat)"
@@ -1309,7 +1319,7 @@ async def main_async(args: argparse.Namespace) -> int:
     if unknown:
         raise SystemExit(f"unknown phase(s): {sorted(unknown)}")
     run = uuid.uuid4().hex[:10]
-    factory = ReportFactory(run, args.seed)
+    factory = ReportFactory(run, args.seed, args.filed_within_minutes)
     factory.calibrate()
     tmp = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     bench = Bench(args, args.amqp_url, args.database_url, run, factory, tmp)
