@@ -294,13 +294,19 @@ class StatusService:
                 )
             ).scalars()
             target = escalation_target(assignee)
-            for order in list(rows):
-                inserted = await session.execute(
-                    insert_ignore(session, WorkOrderEscalation)
-                    .values(work_order_id=order.work_order_id, escalated_to=target, escalated_at=now)
-                    .returning(WorkOrderEscalation.work_order_id)
-                )
-                if inserted.scalar_one_or_none() is None:
+            orders = list(rows)
+            if not orders:
+                continue
+            # One executemany of a constant statement for the round (a statement per row cost about a millisecond
+            # of CPU each); RETURNING names the rows this replica inserted: only those are escalated by it.
+            stmt = insert_ignore(session, WorkOrderEscalation).returning(WorkOrderEscalation.work_order_id)
+            keys = [
+                {"work_order_id": order.work_order_id, "escalated_to": target, "escalated_at": now}
+                for order in sorted(orders, key=lambda o: o.work_order_id)
+            ]
+            inserted = set((await session.execute(stmt, keys)).scalars())
+            for order in orders:
+                if order.work_order_id not in inserted:
                     continue
                 issued_at = aware(order.issued_at)
                 message = WorkOrderEscalated(

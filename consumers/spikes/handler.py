@@ -62,7 +62,7 @@ from consumers.spikes.store import (
     DbCounts,
     active_silences,
     incident_content,
-    insert_assignment,
+    insert_assignments,
     insert_contacts,
     load_baseline,
     lock_state,
@@ -92,6 +92,8 @@ class _Batch:
     service: SpikesService
     observations: list[tuple[str | None, Observation]] = field(default_factory=list)
     contacts: dict[str, ContactFact] = field(default_factory=dict)
+    # (report id, assignee) of the transaction's work orders: one executemany in the step, not a statement each.
+    assignments: set[tuple[str, str]] = field(default_factory=set)
     # The timer's transaction: advance event time on the wall clock if the hub is live.
     tick: bool = False
     # The baseline this step fitted: cached by the service only once stored (a refit rolled back here may be done
@@ -182,8 +184,9 @@ class SpikesService:
         self._add(session, place_report(report, self.places).report, message_id)
 
     async def apply_workorder(self, session: AsyncSession, order: WorkOrderIssued) -> None:
-        """Remember who got a work order for a report: an alert names the assignees already notified."""
-        await session.run_sync(lambda s: insert_assignment(s, order.report_id, order.assignee))
+        """Remember who got a work order for a report: an alert names the assignees already notified (written in the
+        transaction's step, with the others)."""
+        self._batch(session).assignments.add((order.report_id, order.assignee))
 
     async def tick(self, batcher: TransactionBatcher) -> None:
         """The timer: one step without messages, in a transaction of its own (see the module docstring)."""
@@ -212,10 +215,13 @@ class SpikesService:
         """Count, judge, record and emit for one transaction's calls and reports; the messages it emitted."""
         now = self.clock()
         locked = lock_state(session, now)
+        insert_assignments(session, batch.assignments)
         new = insert_contacts(session, batch.contacts)
         observations = [obs for contact_id, obs in batch.observations if contact_id is None or contact_id in new]
-        if not batch.observations and not bool(locked.state.get("live", False)):
-            return []  # the timer while replaying (or before anything was counted): event time is the messages'
+        if not batch.observations and not (batch.tick and bool(locked.state.get("live", False))):
+            # The timer while replaying (or before anything was counted): event time is the messages'; or only
+            # work orders' assignees to remember: nothing to judge.
+            return []
         state = self._state(session, locked.state, locked.baseline_day)
         day_before = state.baseline_day
 

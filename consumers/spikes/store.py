@@ -276,8 +276,12 @@ def incident_content(session: Session, incident: Incident) -> AlertContent:
     )
 
 
-def insert_assignment(session: Session, report_id: str, assignee: str) -> None:
-    session.execute(insert_ignore(session, SpikeAssignment).values(report_id=report_id, assignee=assignee))
+def insert_assignments(session: Session, assignments: Iterable[tuple[str, str]]) -> None:
+    """Remember (report id, assignee) pairs: one executemany in key order (a pair stored before is left alone)."""
+    rows = [{"report_id": report_id, "assignee": assignee} for report_id, assignee in sorted(assignments)]
+    stmt = insert_ignore(session, SpikeAssignment)
+    for i in range(0, len(rows), CHUNK):
+        session.execute(stmt, rows[i : i + CHUNK])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -74,9 +74,9 @@ class Rig:
     async def enqueue(self, *orders: WorkOrderIssued) -> None:
         engine = create_engine(self.database_url)
         sessions = create_session_factory(engine)
+        rows = [row for o in orders if (row := self.service.row(o)) is not None]
         async with sessions() as session, session.begin():
-            for o in orders:
-                await self.service.enqueue(session, o)
+            await self.service.write(session, rows)
         await engine.dispose()
 
     async def rows(self) -> list[Delivery]:
