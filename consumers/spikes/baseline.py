@@ -112,6 +112,10 @@ class BaselineModel:
     closed_day: ClosedDay | None = None
     _tz: ZoneInfo | None = field(default=None, init=False, repr=False, compare=False)
     _cells: dict[dt.datetime, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # (key, bucket start) -> rate: every step judges the live keys over nearly the same buckets again.
+    _rates: dict[tuple[IncidentKey, dt.datetime], float] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def tz(self) -> ZoneInfo:
@@ -150,7 +154,7 @@ class BaselineModel:
     def expected_buckets(self, key: IncidentKey, starts: Iterable[dt.datetime], bucket_minutes: int) -> float:
         """Expected count of `key` over the buckets starting at `starts`."""
         per_bucket = bucket_minutes / 60.0
-        return sum(self.rate_per_hour(key, start) for start in starts) * per_bucket
+        return sum(_memo_rates(self._rates, self.rate_per_hour, key, starts)) * per_bucket
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -419,6 +423,9 @@ class PriorBaseline:
 
     settings: PriorSettings
     timezone: str
+    _rates: dict[tuple[IncidentKey, dt.datetime], float] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def rate_per_hour(self, key: IncidentKey, moment: dt.datetime) -> float:
         hour = moment.astimezone(ZoneInfo(self.timezone)).hour
@@ -427,7 +434,29 @@ class PriorBaseline:
 
     def expected_buckets(self, key: IncidentKey, starts: Iterable[dt.datetime], bucket_minutes: int) -> float:
         per_bucket = bucket_minutes / 60.0
-        return sum(self.rate_per_hour(key, start) for start in starts) * per_bucket
+        return sum(_memo_rates(self._rates, self.rate_per_hour, key, starts)) * per_bucket
+
+
+_MEMO_LIMIT = 200_000
+
+
+def _memo_rates(
+    memo: dict[tuple[IncidentKey, dt.datetime], float],
+    rate: Callable[[IncidentKey, dt.datetime], float],
+    key: IncidentKey,
+    starts: Iterable[dt.datetime],
+) -> list[float]:
+    """The rates of `key` at `starts`, each computed once per model (a pure function of both): the same values,
+    summed in the same order, as computing them every time."""
+    if len(memo) > _MEMO_LIMIT:
+        memo.clear()
+    out = []
+    for start in starts:
+        found = memo.get((key, start))
+        if found is None:
+            found = memo[(key, start)] = rate(key, start)
+        out.append(found)
+    return out
 
 
 def learned_weight(history: dt.timedelta, prior: PriorSettings) -> float:

@@ -40,6 +40,7 @@ Everything here runs on event time: the only clock is the `at` argument.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -107,10 +108,20 @@ def bucket_start(moment: dt.datetime, bucket_minutes: int) -> dt.datetime:
 
 def window_starts(at: dt.datetime, window_minutes: int, bucket_minutes: int) -> list[dt.datetime]:
     """Bucket starts of the window judged at `at`: the bucket holding `at` and the ones before it, oldest first."""
-    last = bucket_start(at, bucket_minutes)
+    return list(_window_starts(bucket_start(at, bucket_minutes), window_minutes, bucket_minutes))
+
+
+@functools.lru_cache(maxsize=4096)
+def _window_starts(last: dt.datetime, window_minutes: int, bucket_minutes: int) -> tuple[dt.datetime, ...]:
+    # Every step judges each live key over the same few spans: the starts (and their empty buckets) are made once.
     n = window_minutes // bucket_minutes
     step = dt.timedelta(minutes=bucket_minutes)
-    return [last - step * (n - 1 - i) for i in range(n)]
+    return tuple(last - step * (n - 1 - i) for i in range(n))
+
+
+@functools.lru_cache(maxsize=16384)
+def _empty(start: dt.datetime) -> BucketCount:
+    return BucketCount(start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,7 +354,8 @@ class SpikeDetector:
         """Judge `key` at event time `at`; `counts` maps bucket start to counters (missing buckets are empty)."""
         settings = self.settings(key)
         b = settings.bucket_minutes
-        span = [counts.get(start) or BucketCount(start) for start in window_starts(at, settings.span_minutes, b)]
+        starts = _window_starts(bucket_start(at, b), settings.span_minutes, b)
+        span = [counts.get(start) or _empty(start) for start in starts]
         if key.is_street:
             min_count, significance = settings.street_min_count, settings.street_significance
         else:
