@@ -280,8 +280,8 @@ def insert_assignments(session: Session, assignments: Iterable[tuple[str, str]])
     """Remember (report id, assignee) pairs: one executemany in key order (a pair stored before is left alone)."""
     rows = [{"report_id": report_id, "assignee": assignee} for report_id, assignee in sorted(assignments)]
     stmt = insert_ignore(session, SpikeAssignment)
-    for i in range(0, len(rows), CHUNK):
-        session.execute(stmt, rows[i : i + CHUNK])
+    for chunk in chunks(rows):
+        session.execute(stmt, chunk)
 
 
 # --------------------------------------------------------------------------------------------------
