@@ -252,7 +252,8 @@ def _delivery(hub: Hub, name: str) -> dict[str, Any]:
 
 
 def _build_contractors(hub: Hub) -> None:
-    """Contractors: status back (with the escalation job) and webhook/e-mail deliveries (with the worker)."""
+    """Contractors: status back (with the escalation job) and webhook/e-mail deliveries (with the worker and the
+    reminders job)."""
     settings, domain, broker = hub.settings, hub.domain, hub.broker
     if "status" in hub.consumers:
         status = build_status_service(hub)
@@ -287,14 +288,27 @@ def _build_contractors(hub: Hub) -> None:
             ),
             mailer=mailer,
         )
+        deliveries = DeliveryService(domain.catalogue)
         broker.include_router(
             build_deliveries_router(
-                service=DeliveryService(domain.catalogue),
+                service=deliveries,
                 worker=worker,
                 **_delivery(hub, "deliveries"),
             )
         )
         hub.background.append(worker)
+
+        async def remind() -> None:
+            # Before the escalation rules: the assignee itself hears of its open order on the due date, once (the
+            # reminder row's id is the order's, inserted with insert-ignore, whatever the replicas).
+            async with hub.sessions() as session, session.begin():
+                added = await deliveries.remind_due(
+                    session, hour=settings.contractors.reminder_hour, tz=domain.calendar.tz
+                )
+            if added:
+                worker.wake()
+
+        hub.background.append(Periodic("reminders", settings.contractors.reminder_interval_s, remind))
 
 
 def build_routing_service(hub: Hub) -> RoutingService:

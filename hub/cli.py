@@ -215,6 +215,15 @@ def _add_simulate(sub: Subparsers) -> None:
     )
     sim.add_argument("--from-file", type=Path, help="publish a JSON-lines file written before")
     sim.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
+    sim.add_argument(
+        "--answer",
+        action="store_true",
+        help="simulated assignees answer the work orders the hub issues (on their queues, the callback of "
+        "HUB_PUBLIC_URL, the e-mail links), in event time; then wait until the hub has issued everything",
+    )
+    sim.add_argument(
+        "--answer-idle", type=float, default=20.0, metavar="S", help="with --answer: quiet seconds that mean done"
+    )
     command(sim, bind(_cmd_simulate, get_settings))
 
 
@@ -384,9 +393,52 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         def progressed(n: int) -> None:
             bar.update(task, completed=n, reached=event_time(events[n - 1].at, tz) if n else None)
 
-        n = _arun(publish(events, amqp_url=settings.amqp_url, speed=speed, on_progress=progressed))
+        publishing = publish(events, amqp_url=settings.amqp_url, speed=speed, on_progress=progressed)
+        if args.answer:
+            n, summary = _arun(
+                _publish_and_answer(settings, publishing, events, seed=args.seed, idle_s=args.answer_idle)
+            )
+        else:
+            n, summary = _arun(publishing), ""
     print(f"published {n} events to {_safe_url(settings.amqp_url)}")
+    if summary:
+        print(summary)
     return 0
+
+
+async def _publish_and_answer(
+    settings: Settings, publishing: Coroutine[Any, Any, int], events: list[Any], *, seed: int, idle_s: float
+) -> tuple[int, str]:
+    """Publish while the simulated assignees answer; then answer what is due by the end of the simulated days."""
+    import httpx
+
+    from consumers.contractors.links_http import link_signer
+    from consumers.domain.calendar import CityCalendar
+    from consumers.domain.catalogue import Catalogue
+    from hub.simulator.contractors import SimulatedContractors
+
+    calendar = CityCalendar.load(settings.domain.calendar_file)
+    catalogue = Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file)
+    last = events[-1].at.astimezone(calendar.tz).date() if events else dt.date.today()
+    horizon = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=calendar.tz)
+    async with httpx.AsyncClient(base_url=settings.contractors.public_url, timeout=30) as http:
+        contractors = SimulatedContractors(
+            catalogue,
+            amqp_url=settings.amqp_url,
+            tz=calendar.tz,
+            http=http,
+            webhook_secrets=settings.contractors.webhook_secrets,
+            links=link_signer(settings.contractors),
+            seed=seed,
+        )
+        await contractors.start()
+        try:
+            n = await publishing
+            await contractors.settle(idle_s)
+            await contractors.finish(horizon)
+        finally:
+            await contractors.stop()
+    return n, contractors.summary()
 
 
 def _dlq_consumers(name: str | None) -> list[str]:

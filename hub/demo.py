@@ -9,6 +9,8 @@ at the end the figures of this run are printed, with the alerts raised and their
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
 import json
 import random
@@ -18,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -25,16 +28,19 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
+from consumers.contractors.tables import WorkOrderEvent
 from consumers.domain.calendar import CityCalendar
 from consumers.router.tables import Report, WorkOrder
 from consumers.spikes.actions import publish_broadcast
 from consumers.spikes.tables import Alert
+from consumers.stats.queries import Period, WorkOrderFigures, workorder_figures
 from consumers.stats.saved import notice_figure
-from consumers.stats.tables import StatCall, StatIncident
+from consumers.stats.tables import StatCall, StatIncident, StatWorkOrderEvent
 from contracts import BroadcastChannel, CallLogged, IncidentBroadcast, ReportFiled
-from hub.bootstrap import build_hub
+from hub.bootstrap import Hub, build_hub
 from hub.settings import Settings
 from hub.simulator import PlantedIncident, Scenario, describe, publish, simulate
+from hub.simulator.contractors import SimulatedContractors, simulated_secrets
 from hub.topology import CONSUMERS
 from infra.db.dialect import chunks
 from infra.db.tables import InboxEntry
@@ -60,6 +66,63 @@ class DemoFigures:
     reports_per_category: dict[str, int]
     work_orders_per_assignee: dict[str, int]
     alerts: list[dict[str, str]] = field(default_factory=list)
+    # Every day of the run (history and live), as of the day after the last: where each assignee stands.
+    sla_per_assignee: dict[str, WorkOrderFigures] = field(default_factory=dict)
+    answers: str = ""
+
+
+class _SimulatedAssignees:
+    """The simulated assignees of the demo, answering through an in-process `hub serve` (callback, e-mail links)
+    and the broker, with secrets made for this run when none are configured."""
+
+    def __init__(self, settings: Settings, hub: Hub, seed: int) -> None:
+        from consumers.contractors.links_http import link_signer
+        from hub.http import create_http_app
+
+        webhooks, links = simulated_secrets(hub.domain.catalogue)
+        contractors = settings.contractors.model_copy(
+            update={
+                "webhook_secrets": settings.contractors.webhook_secrets or webhooks,
+                "contractor_link_secrets": settings.contractors.contractor_link_secrets or links,
+            }
+        )
+        # Only the in-process HTTP side knows these secrets: the hub's own deliveries still wait for real ones.
+        self.settings = settings.model_copy(update={"contractors": contractors})
+        self.app = create_http_app(self.settings)
+        self.hub = hub
+        self._stack = contextlib.AsyncExitStack()
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://demo")
+        self.assignees = SimulatedContractors(
+            hub.domain.catalogue,
+            amqp_url=settings.amqp_url,
+            tz=hub.domain.calendar.tz,
+            http=self.http,
+            webhook_secrets=contractors.webhook_secrets,
+            links=link_signer(contractors),
+            seed=seed,
+        )
+
+    async def start(self) -> None:
+        await self._stack.enter_async_context(self.app.router.lifespan_context(self.app))
+        await self._stack.enter_async_context(self.http)
+        await self.assignees.start()
+
+    async def finish(self, horizon: dt.datetime, deadline: float) -> None:
+        await self.assignees.settle(1.0, timeout_s=max(1.0, deadline - time.monotonic()))
+        await self.assignees.finish(horizon)
+        # Applied by the status consumer (broker) or the HTTP side, then counted by the statistics.
+        settled = 0
+        while time.monotonic() < deadline and settled < 3:
+            async with self.hub.sessions() as session:
+                applied = (await session.execute(select(func.count()).select_from(WorkOrderEvent))).scalar_one()
+                counted = (await session.execute(select(func.count()).select_from(StatWorkOrderEvent))).scalar_one()
+            pending = await pending_count(self.hub.sessions)
+            settled = settled + 1 if applied == counted and not pending else 0
+            await asyncio.sleep(0.3)
+
+    async def stop(self) -> None:
+        await self.assignees.stop()
+        await self._stack.aclose()
 
 
 async def run_demo(settings: Settings, options: DemoOptions, console: Console | None = None) -> DemoFigures:
@@ -94,6 +157,10 @@ async def run_demo(settings: Settings, options: DemoOptions, console: Console | 
     await hub.start()
     wall_start = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
+    tz = CityCalendar.load(settings.domain.calendar_file).tz
+    horizon = dt.datetime.combine(options.start + dt.timedelta(days=options.days), dt.time(), tzinfo=tz)
+    answering = _SimulatedAssignees(settings, hub, seed)
+    await answering.start()
     try:
         with Progress(
             TextColumn("{task.description:<34}"),
@@ -137,13 +204,27 @@ async def run_demo(settings: Settings, options: DemoOptions, console: Console | 
             # Work orders and alerts are in the outbox once applied; wait until the relay has published them.
             while await pending_count(hub.sessions) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the DB
                 await asyncio.sleep(0.1)
+            # The simulated assignees answer what they had done by the end of the live days (event time).
+            await answering.finish(horizon, deadline)
         elapsed = time.perf_counter() - started
         figures = await _figures(
             hub.sessions, live_calls, live_reports, wall_start, CityCalendar.load(settings.domain.calendar_file)
         )
+        async with hub.sessions() as session:
+            figures.sla_per_assignee.update(
+                await workorder_figures(
+                    session,
+                    Period(history.start or options.start, horizon.date() - dt.timedelta(days=1)),
+                    "assignee",
+                    tz=tz,
+                    as_of=horizon.date(),
+                )
+            )
     finally:
+        await answering.stop()
         await hub.stop()
 
+    figures = dataclasses.replace(figures, answers=answering.assignees.summary())
     _print_figures(console, live, figures, elapsed, len(events))
     return figures
 
@@ -268,6 +349,16 @@ def _table(title: str, header: tuple[str, str], counts: dict[str, int]) -> Table
     return table
 
 
+def _sla_table(per_assignee: dict[str, WorkOrderFigures]) -> Table:
+    table = Table(title="Work orders against their SLA, per assignee, as of the end of the run (stats)")
+    for name in ("assignee", "issued", "open", "overdue", "done", "rejected", "SLA %"):
+        table.add_column(name, justify="left" if name == "assignee" else "right")
+    for code, f in sorted(per_assignee.items(), key=lambda kv: -kv[1].issued):
+        sla = "-" if f.sla_compliance is None else f"{100 * f.sla_compliance:.1f}"
+        table.add_row(code, str(f.issued), str(f.open), str(f.overdue), str(f.done), str(f.rejected), sla)
+    return table
+
+
 def _print_figures(console: Console, live: Scenario, figures: DemoFigures, elapsed: float, events: int) -> None:
     console.rule("[bold]Figures of the live days (from the hub's database)")
     console.print(_table("Calls by topic (stats)", ("topic", "calls"), figures.calls_by_topic))
@@ -276,6 +367,8 @@ def _print_figures(console: Console, live: Scenario, figures: DemoFigures, elaps
     console.print(
         _table("Work orders per assignee (router)", ("assignee", "work orders"), figures.work_orders_per_assignee)
     )
+    console.print(_sla_table(figures.sla_per_assignee))
+    console.print(figures.answers)
     console.rule("[bold]Alerts for the communication team (spikes)")
     if not figures.alerts:
         console.print("No alert was raised.")

@@ -145,9 +145,8 @@ def create_http_app(settings: Settings) -> FastAPI:
     provide(app, ServeMetrics(broker.get, sessions, served.queues, samplers=[endpoint_circuits]))
     provide(app, AsyncApiDocument(title=spec.title, json=spec.to_json()))
     provide(app, callbacks)
-    provide(
-        app, LinkAnswers(link_signer(settings.contractors), OnBehalf(callbacks.service, callbacks.batcher), sessions)
-    )
+    on_behalf = OnBehalf(callbacks.service, callbacks.batcher)
+    provide(app, LinkAnswers(link_signer(settings.contractors), on_behalf, sessions, timezone=domain.calendar.tz))
     provide(app, open311)
     provide(app, StatsApi(sessions=sessions, calendar=domain.calendar, catalogue=domain.catalogue))
     provide(app, build_console_auth(hub))

@@ -218,3 +218,44 @@ async def scratch_vhost(amqp_url: str, label: str) -> AsyncIterator[str]:
     finally:
         await admin.delete_vhost(vhost)
         await admin.aclose()
+
+
+# --- work orders written straight into the router's tables ---------------------------------------------------------
+
+
+async def add_order(
+    sessions: Any,
+    *,
+    assignee: str,
+    due: dt.date,
+    issued_at: dt.datetime,
+    status: str = "issued",
+    category: str = "road.damage",
+    description: str = "Diep gat in de weg",
+    reporter_name: str | None = None,
+    reporter_phone: str | None = None,
+    run: str = "",
+) -> str:
+    """A report and its one work order as the router would have stored them; the work order id."""
+    from consumers.router.tables import Report, WorkOrder
+    from consumers.router.workorders import work_order_id
+
+    report_id = f"rep-{run or uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:6]}"
+    wid = work_order_id(report_id, assignee)
+    async with sessions() as session, session.begin():
+        session.add(
+            Report(
+                report_id=report_id, message_id=report_id, filed_at=issued_at - dt.timedelta(minutes=5),
+                received_at=issued_at, channel="web", category=category, category_known=True, street="Stapelstraat",
+                house_number="12", postcode="3800", district="Sint-Truiden", description=description,
+                reporter_name=reporter_name, reporter_phone=reporter_phone, rule_id="test", rules_version="test",
+            )
+        )  # fmt: skip
+        await session.flush()
+        session.add(
+            WorkOrder(
+                work_order_id=wid, report_id=report_id, assignee=assignee, category=category, status=status,
+                issued_at=issued_at, due_date=due, rule_id="test", includes_contact=False, updated_at=issued_at,
+            )
+        )  # fmt: skip
+    return wid

@@ -27,15 +27,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from consumers.contractors.email import compose_work_order_email
+from consumers.contractors.email import compose_reminder_email, compose_work_order_email
 from consumers.contractors.links import LinkSigner
-from consumers.contractors.rules import Circuit, circuit_state, next_delay
+from consumers.contractors.rules import (
+    OPEN_STATUSES,
+    Circuit,
+    circuit_state,
+    next_delay,
+    reminder_channel,
+    reminder_due,
+)
 from consumers.contractors.tables import Delivery, DeliveryEndpoint
 from consumers.domain.catalogue import Assignee, Catalogue
+from consumers.router.tables import WorkOrder
 from contracts import WorkOrderIssued
 from infra.batcher import deferred
 from infra.clock import aware, utcnow
@@ -65,9 +74,32 @@ _SCHEDULED = "deliveries.scheduled"
 _DELIVERY_NAMESPACE = uuid.UUID("0b7d3c1e-2f4a-5e6b-8c9d-1a2b3c4d5e6f")
 
 
-def delivery_id_for(work_order_id: str) -> str:
-    """The webhook-id: the same for a work order on every attempt and every replay."""
-    return "msg_" + uuid.uuid5(_DELIVERY_NAMESPACE, f"{work_order_id}/{EVENT_TYPE}").hex
+REMINDER = "workorder.reminder"
+REMINDER_BATCH = 500
+
+
+def delivery_id_for(work_order_id: str, kind: str = EVENT_TYPE) -> str:
+    """The webhook-id: the same for a work order (or its reminder) on every attempt, every replay and every
+    replica, so that the row's unique key makes it once."""
+    return "msg_" + uuid.uuid5(_DELIVERY_NAMESPACE, f"{work_order_id}/{kind}").hex
+
+
+def reminder_body(order: WorkOrder, assignee: Assignee, category_name_nl: str, now: dt.datetime) -> bytes:
+    """The reminder's payload (webhook body; the e-mail is composed from it): which order, its due date and status.
+
+    Nothing from the report: no address, no description, no reporter, so no data policy can be broken by it."""
+    data = {
+        "work_order_id": order.work_order_id,
+        "report_id": order.report_id,
+        "assignee": assignee.code,
+        "category": order.category,
+        "category_name_nl": category_name_nl,
+        "status": order.status,
+        "due_date": order.due_date.isoformat(),
+        "issued_at": aware(order.issued_at).isoformat(),
+    }
+    envelope = {"type": REMINDER, "timestamp": now.isoformat(), "data": data}
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def webhook_body(order: WorkOrderIssued) -> bytes:
@@ -143,6 +175,60 @@ class DeliveryService:
             ordered = sorted(rows, key=lambda r: str(r["delivery_id"]))
             await session.execute(insert_ignore(session, Delivery), ordered)
 
+    async def remind_due(self, session: AsyncSession, *, hour: int, tz: ZoneInfo) -> int:
+        """One reminder row per open order at its due date (see `rules.reminder_due`); the number added.
+
+        Replica-safe and once: the row's id is derived from the order (`delivery_id_for(..., REMINDER)`) and
+        inserted with insert-ignore, so two replicas scanning at the same moment add it once between them, and a
+        later scan finds it there (the NOT EXISTS) and skips the order for good.
+        """
+        now = self.clock()
+        local = now.astimezone(tz)
+        channels = {a.code: ch for a in self.catalogue.assignees.values() if (ch := reminder_channel(a))}
+        if not channels:
+            return 0
+        reminded = exists().where(Delivery.work_order_id == WorkOrder.work_order_id, Delivery.kind == REMINDER)
+        rows = (
+            await session.execute(
+                select(WorkOrder)
+                .where(
+                    WorkOrder.assignee.in_(list(channels)),
+                    WorkOrder.status.in_([s.value for s in OPEN_STATUSES]),
+                    WorkOrder.due_date <= local.date(),
+                    # Issued before its due date (the UTC date here; `reminder_due` decides in city time).
+                    func.date(WorkOrder.issued_at) < WorkOrder.due_date,
+                    ~reminded,
+                )
+                .order_by(WorkOrder.due_date, WorkOrder.work_order_id)
+                .limit(REMINDER_BATCH)
+            )
+        ).scalars()
+        added = 0
+        for order in list(rows):
+            if not reminder_due(order.due_date, aware(order.issued_at).astimezone(tz).date(), local, hour=hour):
+                continue
+            assignee = self.catalogue.assignee(order.assignee)
+            category = self.catalogue.category(order.category)
+            name = category.name_nl if category is not None else order.category
+            inserted = await session.execute(
+                insert_ignore(session, Delivery)
+                .values(
+                    delivery_id=delivery_id_for(order.work_order_id, REMINDER),
+                    work_order_id=order.work_order_id,
+                    assignee=assignee.code,
+                    kind=REMINDER,
+                    channel=channels[assignee.code],
+                    body=reminder_body(order, assignee, name, now),
+                    state=PENDING,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                .returning(Delivery.id)
+            )
+            added += inserted.scalar_one_or_none() is not None
+        return added
+
 
 @dataclass(frozen=True)
 class DeliveryConfig:
@@ -170,6 +256,7 @@ class _Claimed:
     channel: str
     body: bytes
     attempts: int
+    kind: str = EVENT_TYPE
 
 
 @dataclass
@@ -202,7 +289,8 @@ class DeliveryWorker:
         self._mailer = mailer
         self._clock = clock
         self._rng = rng or random.Random()
-        self.endpoints = [a for a in catalogue.assignees.values() if a.channel in CHANNELS]
+        # Webhook and e-mail assignees get their work orders here; a queue assignee with an address its reminders.
+        self.endpoints = [a for a in catalogue.assignees.values() if reminder_channel(a)]
         self._wake = {a.code: asyncio.Event() for a in self.endpoints}
         self._state = {a.code: _EndpointState() for a in self.endpoints}
         self._tasks: list[asyncio.Task[None]] = []
@@ -210,7 +298,7 @@ class DeliveryWorker:
         self.delivered = 0
 
     def configured(self, endpoint: Assignee) -> bool:
-        if endpoint.channel == "webhook":
+        if reminder_channel(endpoint) == "webhook":
             return bool(endpoint.webhook_url and self.config.webhook_secrets.get(endpoint.code))
         return bool(endpoint.email and self._mailer is not None)
 
@@ -224,7 +312,7 @@ class DeliveryWorker:
         for endpoint in self.endpoints:
             if self.configured(endpoint):
                 self._tasks.append(asyncio.create_task(self._loop(endpoint), name=f"deliveries-{endpoint.code}"))
-            else:
+            elif endpoint.channel in CHANNELS:
                 # Without a secret a webhook cannot be signed, without a server no e-mail sent: nothing goes out.
                 log.warning(
                     "%s endpoint of %s is not configured (%s): its deliveries wait",
@@ -337,22 +425,24 @@ class DeliveryWorker:
             now=now,
             lease=self.config.lease,
             limit=limit,
-            returning=(d.id, d.delivery_id, d.work_order_id, d.channel, d.body, d.attempts),
+            returning=(d.id, d.delivery_id, d.work_order_id, d.channel, d.body, d.attempts, d.kind),
         )
-        return [_Claimed(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        return [_Claimed(*r) for r in rows]
 
     async def _send(self, endpoint: Assignee, row: _Claimed, now: dt.datetime) -> Result:
         self.attempts += 1
-        return await self._channel(endpoint, row.channel).send(Send(row.delivery_id, row.body, now))
+        return await self._channel(endpoint, row).send(Send(row.delivery_id, row.body, now))
 
-    def _channel(self, endpoint: Assignee, channel: str) -> Channel:
-        """The endpoint's way out: a signed webhook, or an e-mail composed from the work order."""
-        if channel == "webhook":
+    def _channel(self, endpoint: Assignee, row: _Claimed) -> Channel:
+        """The endpoint's way out: a signed webhook, or an e-mail composed from the work order (or its reminder)."""
+        if row.channel == "webhook":
             assert endpoint.webhook_url is not None
             return WebhookChannel(
                 self._webhook_sender, endpoint.webhook_url, self.config.webhook_secrets[endpoint.code]
             )
         assert self._mailer is not None
+        if row.kind == REMINDER:
+            return EmailChannel(self._mailer, lambda item: self._reminder_email(endpoint, item))
         return EmailChannel(self._mailer, lambda item: self._email(endpoint, item))
 
     def _webhook_sender(self) -> WebhookSender:
@@ -362,18 +452,47 @@ class DeliveryWorker:
 
     def _email(self, endpoint: Assignee, item: Send) -> EmailMessage:
         assert endpoint.email is not None
-        reply_to = None
-        if endpoint.responsible_department:
-            reply_to = self._catalogue.assignee(endpoint.responsible_department).email
         order = WorkOrderIssued.model_validate_json(item.body)
         links = self.config.links.links(order.work_order_id, endpoint.code, item.at) if self.config.links else []
         return compose_work_order_email(
             order,
             endpoint,
             links=links,
+            page_url=self._page_url(endpoint, item.at),
             sender=self.config.smtp_from,
             to=endpoint.email,
-            reply_to=reply_to or self.config.smtp_from,
+            reply_to=self._reply_to(endpoint),
+            delivery_id=item.key,
+            now=item.at,
+        )
+
+    def _reply_to(self, endpoint: Assignee) -> str:
+        if endpoint.responsible_department:
+            return self._catalogue.assignee(endpoint.responsible_department).email or self.config.smtp_from
+        return self.config.smtp_from
+
+    def _page_url(self, endpoint: Assignee, at: dt.datetime) -> str | None:
+        """The assignee's own page of its orders (`/contractors/`), signed for it, if it has a link secret."""
+        signer = self.config.links
+        if signer is None or not signer.signs_for(endpoint.code):
+            return None
+        return signer.page_url(signer.page_token(endpoint.code, at))
+
+    def _reminder_email(self, endpoint: Assignee, item: Send) -> EmailMessage:
+        assert endpoint.email is not None
+        data = json.loads(item.body)["data"]
+        links = []
+        if self.config.links is not None and endpoint.channel == "email":
+            # Only steps still possible from the order's status when the reminder was made.
+            links = self.config.links.links(data["work_order_id"], endpoint.code, item.at)
+        return compose_reminder_email(
+            data,
+            endpoint,
+            links=links,
+            page_url=self._page_url(endpoint, item.at),
+            sender=self.config.smtp_from,
+            to=endpoint.email,
+            reply_to=self._reply_to(endpoint),
             delivery_id=item.key,
             now=item.at,
         )

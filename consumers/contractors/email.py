@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
@@ -53,6 +53,7 @@ def _lines(order: WorkOrderIssued, assignee: Assignee) -> list[tuple[str, str]]:
     return rows
 
 
+PAGE_INTRO = "Al uw open werkbonnen, met hun uiterste datum:"
 LINKS_INTRO = "Antwoord met één klik: elke link opent een bevestigingspagina, er verandert niets voor u bevestigt."
 
 
@@ -74,6 +75,7 @@ def compose_work_order_email(
     delivery_id: str,
     now: dt.datetime,
     links: Sequence[tuple[str, str]] = (),
+    page_url: str | None = None,
 ) -> EmailMessage:
     """One e-mail per work order; the same Message-ID on every attempt, so a mailbox can drop a copy.
 
@@ -100,6 +102,8 @@ def compose_work_order_email(
         text += [LINKS_INTRO, ""] + [f"{label}: {url}" for label, url in links] + ["", "Of: " + answer_text(order)]
     else:
         text.append(answer_text(order))
+    if page_url:
+        text += ["", f"{PAGE_INTRO} {page_url}"]
     text += ["", "Met vriendelijke groeten,", "Het ContactCenter van de stad"]
     message.set_content("\n".join(text) + "\n")
 
@@ -120,8 +124,68 @@ def compose_work_order_email(
         '<!doctype html><html lang="nl"><body style="font-family:sans-serif">'
         f"<p>Beste {esc(assignee.name)},</p><p>De stad vraagt u de volgende melding op te volgen.</p>"
         f"<table>{table}</table><h3>Omschrijving</h3><p>{description}</p>"
-        f"<h3>Hoe antwoorden?</h3>{link_list}<p>{esc(answer_text(order))}</p>"
+        f"<h3>Hoe antwoorden?</h3>{link_list}<p>{esc(answer_text(order))}</p>{_page_paragraph(page_url)}"
         "<p>Met vriendelijke groeten,<br>Het ContactCenter van de stad</p></body></html>"
     )
     message.add_alternative(body, subtype="html")
+    return message
+
+
+def _page_paragraph(page_url: str | None) -> str:
+    if not page_url:
+        return ""
+    return f'<p>{html.escape(PAGE_INTRO)} <a href="{html.escape(page_url)}">uw werkbonnen</a></p>'
+
+
+def compose_reminder_email(
+    data: Mapping[str, str],
+    assignee: Assignee,
+    *,
+    sender: str,
+    to: str,
+    reply_to: str | None,
+    delivery_id: str,
+    now: dt.datetime,
+    links: Sequence[tuple[str, str]] = (),
+    page_url: str | None = None,
+) -> EmailMessage:
+    """The reminder of an order still open on its due date: which order, its due date and status, how to answer.
+
+    Built from the reminder's own payload (ids, category, dates, status): nothing from the report."""
+    due = dt.date.fromisoformat(data["due_date"])
+    message = EmailMessage()
+    message["Subject"] = header_value(
+        f"Herinnering: werkbon {data['work_order_id']} moet klaar zijn op {dutch_date(due)}"
+    )
+    message["From"] = header_value(sender)
+    message["To"] = header_value(to)
+    if reply_to:
+        message["Reply-To"] = header_value(reply_to)
+    message["Date"] = format_datetime(now)
+    domain = sender.rpartition("@")[2] or "city-contact-hub"
+    message["Message-ID"] = f"<{delivery_id}@{domain}>"
+    message["X-Work-Order-Id"] = header_value(data["work_order_id"])
+    intro = (
+        f"Werkbon {data['work_order_id']} ({data['category_name_nl']}, melding {data['report_id']}) moet klaar zijn "
+        f"op {dutch_date(due)} en staat nog open (status: {data['status']})."
+    )
+    text = [f"Beste {assignee.name},", "", intro, ""]
+    if links:
+        text += [LINKS_INTRO, ""] + [f"{label}: {url}" for label, url in links] + [""]
+    if page_url:
+        text += [f"{PAGE_INTRO} {page_url}", ""]
+    text += ["Met vriendelijke groeten,", "Het ContactCenter van de stad"]
+    message.set_content("\n".join(text) + "\n")
+    esc = html.escape
+    link_list = (
+        "<ul>" + "".join(f'<li><a href="{esc(url)}">{esc(label)}</a></li>' for label, url in links) + "</ul>"
+        if links
+        else ""
+    )
+    message.add_alternative(
+        '<!doctype html><html lang="nl"><body style="font-family:sans-serif">'
+        f"<p>Beste {esc(assignee.name)},</p><p>{esc(intro)}</p>{link_list}{_page_paragraph(page_url)}"
+        "<p>Met vriendelijke groeten,<br>Het ContactCenter van de stad</p></body></html>",
+        subtype="html",
+    )
     return message

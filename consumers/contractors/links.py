@@ -4,6 +4,9 @@ A link's token is `v1.<work order>.<assignee>.<status>.<expiry>.<signature>`: th
 over the rest with the assignee's own link secret (`HUB_CONTRACTOR_LINK_SECRETS`, newest first: links signed with
 an older secret keep working during a rotation). The token says which step it is for and until when, never what
 the order is about; the date of a plan and the reason of a refusal are asked on the confirmation page.
+
+A page link (`p1.<assignee>.<expiry>.<signature>`, same secrets) opens the assignee's own page of work orders
+(`/contractors/`): it names no order, and works only for the assignee it was signed for.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from contracts import WorkOrderStatus
 
 S = WorkOrderStatus
 VERSION = "v1"
+PAGE_VERSION = "p1"
 # The steps an e-mail offers from `issued`, in the order they are shown, with their Dutch labels.
 STEPS: tuple[tuple[WorkOrderStatus, str], ...] = (
     (S.ACCEPTED, "Aanvaarden"),
@@ -39,6 +43,12 @@ class LinkClaim:
     work_order_id: str
     assignee: str
     status: WorkOrderStatus
+    expires: dt.datetime
+
+
+@dataclass(frozen=True)
+class PageClaim:
+    assignee: str
     expires: dt.datetime
 
 
@@ -69,6 +79,33 @@ class LinkSigner:
         if not self.signs_for(assignee):
             return []
         return [(label, self.url(self.token(work_order_id, assignee, st, now))) for st, label in STEPS]
+
+    def page_token(self, assignee: str, now: dt.datetime) -> str:
+        """The assignee's link to its own page of work orders: `p1.<assignee>.<expiry>.<signature>` (the version
+        is signed too, so an answer link's signature never makes a page link, nor the other way round)."""
+        expires = int((now + self.ttl).timestamp())
+        payload = f"{PAGE_VERSION}.{assignee}.{expires}"
+        return f"{payload}.{_sign(self.secrets[assignee][0], payload)}"
+
+    def page_url(self, token: str) -> str:
+        return f"{self.base_url.rstrip('/')}/contractors/?token={token}"
+
+    def verify_page(self, token: str, now: dt.datetime) -> PageClaim:
+        """Whose page a good page link opens; `LinkError` otherwise (altered, unknown secret, expired)."""
+        parts = token.split(".")
+        if len(parts) != 4 or parts[0] != PAGE_VERSION:
+            raise LinkError("this link is not valid")
+        _, assignee, expires, signature = parts
+        payload = ".".join(parts[:3])
+        if not any(hmac.compare_digest(_sign(s, payload), signature) for s in self.secrets.get(assignee, ())):
+            raise LinkError("this link is not valid")
+        try:
+            until = dt.datetime.fromtimestamp(int(expires), dt.UTC)
+        except (ValueError, OverflowError):
+            raise LinkError("this link is not valid") from None
+        if now >= until:
+            raise LinkError("this link has expired")
+        return PageClaim(assignee, until)
 
     def verify(self, token: str, now: dt.datetime) -> LinkClaim:
         """The claim of a good link; `LinkError` with the reason otherwise (the signature is checked first)."""

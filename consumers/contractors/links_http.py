@@ -1,7 +1,7 @@
 """The e-mail contractors' one-click answers: `GET|POST /contractors/links/{token}` (an `APIRouter`).
 
 Opening a link (GET) shows a confirmation page and changes nothing: mail scanners follow links. Confirming it
-(POST of the page's form, with the date of a plan or the reason of a refusal) applies the change through the
+(POST of the page's form, with the date of a plan or the reason of a refusal, and when it happened if not now) applies the change through the
 `status` consumer's validated path (`consumers.contractors.onbehalf`): the state machine, exactly once (the
 message id is the link and the form's values: a second click is a duplicate), the history saying
 `email-link:<assignee>`. A link works only while signed with one of the assignee's secrets, before its expiry,
@@ -19,13 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from consumers.contractors.links import LABELS, LinkClaim, LinkError, LinkSigner
-from consumers.contractors.onbehalf import OnBehalf, Outcome, find_order
+from consumers.contractors.onbehalf import OnBehalf, Outcome, filed_at, find_order
 from consumers.contractors.rules import ALLOWED, Sender
 from consumers.contractors.settings import ContractorsSettings
 from contracts import WorkOrderStatus, WorkOrderStatusChanged
@@ -65,12 +66,18 @@ def _page(status: int, title: str, *paragraphs: str, form: str = "") -> HTMLResp
     )
 
 
+WHEN = '<p><label>Wanneer (leeg: nu) <input type="datetime-local" name="changed_at"></label></p>'
+# How far ahead of the hub's clock a given time may be (a contractor's clock that runs a little fast).
+MAX_AHEAD = dt.timedelta(minutes=5)
+
+
 def _form(step: WorkOrderStatus) -> str:
     fields = ""
     if step == S.PLANNED:
         fields = '<p><label>Gepland voor <input type="date" name="planned_for" required></label></p>'
     elif step == S.REJECTED:
         fields = '<p><label>Reden <textarea name="reason" required maxlength="1000"></textarea></label></p>'
+    fields += WHEN
     return f'<form method="post">{fields}<p><button type="submit">Bevestigen: {html.escape(LABELS[step])}</button></p></form>'
 
 
@@ -80,6 +87,7 @@ class LinkAnswers:
     on_behalf: OnBehalf
     sessions: async_sessionmaker[AsyncSession]
     clock: Callable[[], dt.datetime] = field(default=utcnow)
+    timezone: ZoneInfo = field(default=ZoneInfo("Europe/Brussels"))
 
     async def _claim(self, token: str) -> LinkClaim | HTMLResponse:
         try:
@@ -106,6 +114,26 @@ class LinkAnswers:
                          f"Werkbon {order.work_order_id} is {DUTCH[current]}: "
                          f"'{LABELS[claim.status]}' kan niet meer. Er is niets veranderd.")  # fmt: skip
         return None
+
+    async def _when(self, claim: LinkClaim, given: str) -> dt.datetime | HTMLResponse:
+        """When the step happened: now, or the time the form gives (city time without an offset), which may not
+        lie ahead of the hub's clock nor before the report was filed: the figures count the change's own time, as
+        they do for the broker and the callback."""
+        now = self.clock()
+        if not given:
+            return now
+        try:
+            at = dt.datetime.fromisoformat(given)
+        except ValueError:
+            return _page(422, "Tijdstip ongeldig", "Geef het tijdstip als JJJJ-MM-DDTUU:MM.", form=_form(claim.status))
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=self.timezone)
+        async with self.sessions() as session:
+            filed = await filed_at(session, claim.work_order_id)
+        if at > now + MAX_AHEAD or (filed is not None and at < filed):
+            return _page(422, "Tijdstip ongeldig", "Het tijdstip ligt in de toekomst of voor de melding.",
+                         form=_form(claim.status))  # fmt: skip
+        return at
 
     async def show(self, token: str) -> HTMLResponse:
         claim = await self._claim(token)
@@ -143,15 +171,18 @@ class LinkAnswers:
         reason = form.get("reason") if claim.status == S.REJECTED else None
         if claim.status == S.REJECTED and not reason:
             return _page(422, "Reden nodig", "Geef de reden van de weigering.", form=_form(S.REJECTED))
+        changed_at = await self._when(claim, form.get("changed_at", ""))
+        if isinstance(changed_at, HTMLResponse):
+            return changed_at
         change = WorkOrderStatusChanged(
             work_order_id=claim.work_order_id,
             assignee=claim.assignee,
             status=claim.status,
-            changed_at=self.clock(),
+            changed_at=changed_at,
             planned_for=planned_for,
             reason=reason[:1000] if reason else None,
         )
-        message_id = "link-" + hashlib.sha256(f"{token}|{planned_for}|{reason}".encode()).hexdigest()[:40]
+        message_id = "link-" + hashlib.sha256(f"{token}|{planned_for}|{reason}|{changed_at}".encode()).hexdigest()[:40]
         try:
             outcome = await self.on_behalf.apply(change, Sender.link(claim.assignee), message_id)
         except PermanentError as exc:

@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from consumers.contractors.rules import OPEN_STATUSES, Sender, inbox_key
 from consumers.contractors.status import StatusService
 from consumers.contractors.tables import WorkOrderEvent
-from consumers.router.tables import WorkOrder
+from consumers.router.tables import Report, WorkOrder
 from contracts import WorkOrderStatusChanged
 from infra.batcher import TransactionBatcher
+from infra.clock import aware
 from infra.outbox import Outgoing
 
 
@@ -59,6 +60,13 @@ async def find_order(session: AsyncSession, work_order_id: str) -> WorkOrder | N
     return (
         await session.execute(select(WorkOrder).where(WorkOrder.work_order_id == work_order_id))
     ).scalar_one_or_none()
+
+
+async def filed_at(session: AsyncSession, work_order_id: str) -> dt.datetime | None:
+    """When the report of a work order was filed (the start of its SLA clock), if the order exists."""
+    stmt = select(Report.filed_at).join(WorkOrder, WorkOrder.report_id == Report.report_id)
+    value = (await session.execute(stmt.where(WorkOrder.work_order_id == work_order_id))).scalar_one_or_none()
+    return aware(value) if value is not None else None
 
 
 async def history(session: AsyncSession, work_order_id: str) -> list[WorkOrderEvent]:

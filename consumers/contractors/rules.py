@@ -3,7 +3,8 @@
 * the work-order state machine: which status changes are allowed, which are repeats, and why others are not;
 * who may send a status update for whom (broker user, HTTP signature, trusted city systems);
 * where an unacknowledged work order is escalated;
-* the retry schedule of webhook and e-mail deliveries and the circuit breaker of an endpoint.
+* the retry schedule of webhook and e-mail deliveries and the circuit breaker of an endpoint;
+* when an open order reminds its assignee, and by which channel.
 """
 
 from __future__ import annotations
@@ -267,3 +268,24 @@ def circuit_state(
     if open_until is not None and now < open_until:
         return Circuit.OPEN
     return Circuit.HALF_OPEN
+
+
+# --- reminders -----------------------------------------------------------------------------------------------------
+
+
+def reminder_due(due_date: dt.date, issued_on: dt.date, now_local: dt.datetime, *, hour: int) -> bool:
+    """Is it time to remind the assignee of an open order? From `hour` (city time) on its due date, and only for an
+    order issued before that day: one issued on or after its due date (a late replay, a same-day SLA) knew its date
+    when it came, and what follows is the escalation, not a reminder."""
+    if issued_on >= due_date:
+        return False
+    today = now_local.date()
+    return today > due_date or (today == due_date and now_local.hour >= hour)
+
+
+def reminder_channel(assignee: Assignee) -> str | None:
+    """How an assignee is reminded: as its work orders reach it (webhook, e-mail), else by e-mail to its address
+    (a queue assignee with one); None when it has neither."""
+    if assignee.channel in ("webhook", "email"):
+        return assignee.channel
+    return "email" if assignee.email else None

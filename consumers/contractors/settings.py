@@ -49,6 +49,12 @@ class ContractorsSettings(SettingsGroup):
     escalation_interval_s: float = Field(
         default=60.0, gt=0, description="How often unacknowledged work orders are looked for."
     )
+    reminder_interval_s: float = Field(
+        default=60.0, gt=0, description="How often open work orders at their due date are looked for (reminders)."
+    )
+    reminder_hour: int = Field(
+        default=8, ge=0, le=23, description="Hour (city time) of the due date from which an open order is reminded."
+    )
     smtp_from: str = Field(default="werkbonnen@stad.example.be", description="Sender of e-mailed work orders.")
     contractor_link_secrets: dict[str, list[str]] = Field(
         default_factory=dict,

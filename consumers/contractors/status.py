@@ -209,8 +209,9 @@ class StatusService:
         triage = triage.model_copy(
             update={
                 "description": f"[Geweigerd door {rejected_by}: {change.reason}]\n{triage.description}",
-                # Triage gets its own SLA from now: the rejection is new work for it.
-                "due_date": self.calendar.due_date(now, triage.sla_working_days),
+                # Triage gets its own SLA from the rejection (its own time, so a replayed year keeps its dates):
+                # the rejection is new work for it.
+                "due_date": self.calendar.due_date(min(change.changed_at, now), triage.sla_working_days),
             }
         )
         inserted = await session.execute(

@@ -64,13 +64,16 @@ class DeliveryEndpoint(Base):
 
 
 class Delivery(ScheduledRow, Base):
-    """One work order to send to a webhook or by e-mail; attempts are scheduled here, never held on the broker."""
+    """One work order (or its reminder) to send to a webhook or by e-mail; attempts are scheduled here, never held
+    on the broker."""
 
     __tablename__ = "deliveries"
 
     delivery_id: Mapped[str] = mapped_column(String(200), unique=True)
     work_order_id: Mapped[str] = mapped_column(String(64), index=True)
     assignee: Mapped[str] = mapped_column(String(64))
+    # What it sends: the work order (`workorder.issued`) or its reminder on the due date (`workorder.reminder`).
+    kind: Mapped[str] = mapped_column(String(40), default="workorder.issued", server_default="workorder.issued")
     # channel, body, state, attempts and the times and outcome of the attempts: `ScheduledRow`.
 
     __table_args__ = (
