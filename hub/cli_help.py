@@ -45,6 +45,7 @@ EXAMPLES: dict[str, str] = {
     "places import": "hub places import districts-official.geojson",
     "places locate": "hub places locate 50.8167 5.1864",
     "contractors provision": "hub contractors provision --secrets-file contractor-passwords.json",
+    "contractors page-link": "hub contractors page-link road_firm   # the road firm's link to its page of work orders",
     "deliveries list": "hub deliveries list --state exhausted --assignee waste_company",
     "deliveries replay": "hub deliveries replay --all-exhausted",
     "deliveries enable": "hub deliveries enable grid_operator",

@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from consumers.console import auth as console_auth
 from consumers.console import http as console_http
 from consumers.contractors import http as contractors_http
-from consumers.contractors import links_http
+from consumers.contractors import links_http, page_http
 from consumers.contractors.http import StatusCallbacks
 from consumers.contractors.links_http import LinkAnswers, link_signer
 from consumers.contractors.metrics import endpoint_metrics
 from consumers.contractors.onbehalf import OnBehalf
+from consumers.contractors.page_http import ContractorPages
 from consumers.open311 import http as open311_http
 from consumers.open311.http import Open311Api
 from consumers.stats import http as stats_http
@@ -147,6 +148,7 @@ def create_http_app(settings: Settings) -> FastAPI:
     provide(app, callbacks)
     on_behalf = OnBehalf(callbacks.service, callbacks.batcher)
     provide(app, LinkAnswers(link_signer(settings.contractors), on_behalf, sessions, timezone=domain.calendar.tz))
+    provide(app, ContractorPages(link_signer(settings.contractors), sessions, domain.catalogue, domain.calendar.tz))
     provide(app, open311)
     provide(app, StatsApi(sessions=sessions, calendar=domain.calendar, catalogue=domain.catalogue))
     provide(app, build_console_auth(hub))
@@ -156,6 +158,7 @@ def create_http_app(settings: Settings) -> FastAPI:
     app.include_router(asyncapi.router)  # /asyncapi, /asyncapi.json
     app.include_router(contractors_http.router)  # POST /contractors/{assignee}/workorder-status
     app.include_router(links_http.router)  # GET|POST /contractors/links/{token}: e-mail contractors' answers
+    app.include_router(page_http.router)  # GET /contractors/ and /contractors/orders.csv: a contractor's own page
     # /api/stats/...: a session or an API token of a `management` user
     app.include_router(stats_http.router, dependencies=management, responses=responses(401, 403))
     app.include_router(open311_http.router)  # /open311/v2/... (Open311 GeoReport v2, docs/open311.md)

@@ -1,4 +1,5 @@
-"""`hub contractors provision` and `hub deliveries list|replay|enable`: `register` adds them to the `hub` command line."""
+"""`hub contractors provision|page-link` and `hub deliveries list|replay|enable`: `register` adds them to the `hub`
+command line."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -54,6 +56,14 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     prov.add_argument("--rotate-passwords", action="store_true", help="new passwords for existing users too")
     prov.add_argument("--vhost", help="vhost to grant in (default: the one of HUB_AMQP_URL)")
     command(prov, bind(provision_cmd, settings))
+    page = ct_sub.add_parser(
+        "page-link",
+        help="a contractor's signed link to its own page of work orders (/contractors/)",
+        description="Signed with the assignee's link secret (HUB_CONTRACTOR_LINK_SECRETS), valid for "
+        "HUB_CONTRACTOR_LINK_TTL_DAYS days, starting with HUB_PUBLIC_URL. Example: hub contractors page-link road_firm",
+    )
+    page.add_argument("name", help="the assignee's code (e.g. road_firm)")
+    command(page, bind(page_link_cmd, settings))
     deliveries = sub.add_parser("deliveries", help="work orders sent to webhooks and by e-mail")
     dl_sub = deliveries.add_subparsers(metavar="ACTION")
     dl_list = dl_sub.add_parser("list", help="endpoints and deliveries, newest first")
@@ -78,6 +88,25 @@ def _describe(access: ContractorAccess, vhost: str) -> str:
         f"{access.user} (vhost {vhost}): configure {p.configure!r} write {p.write!r} read {p.read!r}; "
         f"topic {t.exchange}: write {t.write!r} read {t.read!r}"
     )
+
+
+def page_link_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
+    """Print the assignee's page link: the URL alone on the last line, its expiry before it."""
+    from consumers.contractors.links_http import link_signer
+
+    catalogue = Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file)
+    if args.name not in catalogue.assignees:
+        print(f"error: unknown assignee {args.name!r} (known: {', '.join(catalogue.assignees)})", file=sys.stderr)
+        return 1
+    signer = link_signer(settings.contractors)
+    if not signer.signs_for(args.name):
+        print(f"error: no link secret for {args.name} in HUB_CONTRACTOR_LINK_SECRETS", file=sys.stderr)
+        return 1
+    now = dt.datetime.now(dt.UTC)
+    token = signer.page_token(args.name, now)
+    print(f"page of {catalogue.assignee(args.name).name}, valid until {(now + signer.ttl):%Y-%m-%d %H:%M} UTC:")
+    print(signer.page_url(token))
+    return 0
 
 
 def provision_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
