@@ -129,6 +129,8 @@ async def test_the_openapi_document_is_valid_and_describes_every_route(sqlite_ur
         ("/contractors/{assignee}/workorder-status", "post"),
         ("/contractors/links/{token}", "get"),
         ("/contractors/links/{token}", "post"),
+        ("/contractors/", "get"),
+        ("/contractors/orders.csv", "get"),
         *((path, "get") for path in ("/", "/health/live", "/health/ready", "/metrics", "/asyncapi", "/asyncapi.json")),
         *(
             (f"/open311/v2/{path}", "get")

@@ -1,7 +1,7 @@
 """Reminders: a delivery row says what it sends (the work order, or the reminder on its due date)
 
 Revision ID: 0014
-Revises: 0016
+Revises: 0013
 Create Date: 2026-12-03 16:00:00.000000
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '0014'
-down_revision: Union[str, Sequence[str], None] = '0016'
+down_revision: Union[str, Sequence[str], None] = '0013'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
