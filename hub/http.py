@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from consumers.console import auth as console_auth
 from consumers.console import http as console_http
+from consumers.console import management_http, ops_http
+from consumers.console.ops_http import Operations
 from consumers.contractors import http as contractors_http
 from consumers.contractors import links_http, page_http
 from consumers.contractors.http import StatusCallbacks
@@ -115,6 +117,7 @@ def _lifespan(served: _Served) -> Callable[[FastAPI], AbstractAsyncContextManage
 def create_http_app(settings: Settings) -> FastAPI:
     from hub.app import VERSION
     from hub.bootstrap import build_console_auth
+    from hub.topology import CONSUMERS
 
     served = _build(settings)
     hub, broker, callbacks, open311 = served.hub, served.broker, served.callbacks, served.open311
@@ -152,6 +155,18 @@ def create_http_app(settings: Settings) -> FastAPI:
     provide(app, open311)
     provide(app, StatsApi(sessions=sessions, calendar=domain.calendar, catalogue=domain.catalogue))
     provide(app, build_console_auth(hub))
+    provide(
+        app,
+        Operations(
+            settings.amqp_url,
+            tuple(CONSUMERS),
+            domain.catalogue,
+            domain.calendar.tz,
+            webhook_secrets=dict(settings.contractors.webhook_secrets),
+            smtp_host=settings.smtp.host,
+            failure_threshold=settings.contractors.circuit_failure_threshold,
+        ),
+    )
     management = [Depends(console_auth.require_roles("management"))]
 
     app.include_router(operations.router)  # /health/live, /health/ready, /metrics
@@ -165,6 +180,8 @@ def create_http_app(settings: Settings) -> FastAPI:
     app.mount("/dashboard", console_auth.protect(stats_http.dashboard_files(), "management"), name="dashboard")
     app.include_router(console_http.router)  # /console/: login, start page, language (consumers/console)
     app.mount("/console/static", console_http.static_files(), name="console-static")
+    app.include_router(ops_http.router)  # /console/ops/: dead letters, scheduled deliveries, the audit trail
+    app.include_router(management_http.router)  # /console/management/: the dashboard, figures as CSV
 
     @app.get("/", summary="What this server offers", tags=["operations"])
     async def index() -> dict[str, object]:

@@ -31,7 +31,7 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 import aiosmtplib
-from sqlalchemy import ColumnElement, Integer, LargeBinary, String, Text, select, update
+from sqlalchemy import ColumnElement, Integer, LargeBinary, String, Text, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -268,3 +268,21 @@ class ChatChannel:
 
     async def send(self, item: Send) -> AttemptResult:
         return await self.poster.post(self.render(item), idempotency_key=item.key, now=item.at)
+
+
+async def reschedule_exhausted(
+    session: AsyncSession, model: type[ScheduledRow], *, row_id: int | None = None, now: dt.datetime
+) -> int:
+    """Send exhausted rows again (one by id, or all): pending, due now, their attempts counted afresh. The body and
+    its idempotency key stay the same, so a receiver that got it after all drops the copy. The rows changed."""
+    stmt = update(model).where(model.state == EXHAUSTED)
+    if row_id is not None:
+        stmt = stmt.where(model.id == row_id)
+    result = await session.execute(stmt.values(state=PENDING, attempts=0, next_attempt_at=now))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def state_counts(session: AsyncSession, model: type[ScheduledRow]) -> dict[str, int]:
+    """Rows per state."""
+    rows = await session.execute(select(model.state, func.count()).group_by(model.state))
+    return {str(state): int(n) for state, n in rows}

@@ -13,17 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select, update
-
 from consumers.contractors.provisioning import ContractorAccess, provision, provisioning_plan
 from consumers.contractors.settings import ContractorsSettings
-from consumers.contractors.tables import Delivery, DeliveryEndpoint
 from consumers.domain.catalogue import Catalogue
 from consumers.domain.settings import DomainSettings
 from infra.broker_admin import BrokerAdminError, connect_admin, vhost_of
 from infra.cli import Subparsers, bind, command
 from infra.db import create_engine, create_session_factory
-from infra.sending import EXHAUSTED, PENDING
+from infra.sending import PENDING
 from infra.settings import SmtpServerSettings
 
 
@@ -158,7 +155,8 @@ def provision_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
 
 
 def deliveries_list_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
-    from consumers.contractors.endpoints import endpoint_states, when
+    from consumers.contractors import operations
+    from consumers.contractors.endpoints import when
     from consumers.domain.calendar import CityCalendar
 
     catalogue = Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file)
@@ -172,10 +170,9 @@ def deliveries_list_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
         sessions = create_session_factory(engine)
         try:
             async with sessions() as session:
-                rows = {ep.assignee: ep for ep in (await session.execute(select(DeliveryEndpoint))).scalars()}
-                states = endpoint_states(
-                    [(a.code, a.channel) for a in catalogue.assignees.values()],
-                    rows,
+                states = await operations.endpoints(
+                    session,
+                    catalogue,
                     webhook_secrets=settings.contractors.webhook_secrets,
                     smtp_host=settings.smtp.host,
                     failure_threshold=settings.contractors.circuit_failure_threshold,
@@ -185,12 +182,9 @@ def deliveries_list_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
                 print(f"endpoints (times {tz.key}):")
                 for s in states:
                     print(f"  {s.assignee:<24} {s.channel:<8} {s.state}; {s.detail}")
-                stmt = select(Delivery).order_by(Delivery.id.desc()).limit(args.limit)
-                if args.state:
-                    stmt = stmt.where(Delivery.state == args.state)
-                if args.assignee:
-                    stmt = stmt.where(Delivery.assignee == args.assignee)
-                deliveries = list((await session.execute(stmt)).scalars())
+                deliveries = await operations.deliveries(
+                    session, state=args.state, assignee=args.assignee, limit=args.limit
+                )
                 print(f"deliveries ({len(deliveries)} shown, newest first):")
                 print(
                     f"  {'id':>6} {'state':<10} {'assignee':<20} {'channel':<8} {'tries':>5} {'next attempt':<25} last"
@@ -209,6 +203,8 @@ def deliveries_list_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
 
 
 def deliveries_replay_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
+    from consumers.contractors import operations
+
     if args.id is None and not args.all_exhausted:
         print("error: give --id ID or --all-exhausted")
         return 2
@@ -218,14 +214,8 @@ def deliveries_replay_cmd(args: argparse.Namespace, settings: CliSettings) -> in
         sessions = create_session_factory(engine)
         try:
             async with sessions() as session, session.begin():
-                stmt = update(Delivery).where(Delivery.state == EXHAUSTED)
-                if args.id is not None:
-                    stmt = stmt.where(Delivery.id == args.id)
                 # Same webhook-id and body as before: a receiver that got it after all drops the copy.
-                result = await session.execute(
-                    stmt.values(state=PENDING, attempts=0, next_attempt_at=dt.datetime.now(dt.UTC))
-                )
-                return int(getattr(result, "rowcount", 0) or 0)
+                return await operations.replay(session, delivery_id=args.id, now=dt.datetime.now(dt.UTC))
         finally:
             await engine.dispose()
 
@@ -235,23 +225,14 @@ def deliveries_replay_cmd(args: argparse.Namespace, settings: CliSettings) -> in
 
 
 def deliveries_enable_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
+    from consumers.contractors import operations
+
     async def _go() -> int:
         engine = create_engine(settings.database_url)
         sessions = create_session_factory(engine)
         try:
             async with sessions() as session, session.begin():
-                result = await session.execute(
-                    update(DeliveryEndpoint)
-                    .where(DeliveryEndpoint.assignee == args.assignee)
-                    .values(
-                        disabled_at=None,
-                        disabled_reason=None,
-                        consecutive_failures=0,
-                        open_until=None,
-                        updated_at=dt.datetime.now(dt.UTC),
-                    )
-                )
-                return int(getattr(result, "rowcount", 0) or 0)
+                return await operations.enable(session, args.assignee, now=dt.datetime.now(dt.UTC))
         finally:
             await engine.dispose()
 
