@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from consumers.console import i18n
@@ -184,7 +184,7 @@ async def purge_dead_letters(
     session: Session,
     consumer: str,
     form: Annotated[Form, Depends(check_csrf)],
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     queue = ops.queue(consumer)
     if form.get("confirm", "").strip() != consumer:
         letters = await queue.peek(limit=PEEK_LIMIT)
