@@ -83,6 +83,13 @@ class Outcome:
             return None
         return (self.resolved.at - self.contacts[-1]).total_seconds() / 60
 
+    @property
+    def timer_lag_min(self) -> float | None:
+        """From the end of the quiet period (quiet_minutes after the last contact counted) to the resolution sent."""
+        if self.resolved is None or self.resolved.resolved_at is None:
+            return None
+        return (self.resolved.at - self.resolved.resolved_at).total_seconds() / 60
+
 
 @dataclass
 class YearResult:
@@ -212,7 +219,17 @@ def evaluate(bench: Bench, model: str, year: int, seed: int, *, reports_only: bo
         outcomes.append(outcome)
         quiet = bench.config.for_category(p.category).quiet_minutes
         if outcome.resolve_min is not None and outcome.resolve_min > quiet + RESOLVE_SLACK.total_seconds() / 60:
-            late.append(f"{p.category}|{p.district} {outcome.resolve_min:.0f} min > {quiet} + 5")
+            line = f"{p.category}|{p.district} {outcome.resolve_min:.0f} min > {quiet} + 5"
+            assert outcome.resolved is not None
+            held = (outcome.resolved.last_active_at - outcome.contacts[-1]).total_seconds() / 60
+            if held > 0:
+                # What the detector saw: its quiet period ran from a later contact of the same district.
+                line += (
+                    f" (its last counted contact, {outcome.resolved.last_active_at.astimezone(bench.config.tz):%H:%M},"
+                    f" came {held:.0f} min after the incident's last: a contact of the same district in the"
+                    f" incident's tail, not one of its planted contacts)"
+                )
+            late.append(line)
     false_alerts = [f for f in in_year if not any(matches(f, p) for p in lived.incidents)]
     fired_ids = {f.incident_id for f in fires}
     unresolved = len(fired_ids - {r.incident_id for r in resolves})
@@ -367,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{fmt(statistics.median(resolves) if resolves else None, '.0f'):>10}/"
             f"{fmt(max(resolves) if resolves else None, '.0f'):<8}{reports_only:>28}  {'PASS' if ok else 'MISS'}"
         )
+        lags = [o.timer_lag_min for o in r.outcomes if o.timer_lag_min is not None]
+        if lags:
+            print(f"      timer: resolutions sent {max(lags):.1f} min at most after the end of their quiet period")
         for line in r.late_resolutions:
             print(f"      late resolution: {line}")
         if r.unresolved:
@@ -387,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
                 "resolve_median_min": statistics.median(resolves) if resolves else None,
                 "resolve_worst_min": max(resolves) if resolves else None,
                 "late_resolutions": len(r.late_resolutions),
+                "timer_lag_worst_min": max(lags) if lags else None,
                 "reports_only_median_delay_min": r.reports_only_median,
                 "reports_only_median_contacts": r.reports_only_contacts,
                 "reports_only_detected": r.reports_only_detected,

@@ -96,6 +96,10 @@ class CategorySettings:
     # it the evidence (the Poisson tail) decides; it stands against a benign cluster of neighbours about one
     # thing (2-4 reports of one lamp, one tree), which a Poisson baseline of independent contacts does not know.
     min_count: int
+    # Below the floor, a district window with at least this many contacts whose reports name two or more
+    # streets is two separate things, each of which could be a benign cluster: it spikes when two things
+    # are beyond chance (P[X >= 2 | expected] below the significance). None: off.
+    spread_min_count: int | None
     # Poisson upper-tail probability below which a count is a spike (split over the windows tested).
     significance: float
     street_level: bool
@@ -320,6 +324,9 @@ def _category(code: str, entry: Mapping[str, Any], default: Mapping[str, Any], s
         if merged.get("fast_window_minutes") is None
         else _int(merged["fast_window_minutes"], f"{where}.fast_window_minutes", minimum=1),
         min_count=_int(merged["min_count"], f"{where}.min_count", minimum=1),
+        spread_min_count=None
+        if merged.get("spread_min_count") is None
+        else _int(merged["spread_min_count"], f"{where}.spread_min_count", minimum=2),
         significance=_probability(merged["significance"], f"{where}.significance"),
         street_level=_bool(merged["street_level"], f"{where}.street_level"),
         street_min_count=_int(merged["street_min_count"], f"{where}.street_min_count", minimum=1),

@@ -322,6 +322,29 @@ def judge(observed: int, expected: float, *, min_count: int, significance: float
     return True, p_value, f"spike ({observed} vs {expected:.3g} expected, p={p_value:.3g})"
 
 
+def judge_spread(
+    observed: int,
+    expected: float,
+    *,
+    reports_here: int,
+    reports_elsewhere: int,
+    spread_min_count: int,
+    significance: float,
+) -> tuple[bool, float]:
+    """Below the floor: (is_spike, P[X >= 2 | expected]) for a window whose reports name two or more places.
+
+    The floor stands against one benign cluster of neighbours about one thing, and one thing is in one
+    street. `reports_here` are the window's reports in the street of the contact being judged,
+    `reports_elsewhere` the district's other reports of the window (another street, or no street known).
+    With both, the window holds at least two separate things, each of which could be a benign cluster:
+    it is a spike when `observed` reaches `spread_min_count` and two independent things are themselves
+    beyond chance, P[X >= 2 | expected] below the significance (which also bounds the tail of `observed`).
+    """
+    p_two = poisson_sf(2, expected)
+    spread = reports_here >= 1 and reports_elsewhere >= 1 and observed >= spread_min_count
+    return spread and p_two < significance, p_two
+
+
 class Expectation(Protocol):
     """What the detector needs from a baseline (`baseline.BaselineModel` is one)."""
 
@@ -350,12 +373,21 @@ class SpikeDetector:
         at: dt.datetime,
         *,
         touched_at: dt.datetime | None = None,
+        street_counts: Mapping[dt.datetime, BucketCount] | None = None,
     ) -> Decision:
-        """Judge `key` at event time `at`; `counts` maps bucket start to counters (missing buckets are empty)."""
+        """Judge `key` at event time `at`; `counts` maps bucket start to counters (missing buckets are empty).
+
+        `street_counts`, for a district key: the buckets of the street the contact being judged names
+        (its street key), so a window below the floor whose reports name two or more streets can be
+        judged as two separate things (`judge_spread`).
+        """
         settings = self.settings(key)
         b = settings.bucket_minutes
         starts = _window_starts(bucket_start(at, b), settings.span_minutes, b)
         span = [counts.get(start) or _empty(start) for start in starts]
+        here_span: list[BucketCount] | None = None
+        if street_counts is not None and not key.is_street and settings.spread_min_count is not None:
+            here_span = [street_counts.get(start) or _empty(start) for start in starts]
         if key.is_street:
             min_count, significance = settings.street_min_count, settings.street_significance
         else:
@@ -370,6 +402,23 @@ class SpikeDetector:
             observed = sum(x.observed for x in buckets)
             expected = self.baseline.expected_buckets(key, (x.start for x in buckets), b)
             is_spike, p_value, reason = judge(observed, expected, min_count=min_count, significance=per_window)
+            if here_span is not None and settings.spread_min_count is not None and observed < min_count:
+                here = sum(x.reports for x in here_span[len(span) - window // b :])
+                elsewhere = sum(x.reports for x in buckets) - here
+                spread, p_two = judge_spread(
+                    observed,
+                    expected,
+                    reports_here=here,
+                    reports_elsewhere=elsewhere,
+                    spread_min_count=settings.spread_min_count,
+                    significance=per_window,
+                )
+                if spread:
+                    is_spike = True
+                    reason = (
+                        f"spike over streets ({observed} vs {expected:.3g} expected, reports in two or more"
+                        f" places, P[2 things]={p_two:.3g})"
+                    )
             calls = sum(x.calls for x in buckets)
             reports = sum(x.reports for x in buckets)
             candidate = (is_spike, p_value, reason, window, observed, calls, reports, expected)

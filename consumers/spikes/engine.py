@@ -183,6 +183,18 @@ class EngineState:
         )
 
 
+def _touched_street(district: IncidentKey, touched: Iterable[IncidentKey]) -> IncidentKey | None:
+    """The street key of `district` among the keys a contact touched (a report names one street), if any."""
+    return next(
+        (
+            k
+            for k in sorted(touched)
+            if k.is_street and k.category == district.category and k.district == district.district
+        ),
+        None,
+    )
+
+
 def _iso(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
@@ -344,7 +356,13 @@ class SpikeEngine:
         for key in keys:
             starts = detector.span_starts(key, now)
             at = touched_at if key in touched else None
-            decisions.append(detector.evaluate(key, store.buckets(key, starts[0]), now, touched_at=at))
+            # A district judged on a report names the report's street: its counts tell whether the
+            # window's reports lie in two or more places (the floor's spread route, `judge_spread`).
+            street = None if at is None or key.is_street else _touched_street(key, touched)
+            street_counts = None if street is None else store.buckets(street, starts[0])
+            decisions.append(
+                detector.evaluate(key, store.buckets(key, starts[0]), now, touched_at=at, street_counts=street_counts)
+            )
         actions = state.book.step(now, decisions, silences)
         for action in actions:
             if isinstance(action, Resolve) or (isinstance(action, Suppress) and action.kind == "resolve"):

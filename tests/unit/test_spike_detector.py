@@ -44,6 +44,7 @@ from consumers.spikes.detector import (
     increments_for_call,
     increments_for_report,
     judge,
+    judge_spread,
     poisson_logsf,
     poisson_sf,
     window_starts,
@@ -503,6 +504,92 @@ def test_judge_needs_both_the_minimum_count_and_significance() -> None:
     assert judge(5, 0.1, min_count=5, significance=1e-4)[0]
     assert not judge(4, 0.01, min_count=5, significance=1e-4)[0]
     assert not judge(9, 5.0, min_count=5, significance=1e-4)[0]
+
+
+class FixedRate:
+    """An expectation of `per_hour` contacts an hour for every key (a stub baseline)."""
+
+    def __init__(self, per_hour: float) -> None:
+        self.per_hour = per_hour
+
+    def expected_buckets(self, key: IncidentKey, starts: Iterable[dt.datetime], bucket_minutes: int) -> float:
+        return self.per_hour * bucket_minutes / 60.0 * len(list(starts))
+
+
+def street_reports(
+    at: dt.datetime, streets: list[str], *, district: str, category: str
+) -> tuple[dict[dt.datetime, BucketCount], dict[str, dict[dt.datetime, BucketCount]]]:
+    """Reports in these streets, one each in the last minutes before `at`: (district buckets, street buckets)."""
+    district_counts: dict[dt.datetime, BucketCount] = {}
+    per_street: dict[str, dict[dt.datetime, BucketCount]] = {}
+    for i, street in enumerate(streets):
+        start = bucket_start(at - dt.timedelta(minutes=2 * (len(streets) - 1 - i)), 15)
+        one = BucketCount(start, reports=1)
+        district_counts[start] = district_counts[start] + one if start in district_counts else one
+        mine = per_street.setdefault(street, {})
+        mine[start] = mine[start] + one if start in mine else one
+    return district_counts, per_street
+
+
+@pytest.mark.parametrize("category", [SEWER, WASTE, LIGHTING, TREES])
+def test_three_reports_in_two_streets_of_a_quiet_district_are_two_things(config: SpikeConfig, category: str) -> None:
+    # A benign cluster of neighbours is about one thing in one street: three reports naming two streets
+    # are at least two things, and two things in two quiet hours are beyond chance.
+    detector = SpikeDetector(config, FixedRate(0.001))
+    at = local(2021, 3, 10, 3, 40)
+    key = IncidentKey(category, "Groot-Gelmen")
+    district, streets = street_reports(
+        at, ["Dorpsstraat", "Kerkweg", "Dorpsstraat"], district=key.district, category=category
+    )
+    decision = detector.evaluate(key, district, at, street_counts=streets["Dorpsstraat"])
+    assert decision.observed == 3 < config.for_category(category).min_count
+    assert decision.is_spike
+    assert decision.reason.startswith("spike over streets")
+    # The same three in one street: one benign cluster, held by the floor.
+    district, streets = street_reports(at, ["Dorpsstraat"] * 3, district=key.district, category=category)
+    single = detector.evaluate(key, district, at, street_counts=streets["Dorpsstraat"])
+    assert not single.is_spike
+    assert single.reason.startswith("below min_count")
+    # Two reports in two streets: below `spread_min_count`.
+    district, streets = street_reports(at, ["Dorpsstraat", "Kerkweg"], district=key.district, category=category)
+    assert not detector.evaluate(key, district, at, street_counts=streets["Kerkweg"]).is_spike
+    # Without the street of the contact judged (a call, a timer step), the floor alone.
+    district, _ = street_reports(
+        at, ["Dorpsstraat", "Kerkweg", "Dorpsstraat"], district=key.district, category=category
+    )
+    assert not detector.evaluate(key, district, at).is_spike
+
+
+def test_two_things_must_be_beyond_chance_and_the_floor_route_still_decides_above_it(config: SpikeConfig) -> None:
+    at = local(2021, 3, 10, 10, 40)
+    key = IncidentKey(SEWER, "Brustem")
+    district, streets = street_reports(
+        at, ["Kerkstraat", "Ordingenstraat", "Kerkstraat"], district=key.district, category=SEWER
+    )
+    # 0.2 an hour: three contacts in two hours are improbable (p ~ 8e-3), but two things are not.
+    busy = SpikeDetector(config, FixedRate(0.2)).evaluate(key, district, at, street_counts=streets["Kerkstraat"])
+    assert not busy.is_spike
+    # The district's other windows (the 6-hour one) are judged the same way: still no spike.
+    assert busy.spiking_windows == ()
+    # Spread off (the default entry: unknown codes): the floor alone.
+    unknown = IncidentKey("x.new", "Brustem")
+    quiet = SpikeDetector(config, FixedRate(0.001))
+    assert config.default.spread_min_count is None
+    assert not quiet.evaluate(unknown, district, at, street_counts=streets["Kerkstraat"]).is_spike
+    # A street key is one street: never the spread route.
+    street_key = IncidentKey(SEWER, "Brustem", "Kerkstraat")
+    assert not quiet.evaluate(street_key, streets["Kerkstraat"], at, street_counts=streets["Kerkstraat"]).is_spike
+
+
+def test_judge_spread_needs_two_places_the_count_and_two_improbable_things() -> None:
+    assert judge_spread(3, 0.002, reports_here=2, reports_elsewhere=1, spread_min_count=3, significance=1e-5)[0]
+    assert not judge_spread(3, 0.002, reports_here=3, reports_elsewhere=0, spread_min_count=3, significance=1e-5)[0]
+    # A late report whose own street is no longer in the window: the others may all be one street.
+    assert not judge_spread(3, 0.002, reports_here=0, reports_elsewhere=3, spread_min_count=3, significance=1e-5)[0]
+    assert not judge_spread(2, 0.002, reports_here=1, reports_elsewhere=1, spread_min_count=3, significance=1e-5)[0]
+    spike, p_two = judge_spread(4, 0.05, reports_here=2, reports_elsewhere=2, spread_min_count=3, significance=1e-5)
+    assert not spike
+    assert p_two == pytest.approx(poisson_sf(2, 0.05))
 
 
 def test_a_category_that_is_not_spike_prone_never_alerts(config: SpikeConfig) -> None:
