@@ -34,6 +34,11 @@ async def test_the_demo_runs_twice_on_fresh_embedded_databases(clean_broker: str
         assert "messages handled by 6 consumers" in output, output[-3000:]
         for table in ("Calls by topic (stats)", "Reports per category (router)", "Work orders per assignee (router)"):
             assert table in output
+        # Simulated assignees answered their work orders, each by its channel, and the figures say where each stands.
+        assert "Work orders against their SLA, per assignee" in output
+        answers = re.search(r"answers sent \((\d+) by email, (\d+) by queue, (\d+) by webhook\), 0 refused", output)
+        assert answers is not None, output[-3000:]
+        assert all(int(n) > 0 for n in answers.groups()), answers.group(0)
         # Each run starts from an empty database: the second sees its own traffic, and its alerts, again.
         assert "SPIKE " in output, f"run {run}: no alert raised\n{output[-3000:]}"
         # The simulated team's notice about an alerted incident, and what it saved (the statistics' estimate).
