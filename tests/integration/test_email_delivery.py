@@ -3,10 +3,12 @@ webhooks when the server refuses, the same Message-ID on every attempt."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -51,7 +53,7 @@ async def test_email_work_order_is_retried_until_the_server_takes_it(
                 "reporter": PII}  # fmt: skip
     order = WorkOrderIssued.model_validate(example)
     async with sessions() as session, session.begin():
-        await DeliveryService(catalogue, clock=clock).enqueue(session, order)
+        await DeliveryService(catalogue, clock=clock).write(session, [delivery_row(catalogue, clock, order)])
     try:
         smtp.refuse = True  # 451: try again later
         assert await worker.run_once() == 1
@@ -109,7 +111,7 @@ async def test_a_row_that_raises_is_its_own_failure_and_the_good_row_beside_it_i
     good, bad = (WorkOrderIssued.model_validate(example | {"work_order_id": f"wo-{uuid.uuid4().hex}"}) for _ in "ab")
     async with sessions() as session, session.begin():
         for order in (good, bad):
-            await DeliveryService(catalogue, clock=clock).enqueue(session, order)
+            await DeliveryService(catalogue, clock=clock).write(session, [delivery_row(catalogue, clock, order)])
         # A row whose body no longer makes an e-mail (written by an older version, or damaged): sending it raises.
         await session.execute(update(Delivery).where(Delivery.work_order_id == bad.work_order_id).values(body=b"{}"))
     try:
@@ -129,3 +131,10 @@ async def test_a_row_that_raises_is_its_own_failure_and_the_good_row_beside_it_i
     failed = rows[bad.work_order_id]
     assert (failed.state, failed.attempts) == ("exhausted", 3)
     assert "ValidationError" in (failed.last_error or "")
+
+
+def delivery_row(catalogue: Catalogue, clock: Callable[[], dt.datetime], order: WorkOrderIssued) -> dict[str, Any]:
+    """The delivery row the consumer schedules for `order` (its batcher writes the rows of a transaction at commit)."""
+    row = DeliveryService(catalogue, clock=clock).row(order)
+    assert row is not None, f"{order.assignee} is not an e-mail or webhook assignee"
+    return row
