@@ -220,13 +220,38 @@ async def run_demo(settings: Settings, options: DemoOptions, console: Console | 
                     as_of=horizon.date(),
                 )
             )
+        password = await _demo_user(hub.sessions, settings)
     finally:
         await answering.stop()
         await hub.stop()
 
     figures = dataclasses.replace(figures, answers=answering.assignees.summary())
     _print_figures(console, live, figures, elapsed, len(events))
+    console.rule("[bold]The dashboard and the console")
+    console.print(
+        f"HUB_DATABASE_URL={settings.database_url} hub serve\n"
+        f"then open http://127.0.0.1:8080/console/login and sign in as [bold]{DEMO_USER}[/] with the password "
+        f"[bold]{password}[/] (made for this run; every role: the dashboard is under Management)."
+    )
     return figures
+
+
+DEMO_USER = "demo"
+
+
+async def _demo_user(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> str:
+    """A console user with every role for looking at the demo's figures; a new password each run (printed)."""
+    from consumers.console.accounts import ROLES, Accounts, new_password
+
+    accounts = Accounts(sessions, settings.auth)
+    password = new_password()
+    if any(u.name == DEMO_USER for u in await accounts.users()):
+        await accounts.set_password(DEMO_USER, password, actor="demo")
+        await accounts.set_roles(DEMO_USER, ROLES, actor="demo")
+        await accounts.enable(DEMO_USER, actor="demo")
+    else:
+        await accounts.add_user(DEMO_USER, ROLES, password, actor="demo")
+    return password
 
 
 async def _applied(sessions: async_sessionmaker[AsyncSession], consumer: str, message_ids: list[str]) -> int:

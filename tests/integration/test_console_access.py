@@ -220,3 +220,41 @@ async def test_the_trusted_header_is_believed_only_from_the_configured_proxies(p
         assert (await direct.get("/console/", headers=header)).status_code == 303
     async with serving(postgres_url, client_address="10.1.2.3") as off:  # the default: no header mode
         assert (await off.get("/console/", headers=header)).status_code == 303
+
+
+async def test_a_csv_export_holds_the_apis_figures_and_the_audit_page_is_for_ops(postgres_url: str) -> None:
+    import csv
+    import io
+
+    from tests.stats_dashboard_support import build_week, fill
+
+    await fill(postgres_url, build_week())
+    await add_user(postgres_url, "mia", ("management",))
+    await add_user(postgres_url, "olaf", ("ops",))
+    token = await add_token(postgres_url, "bi", ("management",))
+    async with serving(postgres_url) as client:
+        await sign_in(client, "mia")
+        for figure, api, key in (
+            ("reports", "/api/stats/reports?year=2021&by=district", "rows"),
+            ("hours", "/api/stats/calls/hours?year=2021", "hours"),
+        ):
+            query = api.split("?", 1)[1]
+            exported = await client.get(f"/console/management/export/{figure}.csv?{query}")
+            assert exported.status_code == 200, exported.text
+            assert exported.headers["content-type"].startswith("text/csv")
+            rows = list(csv.DictReader(io.StringIO(exported.text)))
+            answer = (await client.get(api, headers={"Authorization": f"Bearer {token}"})).json()[key]
+            assert len(rows) == len(answer) > 0
+            for row, item in zip(rows, answer, strict=True):
+                assert {k: str(v) for k, v in item.items() if v is not None and not isinstance(v, dict)} == {
+                    k: v for k, v in row.items() if v != ""
+                }
+        refused = await client.get("/console/ops/audit")
+        assert refused.status_code == 403
+        assert 'data-refused="ops"' in refused.text
+    async with serving(postgres_url) as client:
+        await sign_in(client, "olaf")
+        page = await client.get("/console/ops/audit")
+        assert page.status_code == 200
+        assert 'data-action="login" data-actor="mia"' in page.text
+        assert 'data-action="login" data-actor="olaf"' in page.text

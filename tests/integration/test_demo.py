@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from consumers.console.accounts import Accounts
+from infra.db import create_engine, create_session_factory
 from tests.support import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -50,3 +52,15 @@ async def test_the_demo_runs_twice_on_fresh_embedded_databases(clean_broker: str
         # Every line that names the seed names the one asked for (the summary of the live days said 12).
         assert set(re.findall(r"seed (\d+)", output)) == {"11"}, re.findall(r".*seed \d+.*", output)
     assert (tmp_path / "hub-demo.sqlite3").exists()
+    # The dashboard is behind the console's login: the demo says how to serve it and whom to sign in as.
+    found = re.search(r"hub serve\s.*?sign in as (\w+) with the password (\S+)", " ".join(output.split()))
+    assert found, output[-1500:]
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hub-demo.sqlite3'}"
+    assert f"HUB_DATABASE_URL={url.replace(str(tmp_path) + '/', '')} hub serve" in " ".join(output.split())
+    engine = create_engine(url)
+    try:
+        signed_in = await Accounts(create_session_factory(engine)).login(found[1], found[2], "127.0.0.1")
+    finally:
+        await engine.dispose()
+    assert signed_in.principal is not None
+    assert signed_in.principal.roles >= {"management", "ops"}
