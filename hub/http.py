@@ -20,6 +20,7 @@ from prometheus_client.core import Metric
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from consumers.console import auth as console_auth
+from consumers.console import comms as console_comms
 from consumers.console import http as console_http
 from consumers.console import management_http, ops_http
 from consumers.console.ops_http import Operations
@@ -32,6 +33,7 @@ from consumers.contractors.onbehalf import OnBehalf
 from consumers.contractors.page_http import ContractorPages
 from consumers.open311 import http as open311_http
 from consumers.open311.http import Open311Api
+from consumers.spikes.config import load_spike_config
 from consumers.stats import http as stats_http
 from consumers.stats.api import StatsApi
 from hub.bootstrap import Hub
@@ -153,7 +155,6 @@ def create_http_app(settings: Settings) -> FastAPI:
     provide(app, LinkAnswers(link_signer(settings.contractors), on_behalf, sessions, timezone=domain.calendar.tz))
     provide(app, ContractorPages(link_signer(settings.contractors), sessions, domain.catalogue, domain.calendar.tz))
     provide(app, open311)
-    provide(app, StatsApi(sessions=sessions, calendar=domain.calendar, catalogue=domain.catalogue))
     provide(app, build_console_auth(hub))
     provide(
         app,
@@ -168,6 +169,20 @@ def create_http_app(settings: Settings) -> FastAPI:
         ),
     )
     management = [Depends(console_auth.require_roles("management"))]
+    stats_api = StatsApi(sessions=sessions, calendar=domain.calendar, catalogue=domain.catalogue)
+    provide(app, stats_api)
+    provide(
+        app,
+        console_comms.CommsConsole(
+            sessions=sessions,
+            config=load_spike_config(settings.spikes.file, timezone=domain.calendar.timezone),
+            calendar=domain.calendar,
+            catalogue=domain.catalogue,
+            stats=stats_api,
+            amqp_url=settings.amqp_url,
+            contact_roles=frozenset(settings.auth.contact_roles),
+        ),
+    )
 
     app.include_router(operations.router)  # /health/live, /health/ready, /metrics
     app.include_router(asyncapi.router)  # /asyncapi, /asyncapi.json
@@ -179,6 +194,7 @@ def create_http_app(settings: Settings) -> FastAPI:
     app.include_router(open311_http.router)  # /open311/v2/... (Open311 GeoReport v2, docs/open311.md)
     app.mount("/dashboard", console_auth.protect(stats_http.dashboard_files(), "management"), name="dashboard")
     app.include_router(console_http.router)  # /console/: login, start page, language (consumers/console)
+    app.include_router(console_comms.router)  # /console/comms/..., /console/agent/...: the team's and agents' pages
     app.mount("/console/static", console_http.static_files(), name="console-static")
     app.include_router(ops_http.router)  # /console/ops/: dead letters, scheduled deliveries, the audit trail
     app.include_router(management_http.router)  # /console/management/: the dashboard, figures as CSV

@@ -45,10 +45,26 @@ class AuthSettings(SettingsGroup):
         description="Addresses or networks (CIDR) of the proxies whose trusted header is believed.",
     )
 
-    @field_validator("trusted_proxies", mode="before")
+    contact_roles: CommaList = Field(
+        default_factory=list,
+        description="Roles that see a reporter's name, phone and e-mail when an agent looks a report up (e.g. agent); "
+        "none by default: masked, and the page says so. Every look at them is in the audit trail.",
+    )
+
+    @field_validator("trusted_proxies", "contact_roles", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         return comma_list(value)
+
+    @field_validator("contact_roles")
+    @classmethod
+    def _roles(cls, value: list[str]) -> list[str]:
+        from consumers.console.accounts import ROLES
+
+        unknown = [r for r in value if r not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown role(s) {', '.join(unknown)}: roles are {', '.join(ROLES)}")
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

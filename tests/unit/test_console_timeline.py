@@ -1,0 +1,70 @@
+"""The incident timeline's SVG on the console: bars carry their figures, marks their moments, labels are escaped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from consumers.console.comms_timeline import Step, timeline_svg
+
+pytestmark = pytest.mark.unit
+
+TZ = ZoneInfo("Europe/Brussels")
+START = dt.datetime(2021, 3, 15, 8, 0, tzinfo=dt.UTC)
+LABELS = {
+    "title": "Tijdlijn",
+    "calls": "oproepen",
+    "reports": "meldingen",
+    "alert": "Melding",
+    "broadcast": "Bericht <geplaatst>",
+    "resolved": "Opgelost",
+}
+
+
+def steps() -> list[Step]:
+    counts = [(0, 0), (1, 0), (3, 3), (3, 4), (2, 2), (0, 1), (0, 0), (0, 0)]
+    return [Step(START + i * dt.timedelta(minutes=15), c, r) for i, (c, r) in enumerate(counts)]
+
+
+def test_every_step_is_a_bar_with_its_figures_and_every_mark_in_range_a_line() -> None:
+    svg = timeline_svg(
+        steps(),
+        step_minutes=15,
+        marks={
+            "alert": START + dt.timedelta(minutes=40),
+            "broadcast": START + dt.timedelta(minutes=75),
+            "resolved": START + dt.timedelta(hours=5),  # past the chart: not drawn
+        },
+        labels=LABELS,
+        tz=TZ,
+    )
+    bars = re.findall(r'data-calls="(\d+)" data-reports="(\d+)"', svg)
+    assert [(int(c), int(r)) for c, r in bars] == [(s.calls, s.reports) for s in steps()]
+    assert re.findall(r'data-mark="(\w+)"', svg) == ["alert", "broadcast"]
+    assert "Melding 09:40" in svg  # city time
+    assert "Bericht &lt;geplaatst&gt; 10:15" in svg
+    assert "<geplaatst>" not in svg
+    assert svg.startswith("<svg")
+    assert svg.endswith("</svg>")
+    # Two marks minutes apart keep their labels on rows of their own.
+    ys = re.findall(r'<g class="mark \w+"[^>]*><line[^>]*/><text x="[\d.]+" y="(\d+)"', svg)
+    assert len(set(ys)) == 2
+
+
+def test_no_steps_no_chart() -> None:
+    assert timeline_svg([], step_minutes=15, marks={}, labels=LABELS, tz=TZ) == ""
+
+
+def test_the_pages_words_exist_in_dutch_english_and_french() -> None:
+    from consumers.console.comms_text import TEXT
+
+    assert set(TEXT) == {"nl", "en", "fr"}
+    for lang in ("en", "fr"):
+        assert TEXT[lang].keys() == TEXT["nl"].keys(), lang
+        for key, text in TEXT[lang].items():
+            assert text.strip(), (lang, key)
+            # The same placeholders as the Dutch, so a translation never breaks a page.
+            assert set(re.findall(r"{(\w+)}", text)) == set(re.findall(r"{(\w+)}", TEXT["nl"][key])), (lang, key)
