@@ -350,58 +350,74 @@ def build_privacy_service(hub: Hub) -> PrivacyService:
 
 def _build_spikes(hub: Hub) -> None:
     """Spike detection (alerts out through the outbox) and the communication team's e-mail and chat deliveries."""
-    settings, domain, broker = hub.settings, hub.domain, hub.broker
     if "spikes" in hub.consumers:
-        service = SpikesService(
-            load_spike_config(settings.spikes.file, timezone=domain.calendar.timezone),
-            domain.catalogue,
-            domain.calendar,
-            warmup=dt.timedelta(days=settings.spikes.warmup_days),
-            max_future_skew=dt.timedelta(seconds=settings.spikes.max_future_skew_s),
-            live_lag=dt.timedelta(seconds=settings.spikes.live_lag_s),
-            places=domain.places,
-        )
-        broker.include_router(
-            build_spikes_router(
-                service=service,
-                **_delivery(hub, "spikes"),
-            )
-        )
-        batcher = hub.batchers["spikes"]
-
-        async def spikes_timer() -> None:
-            await service.tick(batcher)
-
-        hub.background.append(Periodic("spikes-timer", settings.spikes.tick_s, spikes_timer))
+        _build_spikes_consumer(hub)
     if "notifier" in hub.consumers:
-        mailer = _mailer(settings)
-        chat = None
-        if settings.notifier.webhook_url is not None:
-            chat = ChatWebhookSender(
-                settings.notifier.webhook_url.get_secret_value(), timeout_s=settings.notifier.timeout_s
-            )
-        worker = NotifierWorker(
-            hub.sessions,
-            NotifierConfig(
-                schedule_s=tuple(settings.notifier.retry_schedule_s),
-                email_to=tuple(settings.notifier.email_to),
-                email_from=settings.notifier.email_from,
-                timezone=domain.calendar.timezone,
-                poll_interval_s=settings.notifier.poll_interval_s,
-                chat_format=settings.notifier.webhook_format,
-                console_url=settings.notifier.console_url,
-            ),
-            mailer=mailer,
-            chat=chat,
+        _build_notifier(hub)
+    _document_alert_publishers(hub.broker)
+
+
+def _build_spikes_consumer(hub: Hub) -> None:
+    """The `spikes` consumer and its timer (alerts whose incident went quiet, on event time)."""
+    settings, domain, broker = hub.settings, hub.domain, hub.broker
+    service = SpikesService(
+        load_spike_config(settings.spikes.file, timezone=domain.calendar.timezone),
+        domain.catalogue,
+        domain.calendar,
+        warmup=dt.timedelta(days=settings.spikes.warmup_days),
+        max_future_skew=dt.timedelta(seconds=settings.spikes.max_future_skew_s),
+        live_lag=dt.timedelta(seconds=settings.spikes.live_lag_s),
+        places=domain.places,
+    )
+    broker.include_router(
+        build_spikes_router(
+            service=service,
+            **_delivery(hub, "spikes"),
         )
-        broker.include_router(
-            build_notifier_router(
-                service=NotifierService(worker.channels),
-                worker=worker,
-                **_delivery(hub, "notifier"),
-            )
+    )
+    batcher = hub.batchers["spikes"]
+
+    async def spikes_timer() -> None:
+        await service.tick(batcher)
+
+    hub.background.append(Periodic("spikes-timer", settings.spikes.tick_s, spikes_timer))
+
+
+def _build_notifier(hub: Hub) -> None:
+    """The `notifier` consumer and its worker: alerts to the communication team by e-mail and chat."""
+    settings, domain, broker = hub.settings, hub.domain, hub.broker
+    mailer = _mailer(settings)
+    chat = None
+    if settings.notifier.webhook_url is not None:
+        chat = ChatWebhookSender(
+            settings.notifier.webhook_url.get_secret_value(), timeout_s=settings.notifier.timeout_s
         )
-        hub.background.append(worker)
+    worker = NotifierWorker(
+        hub.sessions,
+        NotifierConfig(
+            schedule_s=tuple(settings.notifier.retry_schedule_s),
+            email_to=tuple(settings.notifier.email_to),
+            email_from=settings.notifier.email_from,
+            timezone=domain.calendar.timezone,
+            poll_interval_s=settings.notifier.poll_interval_s,
+            chat_format=settings.notifier.webhook_format,
+            console_url=settings.notifier.console_url,
+        ),
+        mailer=mailer,
+        chat=chat,
+    )
+    broker.include_router(
+        build_notifier_router(
+            service=NotifierService(worker.channels),
+            worker=worker,
+            **_delivery(hub, "notifier"),
+        )
+    )
+    hub.background.append(worker)
+
+
+def _document_alert_publishers(broker: RabbitBroker) -> None:
+    """Publishers for the AsyncAPI document only: the outbox relay publishes the alerts."""
     broker.publisher(
         "",
         CITY_EVENTS,

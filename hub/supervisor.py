@@ -92,6 +92,31 @@ class Child:
             extra={"worker": self.index, "consumers": self.tag},
         )
 
+    def tend(self, now: float) -> None:
+        """One look at the child: start it again when its back-off is over, note a stable run, plan a restart."""
+        assert self.proc is not None
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start()
+            return
+        code = self.proc.poll()
+        if code is None:
+            if now - self.started_at >= STABLE_AFTER_S:
+                self.backoff_s = BACKOFF_FIRST_S
+            return
+        self.restarts += 1
+        log.error(
+            "worker %d (%s) exited with code %d; restart %d in %.0f s",
+            self.index,
+            self.tag,
+            code,
+            self.restarts,
+            self.backoff_s,
+            extra={"worker": self.index, "consumers": self.tag, "exit_code": code},
+        )
+        self.restart_at = now + self.backoff_s
+        self.backoff_s = min(self.backoff_s * 2, BACKOFF_MAX_S)
+
 
 def watch_parent(grace_s: float) -> None:
     """In a child: when the supervisor is gone (its death signal may come before the hub handles signals),
@@ -118,6 +143,27 @@ def child_env(base: Mapping[str, str], index: int, metrics_port: int) -> dict[st
     if metrics_port:
         env["HUB_METRICS_PORT"] = str(metrics_port + index)
     return env
+
+
+def _wait_for_stop(children: Sequence[Child], stop_timeout_s: float) -> int:
+    """After SIGTERM was forwarded: wait for each child (SIGKILL one still running at the timeout); 0 if all were 0."""
+    codes = []
+    deadline = time.monotonic() + stop_timeout_s
+    for child in children:
+        if child.proc is None or child.restart_at is not None:
+            continue  # down and waiting for its restart: nothing to stop
+        try:
+            codes.append(child.proc.wait(timeout=max(0.1, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            log.error(
+                "worker %d (%s) still running %.0f s after SIGTERM: killed", child.index, child.tag, stop_timeout_s
+            )
+            child.proc.kill()
+            codes.append(child.proc.wait())
+    failed = [c for c in codes if c != 0]
+    if failed:
+        log.error("workers stopped with exit codes %s", codes)
+    return 1 if failed else 0
 
 
 def supervise(
@@ -158,46 +204,9 @@ def supervise(
         while not stopping:
             now = time.monotonic()
             for child in children:
-                assert child.proc is not None
-                if child.restart_at is not None:
-                    if now >= child.restart_at:
-                        child.start()
-                    continue
-                code = child.proc.poll()
-                if code is None:
-                    if now - child.started_at >= STABLE_AFTER_S:
-                        child.backoff_s = BACKOFF_FIRST_S
-                    continue
-                child.restarts += 1
-                log.error(
-                    "worker %d (%s) exited with code %d; restart %d in %.0f s",
-                    child.index,
-                    child.tag,
-                    code,
-                    child.restarts,
-                    child.backoff_s,
-                    extra={"worker": child.index, "consumers": child.tag, "exit_code": code},
-                )
-                child.restart_at = now + child.backoff_s
-                child.backoff_s = min(child.backoff_s * 2, BACKOFF_MAX_S)
+                child.tend(now)
             time.sleep(poll_s)
-        codes = []
-        deadline = time.monotonic() + stop_timeout_s
-        for child in children:
-            if child.proc is None or child.restart_at is not None:
-                continue  # down and waiting for its restart: nothing to stop
-            try:
-                codes.append(child.proc.wait(timeout=max(0.1, deadline - time.monotonic())))
-            except subprocess.TimeoutExpired:
-                log.error(
-                    "worker %d (%s) still running %.0f s after SIGTERM: killed", child.index, child.tag, stop_timeout_s
-                )
-                child.proc.kill()
-                codes.append(child.proc.wait())
-        failed = [c for c in codes if c != 0]
-        if failed:
-            log.error("workers stopped with exit codes %s", codes)
-        return 1 if failed else 0
+        return _wait_for_stop(children, stop_timeout_s)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -82,6 +82,8 @@ def build_router(
     prefetch: int,
     delivery_limit: int,
 ) -> RabbitRouter:
+    """The `hub.stats` queue's handlers: one per contract, since FastStream decodes and documents (AsyncAPI) each
+    message by its handler's annotated type; each hands its counting to the batcher (seven such, and a refusal)."""
     router = RabbitRouter(middlewares=[policy])
     subscriber = consumer_subscriber(
         router,
@@ -92,51 +94,45 @@ def build_router(
         description="Keeps the statistics: calls, reports, work orders, their status changes and spikes.",
     )
 
-    async def once(message: RabbitMessage, apply: Apply) -> None:
+    async def once(apply: Apply) -> None:
+        message = current_message()
         await batcher.submit(message_id_of(message.headers, message.message_id), apply)
         await message.ack()
 
     @subscriber(filter=_is(CallLogged))
     async def on_call_logged(call: CallLogged) -> None:
         """Count a logged call."""
-        message = current_message()
-        await once(message, lambda session: service.apply_call(session, call))
+        await once(lambda session: service.apply_call(session, call))
 
     @subscriber(filter=_is(ReportFiled))
     async def on_report_filed(report: ReportFiled) -> None:
         """Count a filed report (without its reporter's data)."""
-        message = current_message()
-        await once(message, lambda session: service.apply_report(session, report))
+        await once(lambda session: service.apply_report(session, report))
 
     @subscriber(filter=_is(WorkOrderIssued))
     async def on_workorder_issued(order: WorkOrderIssued) -> None:
         """Count an issued work order and keep its due date for the SLA figures."""
-        message = current_message()
-        await once(message, lambda session: service.apply_workorder(session, order))
+        await once(lambda session: service.apply_workorder(session, order))
 
     @subscriber(filter=_is(WorkOrderStatusApplied))
     async def on_workorder_status(change: WorkOrderStatusApplied) -> None:
         """Keep a work order's validated status change for the SLA figures (never the raw `workorder.status`)."""
-        message = current_message()
-        await once(message, lambda session: service.apply_status(session, change))
+        await once(lambda session: service.apply_status(session, change))
 
     @subscriber(filter=_is(SpikeDetected))
     async def on_spike_detected(spike: SpikeDetected) -> None:
         """Count a detected spike and keep its alert time for the incident timeline."""
-        message = current_message()
-        await once(message, lambda session: service.apply_spike(session, spike))
+        await once(lambda session: service.apply_spike(session, spike))
 
     @subscriber(filter=_is(SpikeResolved))
     async def on_spike_resolved(spike: SpikeResolved) -> None:
         """Keep when a spike was resolved."""
-        message = current_message()
-        await once(message, lambda session: service.apply_spike(session, spike))
+        await once(lambda session: service.apply_spike(session, spike))
 
     @subscriber(filter=_is(IncidentBroadcast))
     async def on_incident_broadcast(broadcast: IncidentBroadcast) -> None:
         """Keep when the communication team's notice went out, for the incident timeline."""
-        message = current_message()
-        await once(message, lambda session: service.apply_broadcast(session, broadcast))
+        await once(lambda session: service.apply_broadcast(session, broadcast))
 
     @subscriber
     async def on_unexpected(message: RabbitMessage) -> None:
