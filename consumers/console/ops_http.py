@@ -113,7 +113,12 @@ async def overview(request: Request, user: Ops, ops: Services, session: Session)
 
 @router.get("/console/ops/dlq/{consumer}")
 async def dead_letters(request: Request, user: Ops, ops: Services, consumer: str) -> HTMLResponse:
-    letters = await ops.queue(consumer).peek(limit=PEEK_LIMIT)
+    queue = ops.queue(consumer)
+    try:
+        letters = await queue.peek(limit=PEEK_LIMIT)
+    except Exception as exc:  # no broker, or the queue not declared yet (no consumer ever started)
+        log.warning("console: dead-letter queue not read", extra={"error": describe(exc)})
+        return render(request, "message.html", user=user, status=503, message_key="ops.broker_down")
     return render(
         request,
         "ops/dlq.html",

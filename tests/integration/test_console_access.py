@@ -61,7 +61,7 @@ async def rows(database_url: str, statement: Any) -> list[Any]:
 
 async def test_without_a_session_pages_redirect_to_login_and_the_api_answers_401(postgres_url: str) -> None:
     async with serving(postgres_url) as client:
-        for path in ("/console/", "/dashboard/"):
+        for path in ("/console/", "/dashboard/", "/console/ops/", "/console/management/"):
             answer = await client.get(path, headers={"accept": "text/html"})
             assert answer.status_code == 303, path
             assert answer.headers["location"].startswith("/console/login?next=%2F"), path
