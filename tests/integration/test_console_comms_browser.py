@@ -4,7 +4,8 @@ system publishes calls and reports with a plain AMQP client.
 
 One world and one browser for the module (each test its own district, so they do not meet): "Posted" puts a
 `spike.broadcast` on the broker and the incident's timeline then marks it; a silence made on the page holds back
-the next spike of its key; an agent finds a work order by its street, with its status and due date.
+the next spike of its key; an agent finds a work order by its street, with its status and due date; an action
+without the session's CSRF token, or by a role that is not the team's, changes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -29,6 +31,7 @@ from infra.db import create_engine
 from infra.db.engine import upgrade_schema
 from infra.topology import CITY_EVENTS
 from tests.conftest import _pg_admin
+from tests.console_support import csrf_of, sign_in
 from tests.console_users import login, make_users
 from tests.console_world import CHROMIUM, CHROMIUM_ARGS, World, burst, console_world, wait_alert
 from tests.support import until
@@ -254,3 +257,30 @@ async def test_an_agent_finds_a_work_order_by_its_street_with_status_and_due_dat
         response = await page.goto(f"{world.base}/console/comms/")
         assert response is not None
         assert response.status == 403
+
+
+async def test_the_pages_actions_need_the_sessions_csrf_token_and_the_teams_role(world: World) -> None:
+    form = {"key": "sewer.blocked|district:Gelinden", "reason": "werken", "duration": "1h", "action": "create"}
+
+    async def silences() -> int:
+        async with world.hub.sessions() as session:
+            rows = await session.execute(select(AlertSilence).where(AlertSilence.district == "Gelinden"))
+            return len(rows.scalars().all())
+
+    async with httpx.AsyncClient(base_url=world.base, timeout=30) as team:
+        await sign_in(team, "comms-user")
+        page = await team.get("/console/comms/silences")
+        refused = await team.post("/console/comms/silences", data=form | {"csrf": "forged"})
+        assert refused.status_code == 403
+        assert await silences() == 0
+        made = await team.post("/console/comms/silences", data=form | {"csrf": csrf_of(page.text)})
+        assert made.status_code == 303
+        assert await silences() == 1
+    async with httpx.AsyncClient(base_url=world.base, timeout=30) as agent:
+        await sign_in(agent, "agent-user")
+        page = await agent.get("/console/agent/")
+        assert page.status_code == 200
+        posted = await agent.post(
+            "/console/comms/incidents/inc-x/posted", data={"csrf": csrf_of(page.text), "channel.website": "on"}
+        )
+        assert posted.status_code == 403
