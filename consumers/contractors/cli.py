@@ -19,7 +19,7 @@ from consumers.domain.catalogue import Catalogue
 from consumers.domain.settings import DomainSettings
 from infra.broker_admin import BrokerAdminError, connect_admin, vhost_of
 from infra.cli import Subparsers, bind, command
-from infra.db import create_engine, create_session_factory
+from infra.db import command_sessions
 from infra.sending import PENDING
 from infra.settings import SmtpServerSettings
 
@@ -166,37 +166,30 @@ def deliveries_list_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
         return when(moment, tz)
 
     async def _go() -> None:
-        engine = create_engine(settings.database_url)
-        sessions = create_session_factory(engine)
-        try:
-            async with sessions() as session:
-                states = await operations.endpoints(
-                    session,
-                    catalogue,
-                    webhook_secrets=settings.contractors.webhook_secrets,
-                    smtp_host=settings.smtp.host,
-                    failure_threshold=settings.contractors.circuit_failure_threshold,
-                    now=dt.datetime.now(dt.UTC),
-                    tz=tz,
-                )
-                print(f"endpoints (times {tz.key}):")
-                for s in states:
-                    print(f"  {s.assignee:<24} {s.channel:<8} {s.state}; {s.detail}")
-                deliveries = await operations.deliveries(
-                    session, state=args.state, assignee=args.assignee, limit=args.limit
-                )
-                print(f"deliveries ({len(deliveries)} shown, newest first):")
+        async with command_sessions(settings.database_url) as sessions, sessions() as session:
+            states = await operations.endpoints(
+                session,
+                catalogue,
+                webhook_secrets=settings.contractors.webhook_secrets,
+                smtp_host=settings.smtp.host,
+                failure_threshold=settings.contractors.circuit_failure_threshold,
+                now=dt.datetime.now(dt.UTC),
+                tz=tz,
+            )
+            print(f"endpoints (times {tz.key}):")
+            for s in states:
+                print(f"  {s.assignee:<24} {s.channel:<8} {s.state}; {s.detail}")
+            deliveries = await operations.deliveries(
+                session, state=args.state, assignee=args.assignee, limit=args.limit
+            )
+            print(f"deliveries ({len(deliveries)} shown, newest first):")
+            print(f"  {'id':>6} {'state':<10} {'assignee':<20} {'channel':<8} {'tries':>5} {'next attempt':<25} last")
+            for d in deliveries:
+                last = f"{d.last_status or ''} {d.last_error or ''}".strip() or "-"
                 print(
-                    f"  {'id':>6} {'state':<10} {'assignee':<20} {'channel':<8} {'tries':>5} {'next attempt':<25} last"
+                    f"  {d.id:>6} {d.state:<10} {d.assignee:<20} {d.channel:<8} {d.attempts:>5} "
+                    f"{_fmt(d.next_attempt_at) if d.state == PENDING else '-':<25} {last[:60]}  {d.work_order_id}"
                 )
-                for d in deliveries:
-                    last = f"{d.last_status or ''} {d.last_error or ''}".strip() or "-"
-                    print(
-                        f"  {d.id:>6} {d.state:<10} {d.assignee:<20} {d.channel:<8} {d.attempts:>5} "
-                        f"{_fmt(d.next_attempt_at) if d.state == PENDING else '-':<25} {last[:60]}  {d.work_order_id}"
-                    )
-        finally:
-            await engine.dispose()
 
     asyncio.run(_go())
     return 0
@@ -210,14 +203,9 @@ def deliveries_replay_cmd(args: argparse.Namespace, settings: CliSettings) -> in
         return 2
 
     async def _go() -> int:
-        engine = create_engine(settings.database_url)
-        sessions = create_session_factory(engine)
-        try:
-            async with sessions() as session, session.begin():
-                # Same webhook-id and body as before: a receiver that got it after all drops the copy.
-                return await operations.replay(session, delivery_id=args.id, now=dt.datetime.now(dt.UTC))
-        finally:
-            await engine.dispose()
+        async with command_sessions(settings.database_url) as sessions, sessions() as session, session.begin():
+            # Same webhook-id and body as before: a receiver that got it after all drops the copy.
+            return await operations.replay(session, delivery_id=args.id, now=dt.datetime.now(dt.UTC))
 
     n = asyncio.run(_go())
     print(f"{n} exhausted deliver{'y' if n == 1 else 'ies'} scheduled again")
@@ -228,13 +216,8 @@ def deliveries_enable_cmd(args: argparse.Namespace, settings: CliSettings) -> in
     from consumers.contractors import operations
 
     async def _go() -> int:
-        engine = create_engine(settings.database_url)
-        sessions = create_session_factory(engine)
-        try:
-            async with sessions() as session, session.begin():
-                return await operations.enable(session, args.assignee, now=dt.datetime.now(dt.UTC))
-        finally:
-            await engine.dispose()
+        async with command_sessions(settings.database_url) as sessions, sessions() as session, session.begin():
+            return await operations.enable(session, args.assignee, now=dt.datetime.now(dt.UTC))
 
     if asyncio.run(_go()):
         print(f"endpoint of {args.assignee} enabled; its waiting deliveries go out again")

@@ -73,15 +73,11 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
 
 
 def _run(settings: CliSettings, job: Callable[[Any], Awaitable[T]]) -> T:
-    from infra.db import create_engine, create_session_factory, upgrade_schema
+    from infra.db import command_sessions
 
     async def go() -> T:
-        engine = create_engine(settings.database_url)
-        try:
-            await upgrade_schema(engine)
-            return await job(create_session_factory(engine))
-        finally:
-            await engine.dispose()
+        async with command_sessions(settings.database_url, upgrade=True) as sessions:
+            return await job(sessions)
 
     return asyncio.run(go())
 

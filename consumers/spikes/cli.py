@@ -40,7 +40,7 @@ from consumers.spikes.tables import Alert, AlertSilence, SpikeState
 from contracts import BroadcastChannel, IncidentBroadcast
 from infra.cli import Subparsers, bind, command
 from infra.clock import utcnow
-from infra.db import create_engine, create_session_factory
+from infra.db import command_sessions
 from infra.errors import describe
 
 
@@ -148,13 +148,11 @@ class _DatabaseError(Exception):
 
 def _run(settings: CliSettings, job: Any) -> Any:
     async def _go() -> Any:
-        engine = create_engine(settings.database_url)
         try:
-            return await job(create_session_factory(engine))
+            async with command_sessions(settings.database_url) as sessions:
+                return await job(sessions)
         except DBAPIError as exc:
             raise _DatabaseError(f"{describe(exc)} (is the schema up to date? `hub db upgrade`)") from exc
-        finally:
-            await engine.dispose()
 
     return asyncio.run(_go())
 

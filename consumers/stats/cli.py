@@ -103,14 +103,10 @@ def cmd_stats(args: argparse.Namespace, settings: CliSettings) -> int:
 
 async def _query(database_url: str, period: Period, by: Any, calendar: Any, as_of: dt.date) -> Table:
     from consumers.stats.report import stats_table
-    from infra.db import create_engine, create_session_factory
+    from infra.db import command_sessions
 
-    engine = create_engine(database_url)
-    try:
-        async with create_session_factory(engine)() as session:
-            return await stats_table(session, period, by, tz=calendar.tz, as_of=as_of, calendar=calendar)
-    finally:
-        await engine.dispose()
+    async with command_sessions(database_url) as sessions, sessions() as session:
+        return await stats_table(session, period, by, tz=calendar.tz, as_of=as_of, calendar=calendar)
 
 
 def render(table: Table, fmt: str, *, period: Period, by: str | None) -> str:

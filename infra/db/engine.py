@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,16 @@ async def upgrade_schema(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+@contextlib.asynccontextmanager
+async def command_sessions(url: str, *, upgrade: bool = False) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A command's own engine for one run: its session factory (the schema upgraded first if asked), the engine
+    disposed after, whatever happens. The one way a `hub` command that is no consumer opens the database."""
+    engine = create_engine(url)
+    try:
+        if upgrade:
+            await upgrade_schema(engine)
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
