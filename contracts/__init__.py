@@ -6,12 +6,22 @@ from contracts.privacy import ErasureReason, ReporterDataErased
 from contracts.reports import ReportChannel, ReportFiled
 from contracts.spikes import BroadcastChannel, IncidentBroadcast, SpikeDetected, SpikeResolved
 from contracts.workorder_progress import WorkOrderEscalated, WorkOrderStatusApplied
-from contracts.workorders import WorkOrderIssued, WorkOrderStatus, WorkOrderStatusChanged
+from contracts.workorders import (
+    IncidentAddress,
+    IncidentOrderDetails,
+    IncidentOrderUpdated,
+    IncidentStreet,
+    RecordedStatus,
+    WorkOrderIssued,
+    WorkOrderStatus,
+    WorkOrderStatusChanged,
+)
 
 ALL_CONTRACTS: tuple[type[Contract], ...] = (
     CallLogged,
     ReportFiled,
     WorkOrderIssued,
+    IncidentOrderUpdated,
     WorkOrderStatusChanged,
     WorkOrderStatusApplied,
     WorkOrderEscalated,
@@ -30,8 +40,13 @@ __all__ = [
     "CloudEventMeta",
     "Contract",
     "ErasureReason",
+    "IncidentAddress",
     "IncidentBroadcast",
+    "IncidentOrderDetails",
+    "IncidentOrderUpdated",
+    "IncidentStreet",
     "Location",
+    "RecordedStatus",
     "ReportChannel",
     "ReportFiled",
     "ReporterContact",

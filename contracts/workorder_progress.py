@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import ConfigDict, Field
 
 from contracts.base import Contract, Timestamp
-from contracts.workorders import WorkOrderStatus
+from contracts.workorders import RecordedStatus, WorkOrderStatus
 
 
 class WorkOrderStatusApplied(Contract):
@@ -21,6 +21,9 @@ class WorkOrderStatusApplied(Contract):
 
     ce_type: ClassVar[str] = "be.sint-truiden.contact.workorder.status.applied.v1"
     routing_key: ClassVar[str] = "workorder.status.applied"
+    # 1.1: `merged` (a per-report order the hub folded into an incident order, and back when staff unfold it),
+    # and `merged_into`.
+    schema_minor_version: ClassVar[int] = 1
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -39,6 +42,7 @@ class WorkOrderStatusApplied(Contract):
                     "planned_for": None,
                     "reason": None,
                     "report_closed": True,
+                    "merged_into": None,
                 }
             ]
         }
@@ -50,14 +54,20 @@ class WorkOrderStatusApplied(Contract):
     category: str = Field(description="Category code of the report.")
     waste_fraction: str | None = Field(default=None, description="Waste fraction, for waste categories.")
     district: str | None = Field(default=None, description="District of the report, for the spike lifecycle.")
-    previous_status: WorkOrderStatus = Field(description="Status before the change.")
-    status: WorkOrderStatus = Field(description="Status after the change.")
+    previous_status: RecordedStatus = Field(description="Status before the change (`merged` since 1.1).")
+    status: RecordedStatus = Field(
+        description="Status after the change: an assignee's, or (since 1.1) `merged` when the hub folded the order "
+        "into an incident order, and `issued` again when staff took its report out."
+    )
     changed_at: Timestamp = Field(description="When the status changed at the assignee (as the assignee said).")
     applied_at: Timestamp = Field(description="When the hub applied the change.")
     planned_for: dt.date | None = Field(default=None, description="For `planned`: the date the work is planned for.")
     reason: str | None = Field(default=None, description="For `rejected`: the assignee's reason.")
     report_closed: bool = Field(
         default=False, description="True when this change closed the report: none of its work orders is still open."
+    )
+    merged_into: str | None = Field(
+        default=None, description="For `merged`: the incident order this order was folded into. Since 1.1."
     )
 
 

@@ -36,6 +36,7 @@ from consumers.notifier.subscriber import build_router as build_notifier_router
 from consumers.notifier.worker import NotifierConfig, NotifierWorker
 from consumers.privacy.service import PrivacyService, RetentionJob
 from consumers.router.handler import RoutingService
+from consumers.router.incidents import IncidentFolding
 from consumers.router.rules import RuleSet
 from consumers.router.subscriber import build_router
 from consumers.spikes.config import load_spike_config
@@ -44,6 +45,7 @@ from consumers.spikes.subscriber import build_router as build_spikes_router
 from consumers.stats.handler import StatsService
 from consumers.stats.subscriber import build_router as build_stats_router
 from contracts import (
+    IncidentOrderUpdated,
     ReporterDataErased,
     SpikeDetected,
     SpikeResolved,
@@ -314,7 +316,13 @@ def _build_contractors(hub: Hub) -> None:
 def build_routing_service(hub: Hub) -> RoutingService:
     """Routing, the same for the `hub.router` consumer and Open311's intake in `hub serve`."""
     domain = hub.domain
-    return RoutingService(domain.catalogue, domain.rules, domain.calendar, places=domain.places)
+    folding = IncidentFolding(
+        domain.catalogue,
+        domain.calendar,
+        places=domain.places,
+        update_interval=dt.timedelta(minutes=hub.settings.router.incident_update_minutes),
+    )
+    return RoutingService(domain.catalogue, domain.rules, domain.calendar, places=domain.places, folding=folding)
 
 
 def build_status_service(hub: Hub) -> StatusService:
@@ -497,5 +505,15 @@ def _document_outputs(broker: RabbitBroker) -> None:
         routing_key="workorder.issued.{assignee}",
         schema=WorkOrderIssued,
         title="workorders.{assignee}:workorder.issued",
-        description="One work order per (report, assignee), on the assignee's queue `workorders.<assignee>`.",
+        description="One work order per (report, assignee), on the assignee's queue `workorders.<assignee>`; while "
+        "an incident is live, one incident order per (incident, assignee) instead (its `incident` set).",
+    )
+    broker.publisher(
+        "",
+        CITY_EVENTS,
+        routing_key="workorder.updated.{assignee}",
+        schema=IncidentOrderUpdated,
+        title="workorders.{assignee}:workorder.updated",
+        description="An incident order's update as addresses join (at most one per HUB_INCIDENT_UPDATE_MINUTES of "
+        "event time, a last one at the resolution), where the order went: queue, webhook or e-mail.",
     )

@@ -60,6 +60,7 @@ EXAMPLES: dict[str, str] = {
     "workorders list": "hub workorders list --assignee road_firm --overdue",
     "workorders show": "hub workorders show wo-5aa2bb1b901b5f469956c5bb6ff55917",
     "workorders set-status": "hub workorders set-status wo-5aa2bb1b901b5f469956c5bb6ff55917 planned --planned-for 2021-03-22",
+    "workorders unfold": "hub workorders unfold rep-2021-004711 --by an.peeters",
 }
 
 

@@ -8,8 +8,9 @@ Public contract:
   * topic exchange `city.events`: `call.logged`, `report.filed`, `workorder.status` in;
     `workorder.issued.<assignee>`, `workorder.status.applied`, `workorder.escalated.<department>`, `spike.detected`,
     `spike.resolved` out.
-  * one durable queue per assignee, `workorders.<assignee>`, bound to `workorder.issued.<assignee>` (and
-    `workorder.escalated.<assignee>`: escalations reach a department on its own queue).
+  * one durable queue per assignee, `workorders.<assignee>`, bound to `workorder.issued.<assignee>`,
+    `workorder.updated.<assignee>` (an incident order's updates) and `workorder.escalated.<assignee>` (escalations
+    reach a department on its own queue).
   * the communication team's quorum queue `comms.alerts`, bound to `spike.*` (spikes, issue 7).
 
 Per consumer `<c>` (router, stats, spikes, ...):
@@ -55,6 +56,15 @@ def workorder_queue_name(assignee: str) -> str:
 
 def workorder_routing_key(assignee: str) -> str:
     return f"{WORKORDER_ISSUED_PREFIX}.{assignee}"
+
+
+# Incident orders' updates (the router folds a live incident's reports into one order per assignee)
+WORKORDER_UPDATED_PREFIX = "workorder.updated"
+
+
+def workorder_updated_routing_key(assignee: str) -> str:
+    """An incident order's updates reach its assignee where the order went: `workorders.<assignee>`."""
+    return f"{WORKORDER_UPDATED_PREFIX}.{assignee}"
 
 
 # Contractors
@@ -142,7 +152,7 @@ def workorder_queue(assignee: str) -> RabbitQueue:
 
 # Contract keys routed per assignee (`<prefix>.<assignee>`, onto `workorders.<assignee>`).
 PER_ASSIGNEE_PREFIXES = frozenset(
-    {WORKORDER_ISSUED_PREFIX, WORKORDER_ESCALATED_PREFIX, WORKORDER_REPORTER_ERASED_PREFIX}
+    {WORKORDER_ISSUED_PREFIX, WORKORDER_UPDATED_PREFIX, WORKORDER_ESCALATED_PREFIX, WORKORDER_REPORTER_ERASED_PREFIX}
 )
 
 # Keys of the public contract that no queue of the hub takes, on purpose, with the reason (tests check that every

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from consumers.contractors.email import compose_reminder_email, compose_work_order_email
+from consumers.contractors.email import compose_reminder_email, compose_update_email, compose_work_order_email
 from consumers.contractors.links import LinkSigner
 from consumers.contractors.rules import (
     OPEN_STATUSES,
@@ -45,7 +45,7 @@ from consumers.contractors.rules import (
 from consumers.contractors.tables import Delivery, DeliveryEndpoint
 from consumers.domain.catalogue import Assignee, Catalogue
 from consumers.router.tables import WorkOrder
-from contracts import WorkOrderIssued
+from contracts import IncidentOrderUpdated, WorkOrderIssued
 from infra.batcher import deferred
 from infra.clock import aware, utcnow
 from infra.db.dialect import insert_ignore
@@ -75,6 +75,7 @@ _DELIVERY_NAMESPACE = uuid.UUID("0b7d3c1e-2f4a-5e6b-8c9d-1a2b3c4d5e6f")
 
 
 REMINDER = "workorder.reminder"
+UPDATE_EVENT_TYPE = "workorder.updated"
 REMINDER_BATCH = 500
 
 
@@ -99,6 +100,16 @@ def reminder_body(order: WorkOrder, assignee: Assignee, category_name_nl: str, n
         "issued_at": aware(order.issued_at).isoformat(),
     }
     envelope = {"type": REMINDER, "timestamp": now.isoformat(), "data": data}
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def update_webhook_body(update: IncidentOrderUpdated) -> bytes:
+    """An incident order's update as a Standard Webhooks payload (`type` `workorder.updated`)."""
+    envelope = {
+        "type": UPDATE_EVENT_TYPE,
+        "timestamp": update.updated_at.isoformat(),
+        "data": update.model_dump(mode="json"),
+    }
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -168,6 +179,28 @@ class DeliveryService:
         if row is not None:
             scheduled = deferred(session, _SCHEDULED, lambda: _Scheduled(self))
             scheduled.rows.setdefault(row["delivery_id"], row)
+
+    async def enqueue_update(self, session: AsyncSession, update: IncidentOrderUpdated) -> None:
+        """An incident order's update goes where the order went: the assignee's webhook or mailbox (or its queue)."""
+        assignee = self.catalogue.assignees.get(update.assignee)
+        if assignee is None or assignee.channel not in CHANNELS:
+            return
+        now = self.clock()
+        body = update_webhook_body(update) if assignee.channel == "webhook" else update.model_dump_json().encode()
+        await session.execute(
+            insert_ignore(session, Delivery).values(
+                delivery_id=delivery_id_for(update.update_id, UPDATE_EVENT_TYPE),
+                work_order_id=update.work_order_id,
+                assignee=assignee.code,
+                kind=UPDATE_EVENT_TYPE,
+                channel=assignee.channel,
+                body=body,
+                state=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
 
     async def write(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
         """Insert delivery rows (one executemany, in id order; a work order scheduled before is left as it is)."""
@@ -443,6 +476,8 @@ class DeliveryWorker:
         assert self._mailer is not None
         if row.kind == REMINDER:
             return EmailChannel(self._mailer, lambda item: self._reminder_email(endpoint, item))
+        if row.kind == UPDATE_EVENT_TYPE:
+            return EmailChannel(self._mailer, lambda item: self._update_email(endpoint, item))
         return EmailChannel(self._mailer, lambda item: self._email(endpoint, item))
 
     def _webhook_sender(self) -> WebhookSender:
@@ -459,6 +494,18 @@ class DeliveryWorker:
             endpoint,
             links=links,
             page_url=self._page_url(endpoint, item.at),
+            sender=self.config.smtp_from,
+            to=endpoint.email,
+            reply_to=self._reply_to(endpoint),
+            delivery_id=item.key,
+            now=item.at,
+        )
+
+    def _update_email(self, endpoint: Assignee, item: Send) -> EmailMessage:
+        assert endpoint.email is not None
+        return compose_update_email(
+            IncidentOrderUpdated.model_validate_json(item.body),
+            endpoint,
             sender=self.config.smtp_from,
             to=endpoint.email,
             reply_to=self._reply_to(endpoint),

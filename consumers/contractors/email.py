@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from consumers.domain.calendar import dutch_date
 from consumers.domain.catalogue import Assignee
-from contracts import WorkOrderIssued
+from contracts import IncidentOrderDetails, IncidentOrderUpdated, WorkOrderIssued
 from infra.mailer import header_value
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -43,6 +43,12 @@ def _lines(order: WorkOrderIssued, assignee: Assignee) -> list[tuple[str, str]]:
         ("Uitgegeven", f"{dutch_date(issued.date())} om {issued:%H:%M}"),
         ("Ontvangst bevestigen binnen", f"{assignee.ack_hours:g} uur"),
     ]
+    if order.incident is not None:
+        rows[1:2] = [
+            ("Incident", order.incident.incident_id),
+            ("Meldingen", f"{order.incident.reports} (eerste melding {order.report_id})"),
+            ("Adressen", _addresses(order.incident)),
+        ]
     if order.location.lat is not None and order.location.lon is not None:
         rows.append(("Coördinaten", f"{order.location.lat:.5f}, {order.location.lon:.5f}"))
     reporter = order.reporter
@@ -54,6 +60,58 @@ def _lines(order: WorkOrderIssued, assignee: Assignee) -> list[tuple[str, str]]:
 
 
 PAGE_INTRO = "Al uw open werkbonnen, met hun uiterste datum:"
+
+
+def _addresses(incident: IncidentOrderDetails, limit: int = 40) -> str:
+    shown = [
+        f"{a.street} {a.house_number} ({a.reports})" if a.house_number else f"{a.street} ({a.reports})"
+        for a in incident.addresses[:limit]
+    ]
+    more = len(incident.addresses) - limit
+    return "; ".join(shown) + (f"; en {more} meer" if more > 0 else "") if shown else "(geen adressen)"
+
+
+def compose_update_email(
+    update: IncidentOrderUpdated,
+    assignee: Assignee,
+    *,
+    sender: str,
+    to: str,
+    reply_to: str | None,
+    delivery_id: str,
+    now: dt.datetime,
+) -> EmailMessage:
+    """An incident order's update: the whole picture again (every address with its counts), plain text."""
+    incident = update.incident
+    message = EmailMessage()
+    message["Subject"] = header_value(
+        f"Werkbon {update.work_order_id}: update {update.seq}, {incident.reports} meldingen in {incident.district}"
+    )
+    message["From"] = header_value(sender)
+    message["To"] = header_value(to)
+    if reply_to:
+        message["Reply-To"] = header_value(reply_to)
+    message["Date"] = format_datetime(now)
+    domain = sender.rpartition("@")[2] or "city-contact-hub"
+    message["Message-ID"] = f"<{delivery_id}@{domain}>" if delivery_id else make_msgid(domain=domain)
+    message["X-Work-Order-Id"] = header_value(update.work_order_id)
+    text = [
+        f"Beste {assignee.name},",
+        "",
+        f"Bij werkbon {update.work_order_id} (incident {incident.incident_id}) kwamen meldingen bij: "
+        f"{len(update.new_report_ids)} nieuwe, {incident.reports} in totaal.",
+    ]
+    if update.unfolded_report_ids:
+        text.append(
+            "Niet langer deel van deze werkbon (ze krijgen een eigen werkbon): " + ", ".join(update.unfolded_report_ids)
+        )
+    text += ["", "Straten: " + ", ".join(f"{s.street} ({s.reports})" for s in incident.streets)]
+    text += ["Adressen: " + _addresses(incident), "", "Eén werkbon voor alle adressen: meld 'klaar' op deze werkbon."]
+    text += ["", "Met vriendelijke groeten,", "Het ContactCenter van de stad"]
+    message.set_content("\n".join(text) + "\n")
+    return message
+
+
 LINKS_INTRO = "Antwoord met één klik: elke link opent een bevestigingspagina, er verandert niets voor u bevestigt."
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from infra.topology import ConsumerQueues, Topology, workorder_escalated_routing_key, workorder_queue_name
 
 STATUS = ConsumerQueues("status", ("workorder.status",))
-DELIVERIES = ConsumerQueues("deliveries", ("workorder.issued.*",))
+DELIVERIES = ConsumerQueues("deliveries", ("workorder.issued.*", "workorder.updated.*"))
 
 
 def declare_outputs(topology: Topology, assignees: Iterable[str]) -> None:

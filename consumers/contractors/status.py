@@ -28,8 +28,10 @@ from consumers.contractors.rules import (
 from consumers.contractors.tables import WorkOrderEscalation, WorkOrderEvent
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import TRIAGE, Catalogue
+from consumers.router.incidents import linked_reports, open_incident_order_of
 from consumers.router.rules import RoutingDecision
-from consumers.router.tables import Report, WorkOrder
+from consumers.router.stored import report_filed
+from consumers.router.tables import INCIDENT_KIND, Report, WorkOrder
 from consumers.router.workorders import build_work_orders
 from contracts import (
     ReportFiled,
@@ -92,6 +94,10 @@ class StatusService:
             # The same words whether the order does not exist or is another assignee's: a refusal (a callback's
             # answer) must not tell a contractor that a report exists, nor whom it went to.
             raise PermanentError(f"unknown work order {change.work_order_id}")
+        if order.status == "merged":
+            raise PermanentError(
+                f"work order {change.work_order_id} was merged into an incident order: report progress on that one"
+            )
         current = WorkOrderStatus(order.status)
         current_planned_for, last_changed_at = await self._last_event(session, order.work_order_id)
         judgement = judge_change(current, change, current_planned_for, last_changed_at)
@@ -128,6 +134,12 @@ class StatusService:
         closed = False
         if change.status in ("done", "rejected") and not outgoing:
             closed = await self._close_report_if_finished(session, report, now)
+        if change.status == "done" and order.kind == INCIDENT_KIND:
+            # One job for the whole incident: done closes every report folded into it (whose other orders are done).
+            for report_id in await linked_reports(session, order.work_order_id):
+                linked = await session.get(Report, report_id)
+                if linked is not None and linked.report_id != report.report_id and linked.status != "closed":
+                    await self._close_report_if_finished(session, linked, now)
         applied = WorkOrderStatusApplied(
             work_order_id=order.work_order_id,
             report_id=order.report_id,
@@ -179,7 +191,7 @@ class StatusService:
                 .limit(1)
             )
         ).first()
-        if still_open is not None:
+        if still_open is not None or await open_incident_order_of(session, report.report_id) is not None:
             return False
         await session.execute(
             update(Report).where(Report.report_id == report.report_id).values(status="closed", closed_at=now)
@@ -247,29 +259,7 @@ class StatusService:
 
     @staticmethod
     def _report_filed(report: Report) -> ReportFiled:
-        contact = None
-        if report.reporter_name or report.reporter_phone or report.reporter_email:
-            contact = {"name": report.reporter_name, "phone": report.reporter_phone, "email": report.reporter_email}
-        return ReportFiled.model_validate(
-            {
-                "report_id": report.report_id,
-                "filed_at": aware(report.filed_at),
-                "channel": report.channel,
-                "category": report.category,
-                "waste_fraction": report.waste_fraction,
-                "location": {
-                    "street": report.street,
-                    "house_number": report.house_number,
-                    "postcode": report.postcode,
-                    "district": report.district,
-                    "lat": report.lat,
-                    "lon": report.lon,
-                },
-                "description": report.description,
-                "reporter": contact,
-                "call_id": report.call_id,
-            }
-        )
+        return report_filed(report)
 
     async def escalate_overdue(self, session: AsyncSession) -> list[Outgoing]:
         """Escalate, once each, the work orders still `issued` after their assignee's acknowledgement time.

@@ -13,10 +13,11 @@ from consumers.contractors.queues import DELIVERIES as DELIVERIES_QUEUES
 from consumers.contractors.queues import STATUS as STATUS_QUEUES
 from consumers.contractors.rules import inbox_key
 from consumers.contractors.status import StatusService
-from contracts import WorkOrderIssued, WorkOrderStatusChanged
+from contracts import IncidentOrderUpdated, WorkOrderIssued, WorkOrderStatusChanged
 from infra.batcher import TransactionBatcher
 from infra.cloudevents import message_id_of
-from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message
+from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message, routed
+from infra.topology import WORKORDER_UPDATED_PREFIX
 
 STATUS = STATUS_QUEUES.name
 DELIVERIES = DELIVERIES_QUEUES.name
@@ -66,15 +67,27 @@ def build_deliveries_router(
     delivery_limit: int,
 ) -> RabbitRouter:
     router = RabbitRouter(middlewares=[policy])
-
-    @consumer_subscriber(
+    subscriber = consumer_subscriber(
         router,
         DELIVERIES_QUEUES,
         prefetch=prefetch,
         delivery_limit=delivery_limit,
         title="hub.deliveries:workorder.issued.*",
-        description="Schedules a signed webhook or an e-mail for each work order of a webhook or e-mail assignee.",
+        description="Schedules a signed webhook or an e-mail for each work order of a webhook or e-mail assignee, "
+        "and for each update of an incident order (workorder.updated.*).",
     )
+
+    @subscriber(filter=routed(DELIVERIES, lambda key: key.startswith(f"{WORKORDER_UPDATED_PREFIX}.")))
+    async def on_incident_order_updated(update: IncidentOrderUpdated) -> None:
+        """Schedule an incident order's update once, to where its order went."""
+        message = current_message()
+        message_id = message_id_of(message.headers, message.message_id)
+        await batcher.submit(message_id, lambda session: service.enqueue_update(session, update))
+        await message.ack()
+        if worker is not None:
+            worker.wake(update.assignee)
+
+    @subscriber(filter=routed(DELIVERIES, lambda key: not key.startswith(f"{WORKORDER_UPDATED_PREFIX}.")))
     async def on_work_order_issued(order: WorkOrderIssued) -> None:
         """Schedule the work order's delivery once; the worker sends it (never while the broker waits)."""
         message = current_message()

@@ -1,4 +1,8 @@
-"""`hub workorders list | show ID | set-status ID STATUS`: staff look at work orders and act for a contractor.
+"""`hub workorders list | show ID | set-status ID STATUS | unfold REPORT`: staff look at work orders and act for
+a contractor.
+
+`unfold` takes a report folded wrongly out of its incident order (`consumers.router.incidents`): its merged order is
+open again (or it gets its own now), and the incident order's assignee gets an update at once.
 
 `set-status` applies the change through the `status` consumer's validated path (`consumers.contractors.onbehalf`):
 the state machine, exactly once, and the history records it as done by staff on behalf of the contractor, with
@@ -70,6 +74,16 @@ def register(sub: Subparsers, settings: Callable[[], CliSettings]) -> None:
     )
     setter.add_argument("--by", help="who records it (default: the login name)")
     command(setter, bind(set_status_cmd, settings))
+    unfold = w_sub.add_parser(
+        "unfold",
+        help="take a report out of its incident order: it gets its own work order again",
+        description="For a report folded into an incident order by mistake (another problem, another place): its "
+        "per-report order merged at the alert is open again, or a new one is issued; the incident order's assignee "
+        "gets an update naming it. Example: hub workorders unfold rep-2021-004711 --by an.peeters",
+    )
+    unfold.add_argument("report_id", help="the report id")
+    unfold.add_argument("--by", help="who does it (default: the login name)")
+    command(unfold, bind(unfold_cmd, settings))
 
 
 def _run(settings: CliSettings, job: Callable[[Any], Awaitable[T]]) -> T:
@@ -123,10 +137,16 @@ def show_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     calendar = _calendar(settings)
 
     async def job(sessions: Any) -> Any:
-        async with sessions() as session:
-            return await find_order(session, args.work_order_id), await history(session, args.work_order_id)
+        from consumers.router.incidents import linked_reports
 
-    order, events = _run(settings, job)
+        async with sessions() as session:
+            return (
+                await find_order(session, args.work_order_id),
+                await history(session, args.work_order_id),
+                await linked_reports(session, args.work_order_id),
+            )
+
+    order, events, folded = _run(settings, job)
     if order is None:
         print(f"error: no work order {args.work_order_id}", file=sys.stderr)
         return 1
@@ -137,6 +157,8 @@ def show_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     print(f"work order {order.work_order_id} (report {order.report_id})")
     print(f"  assignee {order.assignee}, category {order.category}, status {order.status}")
     print(f"  issued {when(order.issued_at)}, due {order.due_date.isoformat()}")
+    if order.kind == "incident":
+        print(f"  incident order: {len(folded)} report(s) folded into it: {', '.join(folded[:20])}")
     if not events:
         print("  no status changes")
     for e in events:
@@ -205,4 +227,43 @@ def set_status_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
         print(f"work order {args.work_order_id}: {before} -> {args.status}, recorded as {who}")
     else:
         print(f"work order {args.work_order_id}: already {before}, nothing changed")
+    return 0
+
+
+def unfold_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
+    from consumers.domain.catalogue import Catalogue
+    from consumers.domain.places import PlaceFinder
+    from consumers.router.incidents import IncidentFolding
+    from infra.batcher import TransactionBatcher
+    from infra.outbox import Outgoing
+
+    calendar = _calendar(settings)
+    domain = settings.domain
+    catalogue = Catalogue.load(domain.categories_file, domain.assignees_file)
+    places = PlaceFinder.load(domain.boundaries_file, domain.places_file)
+    folding = IncidentFolding(catalogue, calendar, places=places)
+    author = (args.by or getpass.getuser()).strip()
+
+    async def job(sessions: Any) -> list[Outgoing] | str:
+        found: list[Outgoing] = []
+
+        async def go(session: Any) -> list[Outgoing]:
+            found.extend(await folding.unfold(session, args.report_id, by=f"staff:{author}"))
+            return found
+
+        batcher = TransactionBatcher("router", sessions)
+        try:
+            await batcher.run(go)
+        except LookupError as exc:
+            return str(exc.args[0])
+        return found
+
+    result = _run(settings, job)
+    if isinstance(result, str):
+        print(f"error: {result}", file=sys.stderr)
+        return 1
+    if not result:
+        print(f"report {args.report_id} is not folded into an incident order: nothing changed")
+        return 0
+    print(f"report {args.report_id} taken out of its incident order by {author}: {len(result)} message(s) sent")
     return 0

@@ -216,6 +216,19 @@ def _code_list(entry: YamlMapping, key: str, label: str, errors: list[str]) -> t
 
 
 @dataclass(frozen=True)
+class FoldRule:
+    """How a category's reports fold into a live incident's one work order per assignee (`fold` in categories.yaml).
+
+    A report keeps its own order when it lies more than `max_distance_m` from the incident's streets (when both
+    have coordinates in places.yaml), or when its description names one of `keep_keywords` (something else than
+    the incident: a broken container is not a missed round).
+    """
+
+    max_distance_m: float | None = None
+    keep_keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Category:
     """A report category: names, default assignees, SLA and whether incidents of it come in spikes."""
 
@@ -231,6 +244,8 @@ class Category:
     attributes: tuple[Attribute, ...] = ()
     description: str = ""
     keywords: tuple[str, ...] = ()
+    # Opt-in: while an incident of this category is live, its reports fold into one incident order per assignee.
+    fold: FoldRule | None = None
 
     @property
     def group(self) -> str:
@@ -434,7 +449,28 @@ def _load_assignees(top: YamlMapping, errors: list[str]) -> dict[str, Assignee]:
 
 
 _CATEGORY_REQUIRED = ("code", "name_nl", "name_en", "default_assignees", "sla_working_days", "spike_prone")
-_CATEGORY_OPTIONAL = ("call_subjects", "attributes", "description", "keywords")
+_CATEGORY_OPTIONAL = ("call_subjects", "attributes", "description", "keywords", "fold")
+
+
+def _fold_rule(entry: YamlMapping, label: str, errors: list[str]) -> FoldRule | None:
+    value = entry.get("fold")
+    if value is None or value is False:
+        return None
+    if value is True:
+        return FoldRule()
+    where = entry.where("fold")
+    if not isinstance(value, Mapping) or set(value) - {"max_distance_m", "keep_keywords"}:
+        errors.append(f"{where}: {label}: 'fold' must be true or a mapping of max_distance_m and keep_keywords")
+        return None
+    distance = value.get("max_distance_m")
+    if distance is not None and (isinstance(distance, bool) or not isinstance(distance, int | float) or distance <= 0):
+        errors.append(f"{where}: {label}: fold.max_distance_m must be a positive number of metres")
+        return None
+    keywords = value.get("keep_keywords") or []
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
+        errors.append(f"{where}: {label}: fold.keep_keywords must be a list of words")
+        return None
+    return FoldRule(float(distance) if distance is not None else None, tuple(k.strip().casefold() for k in keywords))
 
 
 def _load_categories(top: YamlMapping, assignees: Mapping[str, Assignee], errors: list[str]) -> dict[str, Category]:
@@ -467,6 +503,7 @@ def _load_categories(top: YamlMapping, assignees: Mapping[str, Assignee], errors
         attributes = parse_attributes(entry.get("attributes"), entry.where("attributes"), label, errors)
         description = _text(entry, "description", label, errors) or ""
         keywords = _code_list(entry, "keywords", label, errors) or ()
+        fold = _fold_rule(entry, label, errors)
         if ok and all(k in entry for k in _CATEGORY_REQUIRED) and name_nl and name_en and defaults:
             categories[code] = Category(
                 code=code,
@@ -480,5 +517,6 @@ def _load_categories(top: YamlMapping, assignees: Mapping[str, Assignee], errors
                 attributes=attributes,
                 description=description,
                 keywords=keywords,
+                fold=fold,
             )
     return categories

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,6 +212,29 @@ class PlaceFinder:
             if area.polygon.covers(point):
                 return Place(area.district, area.postcode, self.nearest_street(lat, lon), self.approximate)
         return None
+
+    def distance_to_streets_m(
+        self,
+        district: str,
+        streets: Iterable[str],
+        *,
+        street: str | None = None,
+        point: tuple[float, float] | None = None,
+    ) -> float | None:
+        """Metres from a report (its point, else its street) to the nearest of `streets` in `district`; None when
+        either side has no coordinates here (a street the places file does not know)."""
+        known = {s.name: s.line for s in self._streets if s.district.casefold() == district.casefold()}
+        targets = [known[name] for name in streets if name in known]
+        if not targets:
+            return None
+        here: BaseGeometry | None = None
+        if point is not None:
+            here = Point(self._projection.to_m(*point))
+        elif street is not None and street in known:
+            here = known[street]
+        if here is None:
+            return None
+        return min(float(here.distance(target)) for target in targets)
 
     def nearest_street(self, lat: float, lon: float) -> str | None:
         here = Point(self._projection.to_m(lat, lon))

@@ -1,4 +1,5 @@
-"""`hub route --explain REPORT.json`: which routing rule matches a report, why, and its work orders (offline)."""
+"""`hub route --explain REPORT.json [--incident SPIKE.json]`: which routing rule matches a report, why, its work
+orders, and whether it would fold into a live incident's order (offline)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ def register(sub: Subparsers, domain: Callable[[], Domain]) -> None:
     route.add_argument(
         "--explain", metavar="REPORT.json", type=Path, required=True, help="which rule matches this report, and why"
     )
+    route.add_argument(
+        "--incident",
+        metavar="SPIKE.json",
+        type=Path,
+        help="a spike.detected message (SpikeDetected JSON): would the report fold into this incident's order?",
+    )
     command(route, bind(explain_cmd, domain))
 
 
@@ -44,8 +51,14 @@ def explain_cmd(args: argparse.Namespace, domain: Domain) -> int:
     from consumers.router.explain import explain_report
 
     try:
+        incident = args.incident.read_bytes() if args.incident is not None else None
         text = explain_report(
-            args.explain.read_bytes(), domain.catalogue, domain.rules, domain.calendar, places=domain.places
+            args.explain.read_bytes(),
+            domain.catalogue,
+            domain.rules,
+            domain.calendar,
+            places=domain.places,
+            incident_json=incident,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,10 +9,13 @@ from pydantic import ValidationError
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import Catalogue
 from consumers.domain.places import PlaceFinder
+from consumers.router.folding import Candidate, LiveIncident
 from consumers.router.handler import RoutingService
+from consumers.router.incidents import IncidentFolding
 from consumers.router.rules import RuleSet
 from consumers.router.workorders import build_work_orders, contact_for, description_for
 from contracts.reports import ReportFiled
+from contracts.spikes import SpikeDetected
 
 
 class ExplainError(ValueError):
@@ -56,6 +59,7 @@ def explain_report(
     calendar: CityCalendar,
     issued_at: dt.datetime | None = None,
     places: PlaceFinder | None = None,
+    incident_json: bytes | str | None = None,
 ) -> str:
     """A human-readable account of the routing of one report; raises ExplainError for an invalid report.
 
@@ -136,4 +140,57 @@ def explain_report(
         if description_for(assignee, report) != report.description:
             out.append("      description: contact data in the text masked")
         out.append(f"      work order id: {order.work_order_id}")
+    out.append("")
+    out.extend(_folding(report, catalogue, calendar, places, incident_json))
     return "\n".join(out) + "\n"
+
+
+def _folding(
+    report: ReportFiled,
+    catalogue: Catalogue,
+    calendar: CityCalendar,
+    places: PlaceFinder | None,
+    incident_json: bytes | str | None,
+) -> list[str]:
+    """Whether the report would fold into a live incident's order, by the category's `fold` rule."""
+    category = catalogue.category(report.category)
+    rule = category.fold if category is not None else None
+    if rule is None:
+        return [f"Incident folding: category {report.category} does not fold (no `fold` in categories.yaml)."]
+    folding = IncidentFolding(catalogue, calendar, places=places)
+    candidate = Candidate.of(report)
+    out = ["Incident folding: the category folds. While an incident of it is live in the report's district, the"]
+    out.append("report joins that incident's one order per assignee instead of getting its own, unless:")
+    out.append("  - it names another waste fraction than the incident's;")
+    if rule.keep_keywords:
+        out.append(f"  - its description names one of: {', '.join(rule.keep_keywords)};")
+    if rule.max_distance_m is not None:
+        out.append(f"  - it lies more than {rule.max_distance_m:,.0f} m from the incident's streets (places.yaml).")
+    text = report.description.casefold()
+    kept = [word for word in rule.keep_keywords if word in text]
+    if kept:
+        out.append(f"This report keeps its own order in any incident: its description says '{kept[0]}'.")
+    if incident_json is None:
+        return out
+    try:
+        spike = SpikeDetected.model_validate_json(incident_json)
+    except ValidationError as exc:
+        raise ExplainError(_validation_errors(exc)) from None
+    incident = LiveIncident(
+        incident_id=spike.incident_id,
+        category=spike.category,
+        district=spike.district,
+        waste_fraction=spike.waste_fraction,
+        first_seen_at=spike.first_seen_at,
+        resolved_at=None,
+        streets=tuple(dict.fromkeys([*([spike.street] if spike.street else []), *spike.affected_streets])),
+    )
+    verdict = folding.verdict(candidate, incident)
+    if verdict.fold:
+        out.append(
+            f"With incident {spike.incident_id}: FOLDS: {verdict.reason}; each work order above becomes a part "
+            "of the incident's order for that assignee (no order of its own)."
+        )
+    else:
+        out.append(f"With incident {spike.incident_id}: keeps its own order: {verdict.reason}.")
+    return out

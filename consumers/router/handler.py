@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import TRIAGE, Catalogue
 from consumers.domain.places import Placed, PlaceFinder, place_report
+from consumers.router.incidents import IncidentFolding, keys_of
 from consumers.router.rules import RoutingDecision, RuleSet
-from consumers.router.tables import Report, WorkOrder
+from consumers.router.tables import REPORT_KIND, Report, WorkOrder
 from consumers.router.workorders import OUTSIDE_CITY_RULE_ID, build_work_orders
-from contracts import ReportFiled, WorkOrderIssued
+from contracts import ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued
 from infra.batcher import deferred
 from infra.clock import utcnow
 from infra.db.dialect import insert_ignore
@@ -31,6 +32,8 @@ class RoutingService:
     clock: Callable[[], dt.datetime] = utcnow
     # District boundaries: a report with a point and no district is placed before the rules see it.
     places: PlaceFinder | None = None
+    # Live incidents' reports fold into one order per assignee (`incidents`); None: every report its own orders.
+    folding: IncidentFolding | None = None
 
     def decide(self, report: ReportFiled) -> tuple[ReportFiled, RoutingDecision]:
         """The report with its place completed from its point, and the routing decision for it.
@@ -62,7 +65,8 @@ class RoutingService:
         report, decision = self.decide(report)
         now = self.clock()
         orders = build_work_orders(report, decision, self.catalogue, self.calendar, now, self.rules.version)
-        routed = deferred(session, _ROUTED, _Routed)
+        routed = deferred(session, _ROUTED, lambda: _Routed(self.folding))
+        routed.filed.setdefault(report.report_id, (report, orders))
         contact = report.reporter
         loc = report.location
         # The same report twice in one transaction (under two message ids): the first one is stored, as when
@@ -97,6 +101,10 @@ class RoutingService:
         for order in orders:
             routed.orders.setdefault(order.work_order_id, (order, message_id, now))
 
+    async def apply_spike(self, session: AsyncSession, spike: SpikeDetected | SpikeResolved, message_id: str) -> None:
+        """Keep an incident's detection or resolution for the transaction's write (after its locks, see `_Routed`)."""
+        deferred(session, _ROUTED, lambda: _Routed(self.folding)).spikes.append((spike, message_id))
+
 
 @dataclass
 class _Routed:
@@ -107,16 +115,29 @@ class _Routed:
     microseconds per row. Rows are in the batcher's message-id order; ON CONFLICT DO NOTHING keeps a replay
     (a report seen before under another message id) from changing anything, and RETURNING tells which work
     orders are new: only those are emitted, so no work order is issued twice.
+
+    Folding (`consumers.router.incidents`): the locks of every incident key the transaction touches are taken at
+    once, in sorted order (replicas never deadlock), then the incidents' detections and resolutions are applied,
+    then the new reports of a live incident are folded: they get no order of their own.
     """
 
+    folding: IncidentFolding | None = None
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     orders: dict[str, tuple[WorkOrderIssued, str, dt.datetime]] = field(default_factory=dict)
+    filed: dict[str, tuple[ReportFiled, list[WorkOrderIssued]]] = field(default_factory=dict)
+    spikes: list[tuple[SpikeDetected | SpikeResolved, str]] = field(default_factory=list)
 
     async def flush(self, session: AsyncSession) -> list[Outgoing]:
+        new_reports: set[str] = set()
         if self.reports:
-            await session.execute(insert_ignore(session, Report), list(self.reports.values()))
+            stmt = insert_ignore(session, Report).returning(Report.__table__.c.report_id)
+            new_reports = set((await session.execute(stmt, list(self.reports.values()))).scalars())
+        outgoing = await self._fold(session, new_reports)
+        # A report stored before (a replay under another message id) issues nothing: its orders exist already, or
+        # it was folded into an incident order and has none of its own.
+        self.orders = {k: v for k, v in self.orders.items() if v[0].report_id in new_reports}
         if not self.orders:
-            return []
+            return outgoing
         rows = [
             {
                 "work_order_id": order.work_order_id,
@@ -129,12 +150,13 @@ class _Routed:
                 "rule_id": order.rule_id,
                 "includes_contact": order.reporter is not None,
                 "updated_at": now,
+                "kind": REPORT_KIND,
             }
             for order, _message_id, now in self.orders.values()
         ]
         stmt = insert_ignore(session, WorkOrder).returning(WorkOrder.__table__.c.work_order_id)
         new = set((await session.execute(stmt, rows)).scalars())
-        return [
+        return outgoing + [
             Outgoing.of(
                 order,
                 exchange=CITY_EVENTS.name,
@@ -147,6 +169,34 @@ class _Routed:
             for work_order_id, (order, message_id, now) in self.orders.items()
             if work_order_id in new
         ]
+
+    async def _fold(self, session: AsyncSession, new_reports: set[str]) -> list[Outgoing]:
+        """Detections and resolutions, then the new reports of live incidents (their own orders dropped)."""
+        folding = self.folding
+        if folding is None:
+            return []
+        routed = [
+            self.filed[rid]
+            for rid in sorted(new_reports)
+            if self.filed[rid][0].location.district and folding.rule(self.filed[rid][0].category) is not None
+        ]
+        keys = keys_of(spike for spike, _ in self.spikes)
+        keys |= {(r.category, r.location.district or "") for r, _ in routed}
+        if not keys:
+            return []
+        await folding.lock(session, keys)
+        outgoing: list[Outgoing] = []
+        for spike, message_id in self.spikes:
+            if isinstance(spike, SpikeDetected):
+                outgoing.extend(await folding.detected(session, spike, message_id))
+            else:
+                outgoing.extend(await folding.resolved(session, spike, message_id))
+        if routed:
+            folded, messages = await folding.fold(session, routed)
+            outgoing.extend(messages)
+            for work_order_id in folded:
+                self.orders.pop(work_order_id, None)
+        return outgoing
 
 
 _ROUTED = "router.routed"

@@ -114,6 +114,7 @@ class WorkOrderFact:
     due_date: dt.date
     sla_working_days: int
     filed_at: dt.datetime | None  # UTC, when the report was filed (None: stored before 1.2, issued_at stands in)
+    incident_id: str | None = None  # an incident order's incident (WorkOrderIssued 1.3)
 
     @property
     def counted_at(self) -> dt.datetime:
@@ -189,6 +190,7 @@ def workorder_fact(order: WorkOrderIssued, calendar: CityCalendar) -> WorkOrderF
         due_date=order.due_date,
         sla_working_days=order.sla_working_days,
         filed_at=utc(filed),
+        incident_id=order.incident.incident_id if order.incident is not None else None,
     )
 
 

@@ -128,6 +128,8 @@ def _wo_numbers(f: WorkOrderFigures) -> dict[str, Any]:
         "overdue": f.overdue,
         "done": f.done,
         "rejected": f.rejected,
+        "merged": f.merged,
+        "incident_orders": f.incident_orders,
         "done_on_time": f.done_on_time,
         "sla_compliance_pct": None if f.sla_compliance is None else round(100 * f.sla_compliance, 1),
         "median_completion_hours": _round(f.median_completion_hours),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import inspect, or_, select, update
+from sqlalchemy import delete, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -44,10 +44,19 @@ from consumers.stats.aggregates import (
     workorder_deltas,
     workorder_fact,
 )
-from consumers.stats.tables import StatCall, StatCounter, StatIncident, StatReport, StatWorkOrder, StatWorkOrderEvent
+from consumers.stats.tables import (
+    StatCall,
+    StatCounter,
+    StatFoldedReport,
+    StatIncident,
+    StatReport,
+    StatWorkOrder,
+    StatWorkOrderEvent,
+)
 from contracts import (
     CallLogged,
     IncidentBroadcast,
+    IncidentOrderUpdated,
     ReportFiled,
     SpikeDetected,
     SpikeResolved,
@@ -165,6 +174,24 @@ class StatsService:
         """Count an issued work order once per work order id."""
         fact = workorder_fact(order, self.calendar)
         pending(session, self.calendar.tz).workorders.setdefault(fact.work_order_id, fact)
+        if order.incident is not None:
+            await self._folded(session, order.work_order_id, order.incident.report_ids)
+
+    async def apply_update(self, session: AsyncSession, update: IncidentOrderUpdated) -> None:
+        """Keep which reports an incident order stands for (its updates carry the whole list), for report status."""
+        await self._folded(session, update.work_order_id, update.incident.report_ids)
+        if update.unfolded_report_ids:
+            f = StatFoldedReport.__table__.c
+            await session.execute(
+                delete(StatFoldedReport).where(
+                    f.work_order_id == update.work_order_id, f.report_id.in_(sorted(update.unfolded_report_ids))
+                )
+            )
+
+    async def _folded(self, session: AsyncSession, work_order_id: str, report_ids: list[str]) -> None:
+        if report_ids:
+            rows = [{"report_id": rid, "work_order_id": work_order_id} for rid in sorted(set(report_ids))]
+            await session.execute(insert_ignore(session, StatFoldedReport), rows)
 
     async def apply_status(self, session: AsyncSession, change: WorkOrderStatusApplied) -> None:
         """Store an applied status change for the SLA figures (`workorder.status.applied`: the status consumer

@@ -50,15 +50,24 @@ from consumers.stats.aggregates import (
     workorder_deltas,
 )
 from consumers.stats.scope import EVERYTHING, Scope
-from consumers.stats.tables import StatCall, StatCounter, StatIncident, StatReport, StatWorkOrder, StatWorkOrderEvent
-from contracts import CallOutcome, WorkOrderStatus
+from consumers.stats.tables import (
+    StatCall,
+    StatCounter,
+    StatFoldedReport,
+    StatIncident,
+    StatReport,
+    StatWorkOrder,
+    StatWorkOrderEvent,
+)
+from contracts import CallOutcome, RecordedStatus, WorkOrderStatus
 
 ABANDONED = CallOutcome.ABANDONED.value
 AT_ONCE = CallOutcome.ANSWERED_AT_ONCE.value
 DONE = WorkOrderStatus.DONE.value
 REJECTED = WorkOrderStatus.REJECTED.value
 # When two status changes carry the same time, the later step of the life cycle is the current one.
-_STATUS_RANK = {status.value: rank for rank, status in enumerate(WorkOrderStatus)}
+_STATUS_RANK = {status.value: rank for rank, status in enumerate(RecordedStatus)}
+MERGED = RecordedStatus.MERGED.value
 _FINAL = frozenset({WorkOrderStatus.DONE.value, WorkOrderStatus.REJECTED.value})
 
 
@@ -249,10 +258,14 @@ class WorkOrderFigures:
     overdue: int = 0
     done_on_time: int = 0
     completion_hours: list[float] = field(default_factory=list)
+    # Per-report orders closed as merged into an incident order: neither open nor overdue, their SLA not decided.
+    merged: int = 0
+    # Incident orders (one per incident and assignee, in `issued` too), with an SLA of their own.
+    incident_orders: int = 0
 
     @property
     def open(self) -> int:
-        return self.issued - self.done - self.rejected
+        return self.issued - self.done - self.rejected - self.merged
 
     @property
     def sla_compliance(self) -> float | None:
@@ -275,6 +288,16 @@ class Order:
     due_date: dt.date
     status: str
     done_at: dt.datetime | None
+    incident_id: str | None = None
+
+
+def current_status(changes: Sequence[tuple[dt.datetime, str]]) -> str:
+    """Only applied changes are stored, and done and rejected are final there: a final status is the last one
+    applied whatever its (assignee-given, possibly earlier) time; among open statuses (and `merged`, which staff may
+    undo) the latest wins."""
+    if not changes:
+        return "issued"
+    return max(changes, key=lambda ch: (ch[1] in _FINAL, ch[0], _STATUS_RANK.get(ch[1], -1)))[1]
 
 
 async def orders(
@@ -302,29 +325,27 @@ async def orders(
             w.due_date,
             e.status,
             e.changed_at,
+            w.incident_id,
         )
         .select_from(joined)
         .where(day >= period.first, day <= period.last, *scope.workorders())
     )
-    base: dict[str, tuple[str, str, str, dt.datetime, dt.date]] = {}
+    base: dict[str, tuple[str, str, str, dt.datetime, dt.date, str | None]] = {}
     events: dict[str, list[tuple[dt.datetime, str]]] = defaultdict(list)
-    for wid, report_id, assignee, category, issued_at, due_date, status, changed_at in await session.execute(stmt):
-        base[wid] = (report_id, assignee, category, utc(issued_at), due_date)
+    rows = await session.execute(stmt)
+    for wid, report_id, assignee, category, issued_at, due_date, status, changed_at, incident_id in rows:
+        base[wid] = (report_id, assignee, category, utc(issued_at), due_date, incident_id)
         if status is not None:
             events[wid].append((utc(changed_at), status))
     found = []
-    for wid, (report_id, assignee, category, issued_at, due_date) in base.items():
+    for wid, (report_id, assignee, category, issued_at, due_date, incident_id) in base.items():
         changes = events.get(wid, [])
         # Only applied changes are stored, and done and rejected are final there: a final status is the last one
         # applied whatever its (assignee-given, possibly earlier) time; among open statuses the latest wins.
-        status = (
-            max(changes, key=lambda ch: (ch[1] in _FINAL, ch[0], _STATUS_RANK.get(ch[1], -1)))[1]
-            if changes
-            else "issued"
-        )
+        status = current_status(changes)
         done_times = [at for at, st in changes if st == DONE]
         done_at = min(done_times) if status == DONE and done_times else None
-        found.append(Order(wid, report_id, assignee, category, issued_at, due_date, status, done_at))
+        found.append(Order(wid, report_id, assignee, category, issued_at, due_date, status, done_at, incident_id))
     return found
 
 
@@ -334,7 +355,11 @@ def tally_orders(found: Iterable[Order], key: str | None, as_of: dt.date, tz: Zo
     for order in found:
         figures = out[getattr(order, key) if key else ""]
         figures.issued += 1
-        if order.status == REJECTED:
+        if order.incident_id is not None:
+            figures.incident_orders += 1
+        if order.status == MERGED:
+            figures.merged += 1
+        elif order.status == REJECTED:
             figures.rejected += 1
         elif order.status == DONE and order.done_at is not None:
             figures.done += 1
@@ -362,9 +387,59 @@ async def report_status_counts(session: AsyncSession, period: Period, scope: Sco
     reports = set((await session.execute(select(r.report_id).where(*where))).scalars())
     statuses: dict[str, list[str]] = defaultdict(list)
     for order in await orders(session, period, of_reports_filed=True):
-        if order.report_id in reports:
+        if order.report_id in reports and order.incident_id is None:
             statuses[order.report_id].append(order.status)
+    # A folded report's work stands with its incident order; a merged order of its own is not open work.
+    for report_id, status in await folded_report_statuses(session, reports):
+        statuses[report_id].append(status)
+    for states in statuses.values():
+        if MERGED in states:
+            states[:] = [s for s in states if s != MERGED]
     return classify_reports(reports, statuses)
+
+
+async def folded_report_statuses(session: AsyncSession, reports: Iterable[str]) -> list[tuple[str, str]]:
+    """(report, the current status of the incident order it is folded into), for those of `reports` folded."""
+    wanted = sorted(set(reports))
+    if not wanted:
+        return []
+    f = StatFoldedReport.__table__.c
+    links: dict[str, set[str]] = defaultdict(set)
+    for i in range(0, len(wanted), 5000):
+        rows = await session.execute(select(f.report_id, f.work_order_id).where(f.report_id.in_(wanted[i : i + 5000])))
+        for report_id, wid in rows:
+            links[wid].add(report_id)
+    if not links:
+        return []
+    e = StatWorkOrderEvent.__table__.c
+    changes: dict[str, list[tuple[dt.datetime, str]]] = defaultdict(list)
+    found = await session.execute(
+        select(e.work_order_id, e.changed_at, e.status).where(e.work_order_id.in_(sorted(links)))
+    )
+    for wid, at, status in found:
+        changes[wid].append((utc(at), status))
+    out: list[tuple[str, str]] = []
+    for wid, report_ids in links.items():
+        status = current_status(changes.get(wid, []))
+        out.extend((rid, status) for rid in sorted(report_ids))
+    return out
+
+
+async def folding_figures(session: AsyncSession, period: Period) -> dict[str, int]:
+    """Reports folded into incident orders, the incident orders, and the per-report orders merged, in the period."""
+    r = StatReport.__table__.c
+    f = StatFoldedReport.__table__.c
+    folded = (
+        await session.execute(
+            select(func.count(func.distinct(f.report_id)))
+            .select_from(StatFoldedReport.__table__.join(StatReport.__table__, r.report_id == f.report_id))
+            .where(r.local_date >= period.first, r.local_date <= period.last)
+        )
+    ).scalar_one()
+    figures = tally_orders(await orders(session, period), None, period.last, ZoneInfo("UTC")).get(
+        "", WorkOrderFigures()
+    )
+    return {"reports_folded": int(folded), "incident_orders": figures.incident_orders, "orders_merged": figures.merged}
 
 
 def classify_reports(report_ids: Iterable[str], statuses: Mapping[str, list[str]]) -> dict[str, int]:

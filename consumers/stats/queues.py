@@ -10,6 +10,8 @@ QUEUES = ConsumerQueues(
         "call.logged",
         "report.filed",
         "workorder.issued.*",
+        # Incident orders' updates: which reports an incident order stands for.
+        "workorder.updated.*",
         # Only validated changes: `workorder.status` is what anybody with a broker user may send.
         "workorder.status.applied",
         "spike.detected",

@@ -189,10 +189,16 @@ class ReportSummary(BaseModel):
 
 class WorkOrderNumbers(BaseModel):
     issued: int
-    open: int = Field(description="Issued, neither done nor rejected (overdue ones included).")
+    open: int = Field(description="Issued, neither done, rejected nor merged (overdue ones included).")
     overdue: int = Field(description="Open past their SLA due date, as of `as_of`.")
     done: int
     rejected: int
+    merged: int = Field(
+        default=0, description="Per-report orders closed as merged into an incident order: neither open nor overdue."
+    )
+    incident_orders: int = Field(
+        default=0, description="Of the issued, incident orders: one per incident and assignee, with their own SLA."
+    )
     done_on_time: int
     sla_compliance_pct: float | None = Field(
         description="Done by the due date, of the orders whose SLA is decided (done, or open and overdue)."

@@ -19,6 +19,7 @@ from contracts import (
     CallLogged,
     Contract,
     IncidentBroadcast,
+    IncidentOrderUpdated,
     ReportFiled,
     SpikeDetected,
     SpikeResolved,
@@ -30,7 +31,7 @@ from infra.cloudevents import PREFIX as CE_PREFIX
 from infra.cloudevents import message_id_of
 from infra.consuming import DeliveryPolicy, consumer_subscriber, current_message, original_route
 from infra.errors import PermanentError
-from infra.topology import WORKORDER_ISSUED_PREFIX, consumer_queue_name
+from infra.topology import WORKORDER_ISSUED_PREFIX, WORKORDER_UPDATED_PREFIX, consumer_queue_name
 
 NAME = QUEUES.name
 
@@ -39,6 +40,7 @@ CONTRACTS: tuple[type[Contract], ...] = (
     CallLogged,
     ReportFiled,
     WorkOrderIssued,
+    IncidentOrderUpdated,
     WorkOrderStatusApplied,
     SpikeDetected,
     SpikeResolved,
@@ -57,6 +59,8 @@ def contract_of(message: RabbitMessage) -> type[Contract] | None:
     key = routing_key_of(message)
     if key.startswith(f"{WORKORDER_ISSUED_PREFIX}."):
         return WorkOrderIssued
+    if key.startswith(f"{WORKORDER_UPDATED_PREFIX}."):
+        return IncidentOrderUpdated
     for contract in CONTRACTS:
         if key == contract.routing_key:
             return contract
@@ -113,6 +117,11 @@ def build_router(
     async def on_workorder_issued(order: WorkOrderIssued) -> None:
         """Count an issued work order and keep its due date for the SLA figures."""
         await once(lambda session: service.apply_workorder(session, order))
+
+    @subscriber(filter=_is(IncidentOrderUpdated))
+    async def on_incident_order_updated(update: IncidentOrderUpdated) -> None:
+        """Keep which reports an incident order stands for."""
+        await once(lambda session: service.apply_update(session, update))
 
     @subscriber(filter=_is(WorkOrderStatusApplied))
     async def on_workorder_status(change: WorkOrderStatusApplied) -> None:

@@ -75,6 +75,17 @@ class StatWorkOrder(Base):
     sla_working_days: Mapped[int] = mapped_column(Integer)
     # When the report was filed (WorkOrderIssued 1.2); null for orders stored before, counted at `issued_at`.
     filed_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    # Set for an incident order (WorkOrderIssued 1.3): one order for every report of a live incident.
+    incident_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class StatFoldedReport(Base):
+    """A report folded into an incident order (from the order and its updates): its work stands with that order."""
+
+    __tablename__ = "stat_folded_reports"
+
+    report_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    work_order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class StatWorkOrderEvent(Base):

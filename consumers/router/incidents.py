@@ -1,0 +1,693 @@
+"""The folding's effects: live incidents, incident orders, their links and updates, in the routing transaction.
+
+Every decision about an incident key (category x district) is made under one lock per key (`infra.db.locks`),
+taken in sorted order at the start of the router's write for the transaction, so two router replicas never fold
+the same key at the same time: a report routed before the detection committed is merged by the detection, one
+routed after folds at once, and either way it lands in the same incident order (deterministic ids). What folds is
+decided by `folding` (pure) on event time only.
+
+Messages (all through the outbox, in the same transaction):
+  * the incident order: a `WorkOrderIssued` with `incident` set, on `workorder.issued.<assignee>`;
+  * its updates: `IncidentOrderUpdated` on `workorder.updated.<assignee>`, at most one per interval of event time
+    while reports join, a last one at the resolution, one at once when staff unfold a report;
+  * `WorkOrderStatusApplied` (`merged`) for each per-report order the detection closed as merged (and `issued`
+    again when its report is unfolded), so the statistics never count a merged order as open or overdue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from consumers.contractors.tables import WorkOrderEvent
+from consumers.domain.calendar import CityCalendar
+from consumers.domain.catalogue import Catalogue, FoldRule
+from consumers.domain.places import PlaceFinder
+from consumers.router import folding
+from consumers.router.folding import Candidate, Linked, LiveIncident
+from consumers.router.rules import RoutingDecision
+from consumers.router.stored import report_filed
+from consumers.router.tables import (
+    INCIDENT_KIND,
+    REPORT_KIND,
+    IncidentLink,
+    IncidentOrder,
+    Report,
+    RouterIncident,
+    WorkOrder,
+)
+from consumers.router.workorders import build_work_orders
+from contracts import (
+    IncidentOrderDetails,
+    IncidentOrderUpdated,
+    RecordedStatus,
+    ReportFiled,
+    SpikeDetected,
+    SpikeResolved,
+    WorkOrderIssued,
+    WorkOrderStatusApplied,
+)
+from infra.clock import aware, utcnow
+from infra.db.dialect import insert_ignore
+from infra.db.locks import lock_all
+from infra.outbox import Outgoing
+from infra.topology import CITY_EVENTS, workorder_routing_key, workorder_updated_routing_key
+
+OPEN = ("issued", "accepted", "planned", "in_progress")
+HUB_SENDER = "hub:incident-folding"
+
+
+def lock_name(category: str, district: str) -> str:
+    return f"router.incident|{category}|{district}"
+
+
+@dataclass(frozen=True)
+class IncidentFolding:
+    catalogue: Catalogue
+    calendar: CityCalendar
+    places: PlaceFinder | None = None
+    update_interval: dt.timedelta = dt.timedelta(minutes=30)
+    clock: Callable[[], dt.datetime] = utcnow
+
+    # --- the rules' inputs -------------------------------------------------------------------------------------
+
+    def rule(self, category: str) -> FoldRule | None:
+        found = self.catalogue.category(category)
+        return found.fold if found is not None else None
+
+    def _distance(
+        self, district: str, streets: Sequence[str], street: str | None, point: tuple[float, float] | None
+    ) -> float | None:
+        if self.places is None:
+            return None
+        return self.places.distance_to_streets_m(district, streets, street=street, point=point)
+
+    def verdict(self, candidate: Candidate, incident: LiveIncident) -> folding.Verdict:
+        return folding.verdict(candidate, incident, self.rule(candidate.category), self._distance)
+
+    async def lock(self, session: AsyncSession, keys: Iterable[tuple[str, str]]) -> None:
+        await lock_all(session, (lock_name(c, d) for c, d in keys))
+
+    async def incidents(self, session: AsyncSession, keys: Iterable[tuple[str, str]]) -> list[LiveIncident]:
+        """The detected incidents of these keys (resolved ones too: a late report filed in their span folds)."""
+        keys = sorted(set(keys))
+        if not keys:
+            return []
+        t = RouterIncident.__table__.c
+        rows = await session.execute(
+            select(RouterIncident).where(
+                t.detected_at.is_not(None), or_(*(and_(t.category == c, t.district == d) for c, d in keys))
+            )
+        )
+        return [_live(row) for row in rows.scalars()]
+
+    # --- reports as they are routed -----------------------------------------------------------------------------
+
+    async def fold(
+        self, session: AsyncSession, routed: Sequence[tuple[ReportFiled, Sequence[WorkOrderIssued]]]
+    ) -> tuple[set[str], list[Outgoing]]:
+        """Fold the transaction's new reports that belong to a live incident; the per-report order ids they no
+        longer get, and the messages (a new incident order, or an update when one is due). Locks taken already."""
+        keys = {(r.category, r.location.district) for r, _ in routed if r.location.district and self.rule(r.category)}
+        incidents = await self.incidents(session, keys)
+        if not incidents:
+            return set(), []
+        now = self.clock()
+        folded: set[str] = set()
+        links: list[dict[str, object]] = []
+        by_order: dict[str, LiveIncident] = {}
+        for report, orders in routed:
+            candidate = Candidate.of(report)
+            incident = folding.choose(incidents, candidate)
+            if incident is None or self.rule(report.category) is None:
+                continue
+            decided = self.verdict(candidate, incident)
+            if not decided.fold:
+                continue
+            for order in orders:
+                io = folding.incident_order_id(incident.incident_id, order.assignee)
+                if not await self._accepts(session, io):
+                    continue
+                folded.add(order.work_order_id)
+                by_order[io] = incident
+                links.append(_link(candidate, order.assignee, io, incident, "live", None, now, decided.reason))
+        if links:
+            await session.execute(insert_ignore(session, IncidentLink), links)
+        outgoing: list[Outgoing] = []
+        for io, incident in sorted(by_order.items()):
+            outgoing.extend(await self._refresh(session, incident, io, now=now))
+        return folded, outgoing
+
+    async def _accepts(self, session: AsyncSession, io: str) -> bool:
+        """A rejected incident order takes no more reports: they get their own orders again."""
+        status = (
+            await session.execute(select(WorkOrder.status).where(WorkOrder.work_order_id == io))
+        ).scalar_one_or_none()
+        return status != "rejected"
+
+    # --- the spikes consumer's messages -------------------------------------------------------------------------
+
+    async def detected(self, session: AsyncSession, spike: SpikeDetected, message_id: str) -> list[Outgoing]:
+        """Record the incident; on its first detection merge the reports routed before it. Locks taken already."""
+        now = self.clock()
+        row = await session.get(RouterIncident, spike.incident_id, with_for_update=False)
+        streets = list(dict.fromkeys([*([spike.street] if spike.street else []), *spike.affected_streets]))
+        values = {
+            "category": spike.category,
+            "district": spike.district,
+            "street": spike.street,
+            "waste_fraction": spike.waste_fraction,
+            "first_seen_at": spike.first_seen_at,
+            "detected_at": spike.detected_at,
+            "streets": json.dumps(streets, ensure_ascii=False),
+            "draft_nl": spike.draft_nl,
+            "updated_at": now,
+        }
+        if row is None:
+            await session.execute(
+                insert_ignore(session, RouterIncident).values(incident_id=spike.incident_id, resolved_at=None, **values)
+            )
+        elif row.detected_at is None:
+            await session.execute(
+                update(RouterIncident).where(RouterIncident.incident_id == spike.incident_id).values(**values)
+            )
+        else:
+            # An update of a live alert: the incident is known; a throttled update may be due by now.
+            return await self._due_updates(session, _live(row), spike.last_seen_at, now)
+        incident = (await self.incidents(session, [(spike.category, spike.district)])) or []
+        live = next((i for i in incident if i.incident_id == spike.incident_id), None)
+        if live is None or self.rule(spike.category) is None:
+            return []
+        return await self._merge_routed(session, live, spike.detected_at, now)
+
+    async def resolved(self, session: AsyncSession, spike: SpikeResolved, message_id: str) -> list[Outgoing]:
+        """Close the incident's span; reports folded after its end get their own orders; last updates go out."""
+        now = self.clock()
+        row = await session.get(RouterIncident, spike.incident_id)
+        if row is None:
+            await session.execute(
+                insert_ignore(session, RouterIncident).values(
+                    incident_id=spike.incident_id,
+                    category=spike.category,
+                    district=spike.district,
+                    street=spike.street,
+                    waste_fraction=None,
+                    first_seen_at=None,
+                    detected_at=None,
+                    resolved_at=spike.resolved_at,
+                    streets="[]",
+                    draft_nl="",
+                    updated_at=now,
+                )
+            )
+            return []
+        await session.execute(
+            update(RouterIncident)
+            .where(RouterIncident.incident_id == spike.incident_id)
+            .values(resolved_at=spike.resolved_at, updated_at=now)
+        )
+        if row.detected_at is None:
+            return []
+        incident = _live(row, resolved_at=spike.resolved_at)
+        outgoing: list[Outgoing] = []
+        # Folded while the resolution was still on its way, but filed after the incident's end in event time: they
+        # get their own orders, as a replay in which the resolution came first gives them.
+        lk = IncidentLink.__table__.c
+        late = await session.execute(
+            select(lk.report_id)
+            .where(lk.incident_id == incident.incident_id, lk.unfolded_at.is_(None), lk.filed_at > spike.resolved_at)
+            .distinct()
+        )
+        for report_id in sorted(late.scalars()):
+            outgoing.extend(await self.unfold(session, report_id, by=HUB_SENDER, lock=False, refresh=False))
+        outgoing.extend(await self._due_updates(session, incident, spike.resolved_at, now, force=True))
+        return outgoing
+
+    async def _merge_routed(
+        self, session: AsyncSession, incident: LiveIncident, at: dt.datetime, now: dt.datetime
+    ) -> list[Outgoing]:
+        """Link the reports routed before the detection; their open per-report orders are closed as merged."""
+        r = Report.__table__.c
+        where = [r.category == incident.category, r.district == incident.district, r.filed_at >= incident.first_seen_at]
+        if incident.resolved_at is not None:
+            where.append(r.filed_at <= incident.resolved_at)
+        reports = {row.report_id: row for row in (await session.execute(select(Report).where(*where))).scalars()}
+        if not reports:
+            return []
+        w = WorkOrder.__table__.c
+        orders = list(
+            (
+                await session.execute(
+                    select(WorkOrder)
+                    .where(w.report_id.in_(sorted(reports)), w.kind == REPORT_KIND, w.status.in_(OPEN))
+                    .order_by(w.work_order_id)
+                )
+            ).scalars()
+        )
+        outgoing: list[Outgoing] = []
+        links: list[dict[str, object]] = []
+        touched: set[str] = set()
+        for order in orders:
+            report = reports[order.report_id]
+            candidate = _candidate(report)
+            decided = self.verdict(candidate, incident)
+            if not decided.fold:
+                continue
+            io = folding.incident_order_id(incident.incident_id, order.assignee)
+            links.append(
+                _link(candidate, order.assignee, io, incident, "merged", order.work_order_id, now, decided.reason)
+            )
+            touched.add(io)
+        if not links:
+            return []
+        lk = IncidentLink.__table__.c
+        inserted = await session.execute(
+            insert_ignore(session, IncidentLink).returning(lk.report_id, lk.assignee), links
+        )
+        new = {(report_id, assignee) for report_id, assignee in inserted}
+        for order in orders:
+            if (order.report_id, order.assignee) not in new:
+                continue
+            io = folding.incident_order_id(incident.incident_id, order.assignee)
+            outgoing.append(await self._set_status(session, order, reports[order.report_id], "merged", at, now, io))
+        for io in sorted(touched):
+            outgoing.extend(await self._refresh(session, incident, io, now=now, event_at=at))
+        return outgoing
+
+    # --- staff: a report folded wrongly -------------------------------------------------------------------------
+
+    async def unfold(
+        self, session: AsyncSession, report_id: str, *, by: str, lock: bool = True, refresh: bool = True
+    ) -> list[Outgoing]:
+        """Take a report out of its incident orders: its merged orders are open again, or it gets its own orders
+        now; each incident order's assignee is told at once. Nothing to do (empty) if it is not folded."""
+        report = await session.get(Report, report_id)
+        if report is None:
+            raise LookupError(f"no report {report_id}")
+        if lock and report.district:
+            await self.lock(session, [(report.category, report.district)])
+        lk = IncidentLink.__table__.c
+        links = list(
+            (
+                await session.execute(
+                    select(IncidentLink)
+                    .where(lk.report_id == report_id, lk.unfolded_at.is_(None))
+                    .order_by(lk.assignee)
+                    .with_for_update()
+                )
+            ).scalars()
+        )
+        if not links:
+            return []
+        now = self.clock()
+        await session.execute(
+            update(IncidentLink)
+            .where(lk.report_id == report_id, lk.unfolded_at.is_(None))
+            .values(unfolded_at=now, unfolded_by=by[:200])
+        )
+        outgoing: list[Outgoing] = []
+        filed = report_filed(report)
+        for link in links:
+            if link.merged_work_order_id:
+                order = await session.get(WorkOrder, link.merged_work_order_id)
+                if order is not None and order.status == "merged":
+                    outgoing.append(await self._set_status(session, order, report, "issued", now, now, None))
+            else:
+                outgoing.extend(await self._issue_own(session, filed, report, link.assignee, now))
+        if report.status == "closed":
+            await session.execute(
+                update(Report).where(Report.report_id == report_id).values(status="routed", closed_at=None)
+            )
+        if refresh:
+            for link in links:
+                incident = await session.get(RouterIncident, link.incident_id)
+                if incident is not None:
+                    outgoing.extend(
+                        await self._refresh(session, _live(incident), link.work_order_id, now=now, unfolded=[report_id])
+                    )
+        return outgoing
+
+    async def _issue_own(
+        self, session: AsyncSession, filed: ReportFiled, report: Report, assignee: str, now: dt.datetime
+    ) -> list[Outgoing]:
+        decision = RoutingDecision(
+            rule_id=report.rule_id,
+            rule_line=0,
+            assignees=(assignee,),
+            reasons=("taken out of its incident order",),
+            category_known=report.category_known,
+        )
+        (order,) = build_work_orders(filed, decision, self.catalogue, self.calendar, now, report.rules_version)
+        inserted = await session.execute(
+            insert_ignore(session, WorkOrder)
+            .values(
+                work_order_id=order.work_order_id,
+                report_id=order.report_id,
+                assignee=assignee,
+                category=order.category,
+                status="issued",
+                issued_at=now,
+                due_date=order.due_date,
+                rule_id=order.rule_id,
+                includes_contact=order.reporter is not None,
+                updated_at=now,
+                kind=REPORT_KIND,
+            )
+            .returning(WorkOrder.work_order_id)
+        )
+        if inserted.scalar_one_or_none() is None:
+            return []
+        return [_issued(order, now)]
+
+    # --- the incident order and its updates ---------------------------------------------------------------------
+
+    async def _due_updates(
+        self,
+        session: AsyncSession,
+        incident: LiveIncident,
+        event_at: dt.datetime,
+        now: dt.datetime,
+        *,
+        force: bool = False,
+    ) -> list[Outgoing]:
+        o = IncidentOrder.__table__.c
+        ids = (
+            await session.execute(
+                select(o.work_order_id).where(o.incident_id == incident.incident_id).order_by(o.work_order_id)
+            )
+        ).scalars()
+        outgoing: list[Outgoing] = []
+        for io in list(ids):
+            outgoing.extend(await self._refresh(session, incident, io, now=now, event_at=event_at, force=force))
+        return outgoing
+
+    async def _refresh(
+        self,
+        session: AsyncSession,
+        incident: LiveIncident,
+        io: str,
+        *,
+        now: dt.datetime,
+        event_at: dt.datetime | None = None,
+        force: bool = False,
+        unfolded: Sequence[str] = (),
+    ) -> list[Outgoing]:
+        """Issue the incident order if it is new, else count its links and send an update when one is due."""
+        lk = IncidentLink.__table__.c
+        rows = list(
+            (
+                await session.execute(
+                    select(IncidentLink)
+                    .where(lk.work_order_id == io, lk.unfolded_at.is_(None))
+                    .order_by(lk.filed_at, lk.report_id)
+                )
+            ).scalars()
+        )
+        linked = [
+            Linked(r.report_id, r.street, r.house_number, aware(r.filed_at), r.merged_work_order_id) for r in rows
+        ]
+        new = [r.report_id for r in rows if not r.announced]
+        latest = max((aware(r.filed_at) for r in rows if not r.announced), default=None)
+        moment = max(m for m in (event_at, latest, incident.first_seen_at) if m is not None)
+        existing = await session.get(IncidentOrder, io)
+        details = folding.details(incident, linked)
+        if existing is None:
+            if not rows:
+                return []
+            assignee = rows[0].assignee
+            order = await self._incident_order(session, incident, io, assignee, rows[0].report_id, details, now)
+            if order is None:
+                return []
+            await session.execute(
+                insert_ignore(session, IncidentOrder).values(
+                    work_order_id=io,
+                    incident_id=incident.incident_id,
+                    assignee=assignee,
+                    reports=details.reports,
+                    first_report_at=details.first_report_at,
+                    last_report_at=details.last_report_at,
+                    seq=0,
+                    sent_at=moment,
+                    pending=0,
+                    updated_at=now,
+                )
+            )
+            await self._announce(session, io)
+            return [order]
+        status = (await session.execute(select(WorkOrder.status).where(WorkOrder.work_order_id == io))).scalar_one()
+        if status == "done" and new:
+            # Done already (a report that arrived late, filed in the span): the job it is about is done.
+            await session.execute(
+                update(Report)
+                .where(Report.report_id.in_(new), Report.status != "closed")
+                .values(status="closed", closed_at=now)
+            )
+        values: dict[str, object] = {
+            "reports": details.reports,
+            "first_report_at": details.first_report_at,
+            "last_report_at": details.last_report_at,
+            "pending": len(new),
+            "updated_at": now,
+        }
+        outgoing: list[Outgoing] = []
+        sent_at = aware(existing.sent_at)
+        if unfolded or (new and (force or folding.update_due(sent_at, moment, self.update_interval))):
+            seq = existing.seq + 1
+            message = IncidentOrderUpdated(
+                update_id=folding.update_id(io, seq),
+                work_order_id=io,
+                assignee=existing.assignee,
+                seq=seq,
+                updated_at=moment,
+                new_report_ids=new[: folding.MAX_REPORT_IDS],
+                unfolded_report_ids=list(unfolded),
+                incident=details,
+            )
+            outgoing.append(
+                Outgoing.of(
+                    message,
+                    exchange=CITY_EVENTS.name,
+                    routing_key=workorder_updated_routing_key(existing.assignee),
+                    message_id=message.update_id,
+                    subject=io,
+                    time=now,
+                )
+            )
+            values |= {"seq": seq, "sent_at": max(sent_at, moment), "pending": 0}
+            await self._announce(session, io)
+        await session.execute(update(IncidentOrder).where(IncidentOrder.work_order_id == io).values(**values))
+        return outgoing
+
+    async def _announce(self, session: AsyncSession, io: str) -> None:
+        lk = IncidentLink.__table__.c
+        await session.execute(
+            update(IncidentLink).where(lk.work_order_id == io, lk.announced.is_(False)).values(announced=True)
+        )
+
+    async def _incident_order(
+        self,
+        session: AsyncSession,
+        incident: LiveIncident,
+        io: str,
+        assignee: str,
+        anchor_id: str,
+        details: IncidentOrderDetails,
+        now: dt.datetime,
+    ) -> Outgoing | None:
+        """The incident order: its first report's place and SLA clock, the incident's picture, no personal data."""
+        anchor = await session.get(Report, anchor_id)
+        assert anchor is not None  # links are made for stored reports only
+        filed = report_filed(anchor)
+        decision = RoutingDecision(
+            rule_id=anchor.rule_id,
+            rule_line=0,
+            assignees=(assignee,),
+            reasons=(f"incident {incident.incident_id}",),
+            category_known=anchor.category_known,
+        )
+        (base,) = build_work_orders(filed, decision, self.catalogue, self.calendar, now, anchor.rules_version)
+        category = self.catalogue.category(anchor.category)
+        name_nl = category.name_nl if category is not None else anchor.category
+        order = base.model_copy(
+            update={
+                "work_order_id": io,
+                "description": folding.summary_nl(details, name_nl),
+                "reporter": None,
+                "attributes": {k: v for k, v in base.attributes.items() if k == "waste_fraction"},
+                "incident": details,
+            }
+        )
+        inserted = await session.execute(
+            insert_ignore(session, WorkOrder)
+            .values(
+                work_order_id=io,
+                report_id=anchor_id,
+                assignee=assignee,
+                category=order.category,
+                status="issued",
+                issued_at=now,
+                due_date=order.due_date,
+                rule_id=order.rule_id,
+                includes_contact=False,
+                updated_at=now,
+                kind=INCIDENT_KIND,
+            )
+            .returning(WorkOrder.work_order_id)
+        )
+        if inserted.scalar_one_or_none() is None:
+            return None
+        return _issued(order, now)
+
+    async def _set_status(
+        self,
+        session: AsyncSession,
+        order: WorkOrder,
+        report: Report,
+        status: str,
+        at: dt.datetime,
+        now: dt.datetime,
+        merged_into: str | None,
+    ) -> Outgoing:
+        """A per-report order merged into its incident order (or back): recorded in its history, and published."""
+        previous = order.status
+        await session.execute(
+            update(WorkOrder)
+            .where(WorkOrder.work_order_id == order.work_order_id)
+            .values(status=status, updated_at=now)
+        )
+        session.add(
+            WorkOrderEvent(
+                work_order_id=order.work_order_id,
+                message_id=f"{status}-{order.work_order_id}"[:200],
+                previous_status=previous,
+                status=status,
+                changed_at=at.astimezone(dt.UTC),
+                recorded_at=now,
+                sender=HUB_SENDER,
+                note=f"merged into incident order {merged_into}" if merged_into else "taken out of its incident order",
+            )
+        )
+        applied = WorkOrderStatusApplied(
+            work_order_id=order.work_order_id,
+            report_id=order.report_id,
+            assignee=order.assignee,
+            category=order.category,
+            waste_fraction=report.waste_fraction,
+            district=report.district,
+            previous_status=RecordedStatus(previous),
+            status=RecordedStatus(status),
+            changed_at=at,
+            applied_at=now,
+            merged_into=merged_into,
+        )
+        return Outgoing.of(
+            applied,
+            exchange=CITY_EVENTS.name,
+            routing_key=WorkOrderStatusApplied.routing_key,
+            message_id=f"{status}-{order.work_order_id}"[:200],
+            subject=order.work_order_id,
+            time=now,
+        )
+
+
+async def linked_reports(session: AsyncSession, work_order_id: str) -> list[str]:
+    """The reports an incident order stands for (those staff did not take out)."""
+    lk = IncidentLink.__table__.c
+    rows = await session.execute(
+        select(lk.report_id).where(lk.work_order_id == work_order_id, lk.unfolded_at.is_(None)).distinct()
+    )
+    return sorted(rows.scalars())
+
+
+async def open_incident_order_of(session: AsyncSession, report_id: str) -> str | None:
+    """An open incident order the report is folded into, if any (the report is open while it is)."""
+    lk = IncidentLink.__table__.c
+    w = WorkOrder.__table__.c
+    row = await session.execute(
+        select(w.work_order_id)
+        .select_from(IncidentLink.__table__.join(WorkOrder.__table__, w.work_order_id == lk.work_order_id))
+        .where(lk.report_id == report_id, lk.unfolded_at.is_(None), w.status.in_(OPEN))
+        .limit(1)
+    )
+    return row.scalar_one_or_none()
+
+
+def _live(row: RouterIncident, *, resolved_at: dt.datetime | None = None) -> LiveIncident:
+    assert row.first_seen_at is not None
+    end = resolved_at or (aware(row.resolved_at) if row.resolved_at is not None else None)
+    return LiveIncident(
+        incident_id=row.incident_id,
+        category=row.category,
+        district=row.district,
+        waste_fraction=row.waste_fraction,
+        first_seen_at=aware(row.first_seen_at),
+        resolved_at=end,
+        streets=tuple(json.loads(row.streets or "[]")),
+        draft_nl=row.draft_nl or "",
+    )
+
+
+def _candidate(report: Report) -> Candidate:
+    return Candidate(
+        report.report_id,
+        report.category,
+        report.district,
+        report.street,
+        report.house_number,
+        report.lat,
+        report.lon,
+        report.waste_fraction,
+        report.description,
+        aware(report.filed_at),
+    )
+
+
+def _link(
+    candidate: Candidate,
+    assignee: str,
+    io: str,
+    incident: LiveIncident,
+    how: str,
+    merged: str | None,
+    now: dt.datetime,
+    reason: str,
+) -> dict[str, object]:
+    return {
+        "report_id": candidate.report_id,
+        "assignee": assignee,
+        "work_order_id": io,
+        "incident_id": incident.incident_id,
+        "how": how,
+        "merged_work_order_id": merged,
+        "street": candidate.street,
+        "house_number": candidate.house_number,
+        "filed_at": candidate.filed_at,
+        "linked_at": now,
+        "announced": False,
+        "reason": reason[:1000],
+        "unfolded_at": None,
+        "unfolded_by": None,
+    }
+
+
+def _issued(order: WorkOrderIssued, now: dt.datetime) -> Outgoing:
+    return Outgoing.of(
+        order,
+        exchange=CITY_EVENTS.name,
+        routing_key=workorder_routing_key(order.assignee),
+        message_id=order.work_order_id,
+        subject=order.report_id,
+        time=now,
+    )
+
+
+def keys_of(messages: Iterable[SpikeDetected | SpikeResolved]) -> set[tuple[str, str]]:
+    return {(m.category, m.district) for m in messages}
+
+
+__all__ = ["IncidentFolding", "keys_of", "linked_reports", "lock_name", "open_incident_order_of"]

@@ -1,0 +1,328 @@
+"""One incident, one job (issue 17), on the real RabbitMQ and PostgreSQL: a live incident's reports fold into one
+incident order per assignee, delivered once with throttled updates; a report elsewhere keeps its own order; done on
+the incident order closes every report; two router replicas make one incident order.
+
+The spikes consumer's messages are published as it publishes them (`spike.detected`, `spike.resolved` on
+`city.events`), so each test decides exactly when the incident starts and ends in event time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from consumers.contractors.rules import Sender
+from consumers.router.folding import incident_order_id
+from consumers.router.tables import IncidentLink, IncidentOrder, Report, WorkOrder
+from contracts import ReportFiled, SpikeDetected, SpikeResolved, WorkOrderStatus, WorkOrderStatusChanged
+from hub.bootstrap import Hub, build_hub, build_status_service
+from hub.settings import ContractorsSettings, HubDomainSettings, MetricsSettings, Settings
+from infra import cloudevents
+from infra.batcher import TransactionBatcher
+from infra.db import create_engine, create_session_factory
+from infra.errors import PermanentError
+from infra.topology import workorder_queue_name
+from infra.webhooks import generate_secret
+from tests.contractors_support import Receiver, write_assignees
+from tests.support import BRUSSELS, CitySystem, drain_queue, until
+
+pytestmark = pytest.mark.integration
+
+START = dt.datetime(2021, 3, 15, 9, 0, tzinfo=BRUSSELS)  # a Monday: the paper round in Brustem was missed
+NEAR = ("Brustemsesteenweg", "Kerkstraat", "Vliegveldlaan")  # Vliegveldlaan: 450 m away, within the 800 m
+
+
+def report(run: str, i: int, minute: float, street: str = "", description: str = "") -> ReportFiled:
+    return ReportFiled.model_validate(
+        {
+            "report_id": f"rep-{run}-{i:03d}",
+            "filed_at": (START + dt.timedelta(minutes=minute)).isoformat(),
+            "channel": "web",
+            "category": "waste.missed_collection",
+            "waste_fraction": "paper",
+            "location": {
+                "street": street or NEAR[i % len(NEAR)],
+                "house_number": str(1 + i % 7),
+                "postcode": "3800",
+                "district": "Brustem",
+            },
+            "description": description or "Papier niet opgehaald, de hele straat staat nog buiten.",
+            "reporter": {"name": "Testpersoon Folding", "phone": "+32 470 11 22 33"},
+        }
+    )
+
+
+def detected(run: str, *, first: float = 0, at: float = 20) -> SpikeDetected:
+    return SpikeDetected(
+        incident_id=f"inc-{run}",
+        incident_key="waste.missed_collection|district:Brustem",
+        category="waste.missed_collection",
+        waste_fraction="paper",
+        district="Brustem",
+        street=None,
+        window_minutes=60,
+        calls_in_window=9,
+        reports_in_window=4,
+        baseline=0.4,
+        p_value=1e-9,
+        first_seen_at=START + dt.timedelta(minutes=first),
+        last_seen_at=START + dt.timedelta(minutes=at),
+        detected_at=START + dt.timedelta(minutes=at),
+        affected_streets=["Brustemsesteenweg", "Kerkstraat"],
+        draft_nl="Het papier in Brustem werd vandaag niet opgehaald. De afvalintercommunale is verwittigd.",
+        draft_en="Paper in Brustem was not collected today.",
+    )
+
+
+def resolved(run: str, at: float) -> SpikeResolved:
+    return SpikeResolved(
+        incident_id=f"inc-{run}",
+        incident_key="waste.missed_collection|district:Brustem",
+        category="waste.missed_collection",
+        district="Brustem",
+        detected_at=START + dt.timedelta(minutes=20),
+        resolved_at=START + dt.timedelta(minutes=at),
+        total_calls=30,
+        total_reports=40,
+    )
+
+
+async def publish(city: CitySystem, *messages: ReportFiled | SpikeDetected | SpikeResolved) -> None:
+    for message in messages:
+        if isinstance(message, ReportFiled):
+            await city.publish_report(message)
+            continue
+        event_id = f"{message.incident_id}/{message.routing_key}"
+        meta = cloudevents.meta_for(message, source="/hub/spikes", event_id=event_id)
+        await city.publish_raw(
+            message.model_dump_json().encode(), message.routing_key, event_id, headers=cloudevents.amqp_headers(meta)
+        )
+
+
+class Db:
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        self.sessions = create_session_factory(self.engine)
+
+    async def orders(self, report_ids: Sequence[str]) -> list[WorkOrder]:
+        async with self.sessions() as session:
+            rows = await session.execute(select(WorkOrder).where(WorkOrder.report_id.in_(list(report_ids))))
+            return list(rows.scalars())
+
+    async def count(self, model: type, *where: object) -> int:
+        async with self.sessions() as session:
+            stmt = select(func.count()).select_from(model).where(*where)  # type: ignore[arg-type]
+            return int((await session.execute(stmt)).scalar_one())
+
+    async def reports(self, report_ids: Sequence[str]) -> list[Report]:
+        async with self.sessions() as session:
+            rows = await session.execute(select(Report).where(Report.report_id.in_(list(report_ids))))
+            return list(rows.scalars())
+
+    async def routed(self, reports: Sequence[ReportFiled]) -> bool:
+        """Every report stored (and so routed: its orders, or its links, are written in the same transaction)."""
+        return await self.count(Report, Report.report_id.in_([r.report_id for r in reports])) == len(reports)
+
+
+def settings(amqp_url: str, database_url: str, tmp_path: Path, receiver: Receiver | None = None) -> Settings:
+    extra: dict[str, object] = {}
+    if receiver is not None:
+        changes = {"waste_company": {"webhook_url": receiver.url("waste_company")}}
+        extra["domain"] = HubDomainSettings(
+            assignees_file=write_assignees(tmp_path / "assignees.yaml", changes=changes)
+        )
+        extra["contractors"] = ContractorsSettings(
+            webhook_secrets={"waste_company": [generate_secret()]}, delivery_poll_interval_s=0.2
+        )
+    return Settings(amqp_url=amqp_url, database_url=database_url, metrics=MetricsSettings(port=0), **extra)  # type: ignore[arg-type]
+
+
+async def started(s: Settings, *consumers: str) -> Hub:
+    hub = build_hub(s, consumers=list(consumers))
+    await hub.start()
+    return hub
+
+
+async def test_a_burst_folds_into_one_order_delivered_once_with_throttled_updates(
+    clean_broker: str, postgres_url: str, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    receiver = await Receiver().start()
+    db = Db(postgres_url)
+    hub = await started(settings(clean_broker, postgres_url, tmp_path, receiver), "router", "deliveries")
+    before = [report(run, i, minute=4 * i) for i in range(4)]  # 09:00-09:12, before the alert
+    after = [report(run, i, minute=20 + 2 * (i - 4)) for i in range(4, 40)]  # 09:20-10:30, while it is live
+    io = incident_order_id(f"inc-{run}", "waste_company")
+    try:
+        async with CitySystem(clean_broker) as city:
+            await publish(city, *before)
+            await until(lambda: db.routed(before), "the reports before the alert routed", timeout=60)
+            await publish(city, detected(run))
+            await until(lambda: db.count(IncidentOrder, IncidentOrder.work_order_id == io), "the incident order")
+            for start in range(0, len(after), 6):  # as citizens file them: a few at a time
+                chunk = after[: start + 6]
+                await publish(city, *after[start : start + 6])
+                await until(lambda chunk=chunk: db.routed(chunk), "the reports routed", timeout=60)
+            await publish(city, resolved(run, at=150))
+
+            async def settled() -> bool:
+                async with db.sessions() as session:
+                    order = await session.get(IncidentOrder, io)
+                return order is not None and order.reports == 40 and order.pending == 0
+
+            await until(settled, "the incident order with all 40 reports announced", timeout=60)
+
+            def webhooks() -> list[dict[str, object]]:
+                return [json.loads(call.body) for call in receiver.calls("waste_company")]
+
+            await until(lambda: any(w["type"] == "workorder.updated" for w in webhooks()), "an update delivered")
+            await asyncio.sleep(1.0)  # nothing more may come
+        orders = await db.orders([r.report_id for r in before + after])
+    finally:
+        await hub.stop()
+        await receiver.stop()
+        await db.engine.dispose()
+
+    incident = [o for o in orders if o.kind == "incident"]
+    own = [o for o in orders if o.kind == "report"]
+    assert [o.work_order_id for o in incident] == [io]
+    # The reports filed before the alert had their own orders: closed as merged. Those after it got none.
+    assert sorted(o.report_id for o in own) == sorted(r.report_id for r in before)
+    assert {o.status for o in own} == {"merged"}
+    sent = webhooks()
+    issued = [w for w in sent if w["type"] == "workorder.issued"]
+    updates = [w for w in sent if w["type"] == "workorder.updated"]
+    order = next(w["data"] for w in issued if w["data"]["work_order_id"] == io)  # type: ignore[index]
+    assert len(issued) == len(before) + 1, "the four orders before the alert, then one incident order"
+    # 36 reports over 70 minutes of event time, at most one update per 30 minutes and a last one at the resolution.
+    assert 1 <= len(updates) <= 4, [u["data"]["seq"] for u in updates]  # type: ignore[index]
+    assert order["incident"]["merged_work_order_ids"] == sorted(o.work_order_id for o in own)
+    assert "Testpersoon" not in json.dumps(sent)
+    assert "470 11 22 33" not in json.dumps(sent)
+    last = max(updates, key=lambda u: u["data"]["seq"])["data"]  # type: ignore[index]
+    assert last["incident"]["reports"] == 40
+    assert {s["street"]: s["reports"] for s in last["incident"]["streets"]} == {
+        "Brustemsesteenweg": 14,
+        "Kerkstraat": 13,
+        "Vliegveldlaan": 13,
+    }
+    announced = {rid for u in updates for rid in u["data"]["new_report_ids"]}  # type: ignore[index]
+    announced |= set(order["incident"]["report_ids"])
+    assert announced == {r.report_id for r in before + after}
+
+
+async def test_a_report_elsewhere_in_the_district_keeps_its_own_order(
+    clean_broker: str, postgres_url: str, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    db = Db(postgres_url)
+    hub = await started(settings(clean_broker, postgres_url, tmp_path), "router")
+    near = [report(run, i, minute=25 + i) for i in range(3)]
+    far = report(run, 10, minute=30, street="Ordingenstraat")  # 890 m from the incident's streets
+    other = report(run, 11, minute=31, description="Container kapot gereden, graag een nieuwe.")  # a keyword
+    glass = report(run, 12, minute=32).model_copy(update={"waste_fraction": "glass"})  # another round
+    later = report(run, 13, minute=200)  # after the resolution (event time)
+    try:
+        async with CitySystem(clean_broker) as city:
+            await publish(city, detected(run), resolved(run, at=120))
+            await until(lambda: db_has_incident(db, run), "the incident and its end known")
+            await publish(city, *near, far, other, glass, later)
+            await until(lambda: db.routed([*near, far, other, glass, later]), "routed")
+            orders = await db.orders([r.report_id for r in (*near, far, other, glass, later)])
+            links = await db.count(IncidentLink, IncidentLink.incident_id == f"inc-{run}")
+    finally:
+        await hub.stop()
+        await db.engine.dispose()
+    own = {o.report_id for o in orders if o.kind == "report"}
+    assert own == {far.report_id, other.report_id, glass.report_id, later.report_id}
+    assert [o.report_id for o in orders if o.kind == "incident"] == [near[0].report_id]
+    assert links == 3
+
+
+async def db_has_incident(db: Db, run: str) -> bool:
+    from consumers.router.tables import RouterIncident
+
+    known = RouterIncident.incident_id == f"inc-{run}"
+    return await db.count(RouterIncident, known, RouterIncident.resolved_at.is_not(None)) == 1
+
+
+async def test_done_on_the_incident_order_closes_every_linked_report(
+    clean_broker: str, postgres_url: str, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    db = Db(postgres_url)
+    s = settings(clean_broker, postgres_url, tmp_path)
+    hub = await started(s, "router")
+    before = [report(run, i, minute=3 * i) for i in range(3)]
+    after = [report(run, i, minute=30 + i) for i in range(3, 8)]
+    io = incident_order_id(f"inc-{run}", "waste_company")
+    try:
+        async with CitySystem(clean_broker) as city:
+            await publish(city, *before)
+            await until(lambda: db.routed(before), "routed")
+            await publish(city, detected(run))
+            await until(lambda: db.count(IncidentOrder, IncidentOrder.work_order_id == io), "the incident order")
+            await publish(city, *after)
+            await until(lambda: db.routed(after), "routed")
+        service = build_status_service(hub)
+        batcher = TransactionBatcher("status", hub.sessions)
+        staff = Sender.staff("test", "waste_company")
+        merged = next(o for o in await db.orders([before[0].report_id]) if o.kind == "report")
+
+        async def change(work_order_id: str, status: WorkOrderStatus, key: str) -> None:
+            body = WorkOrderStatusChanged(
+                work_order_id=work_order_id,
+                assignee="waste_company",
+                status=status,
+                changed_at=START + dt.timedelta(hours=5),
+            )
+            await batcher.submit(key, lambda session: service.apply(session, body, key, staff))
+
+        with pytest.raises(PermanentError, match="merged into an incident order"):
+            await change(merged.work_order_id, WorkOrderStatus.DONE, f"{run}-merged")
+        await change(io, WorkOrderStatus.DONE, f"{run}-done")
+        await batcher.stop()
+        reports = await db.reports([r.report_id for r in before + after])
+    finally:
+        await hub.stop()
+        await db.engine.dispose()
+    assert {r.report_id: r.status for r in reports} == {r.report_id: "closed" for r in before + after}
+
+
+async def test_two_router_replicas_give_one_incident_order(
+    clean_broker: str, postgres_url: str, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    db = Db(postgres_url)
+    s = settings(clean_broker, postgres_url, tmp_path)
+    one = await started(s, "router")
+    two = await started(s, "router")
+    reports = [report(run, i, minute=i) for i in range(40)]
+    io = incident_order_id(f"inc-{run}", "waste_company")
+    try:
+        async with CitySystem(clean_broker) as city:
+            # The alert arrives in the middle of the burst, as it does: reports before, beside and after it.
+            await publish(city, *reports[:15], detected(run, at=15), *reports[15:])
+            await until(lambda: db.routed(reports), "routed", timeout=60)
+
+            async def all_linked() -> bool:
+                return await db.count(IncidentLink, IncidentLink.incident_id == f"inc-{run}") == 40
+
+            await until(all_linked, "every report linked")
+        orders = await db.orders([r.report_id for r in reports])
+        queued = await drain_queue(clean_broker, workorder_queue_name("waste_company"), settle=1.0)
+    finally:
+        await one.stop()
+        await two.stop()
+        await db.engine.dispose()
+    assert [o.work_order_id for o in orders if o.kind == "incident"] == [io]
+    assert {o.status for o in orders if o.kind == "report"} <= {"merged"}
+    incident_messages = [b for b in queued.bodies if b.get("incident") and b["work_order_id"] == io]
+    assert len(incident_messages) == 1
