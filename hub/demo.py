@@ -30,6 +30,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from consumers.contractors.tables import WorkOrderEvent
 from consumers.domain.calendar import CityCalendar
+from consumers.router.incidents import folding_figures
 from consumers.router.tables import Report, WorkOrder
 from consumers.spikes.actions import publish_broadcast
 from consumers.spikes.tables import Alert
@@ -69,6 +70,9 @@ class DemoFigures:
     # Every day of the run (history and live), as of the day after the last: where each assignee stands.
     sla_per_assignee: dict[str, WorkOrderFigures] = field(default_factory=dict)
     answers: str = ""
+
+    # One incident, one job: what folding the live incidents' reports did (router, docs/incidents.md).
+    folding: dict[str, int] = field(default_factory=dict)
 
 
 class _SimulatedAssignees:
@@ -201,6 +205,12 @@ async def run_demo(settings: Settings, options: DemoOptions, console: Console | 
                 if time.monotonic() > deadline:
                     raise TimeoutError("the statistics did not record the broadcasts in time")
                 await asyncio.sleep(0.1)
+            # The router folds by the alerts too (spike.detected / spike.resolved): wait until it has applied them.
+            alert_ids = await _sent_alerts(hub.sessions, wall_start)
+            while await _applied(hub.sessions, "router", alert_ids) < len(alert_ids):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the router did not apply the alerts in time")
+                await asyncio.sleep(0.1)
             # Work orders and alerts are in the outbox once applied; wait until the relay has published them.
             while await pending_count(hub.sessions) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the DB
                 await asyncio.sleep(0.1)
@@ -296,7 +306,18 @@ async def _figures(
             .order_by(Alert.event_at)
         )
         alerts = [await _alert_line(session, alert, calendar) for alert in rows.scalars()]
-    return DemoFigures(by_topic, by_outcome, per_category, per_assignee, alerts)
+        folded = await folding_figures(session, report_ids)
+    return DemoFigures(by_topic, by_outcome, per_category, per_assignee, alerts, folding=folded)
+
+
+async def _sent_alerts(sessions: async_sessionmaker[AsyncSession], since: dt.datetime) -> list[str]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Alert.alert_id).where(
+                Alert.created_at >= since, Alert.kind.in_(("detected", "resolved")), Alert.state == "sent"
+            )
+        )
+        return list(rows.scalars())
 
 
 async def _post_broadcasts(
@@ -394,6 +415,14 @@ def _print_figures(console: Console, live: Scenario, figures: DemoFigures, elaps
     )
     console.print(_sla_table(figures.sla_per_assignee))
     console.print(figures.answers)
+    if figures.folding.get("incident_orders"):
+        f = figures.folding
+        console.print(
+            f"One incident, one job (router): {f['reports_folded']} reports folded into {f['incident_orders']} "
+            f"incident orders ({f['links']} report x assignee pairs: {f['merged']} per-report orders issued before "
+            f"the alert and closed as merged, {f['live']} never issued), {f['updates']} updates sent; "
+            f"{f['links'] - f['incident_orders']} per-report orders avoided for the assignees."
+        )
     console.rule("[bold]Alerts for the communication team (spikes)")
     if not figures.alerts:
         console.print("No alert was raised.")

@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consumers.contractors.tables import WorkOrderEvent
@@ -615,6 +615,35 @@ async def open_incident_order_of(session: AsyncSession, report_id: str) -> str |
         .limit(1)
     )
     return row.scalar_one_or_none()
+
+
+async def folding_figures(session: AsyncSession, report_ids: Sequence[str]) -> dict[str, int]:
+    """What folding did for these reports: reports folded, (report, assignee) links (merged or live), the incident
+    orders they went into and the updates those sent."""
+    lk = IncidentLink.__table__.c
+    links: list[tuple[str, str, str]] = []
+    wanted = sorted(set(report_ids))
+    for i in range(0, len(wanted), 2000):
+        rows = await session.execute(
+            select(lk.report_id, lk.how, lk.work_order_id).where(
+                lk.report_id.in_(wanted[i : i + 2000]), lk.unfolded_at.is_(None)
+            )
+        )
+        links.extend((r, h, w) for r, h, w in rows)
+    orders = sorted({w for _, _, w in links})
+    o = IncidentOrder.__table__.c
+    updates = 0
+    for i in range(0, len(orders), 2000):
+        found = await session.execute(select(func.sum(o.seq)).where(o.work_order_id.in_(orders[i : i + 2000])))
+        updates += int(found.scalar_one() or 0)
+    return {
+        "reports_folded": len({r for r, _, _ in links}),
+        "links": len(links),
+        "merged": sum(1 for _, h, _ in links if h == "merged"),
+        "live": sum(1 for _, h, _ in links if h == "live"),
+        "incident_orders": len(orders),
+        "updates": updates,
+    }
 
 
 def _live(row: RouterIncident, *, resolved_at: dt.datetime | None = None) -> LiveIncident:
