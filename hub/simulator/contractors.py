@@ -56,6 +56,7 @@ class Tally:
     copies: int = 0  # the same work order again (the relay publishes at least once)
     sent: Counter[str] = field(default_factory=Counter)
     refused: int = 0
+    merged: int = 0  # steps not sent: the order was merged into an incident order meanwhile (`merged_work_order_ids`)
     skipped: int = 0  # orders whose assignee has no way to answer (no secret for its channel)
     unanswered: int = 0  # steps after the end of the simulated period (or never planned): left open
 
@@ -99,6 +100,7 @@ class SimulatedContractors:
         self.last_received = 0.0
         self._heap: list[_Due] = []
         self._seen: set[str] = set()
+        self._merged: set[str] = set()  # orders an incident order replaced: a contractor does not do them separately
         self._counter = itertools.count()
         self._wake = asyncio.Event()
         self._gate = asyncio.Semaphore(concurrency)
@@ -148,6 +150,8 @@ class SimulatedContractors:
                 return
             self._seen.add(order.work_order_id)
             self.tally.orders += 1
+            if order.incident is not None:
+                self._merged.update(order.incident.merged_work_order_ids)
             filed = order.report_filed_at or order.issued_at
             if self.clock is None or filed > self.clock:
                 self.clock = filed
@@ -187,6 +191,9 @@ class SimulatedContractors:
             log.error("simulated answer failed: %s", task.exception())
 
     async def _answer(self, due: _Due) -> None:
+        if due.order.work_order_id in self._merged:
+            self.tally.merged += len(due.steps)
+            return
         step, rest = due.steps[0], due.steps[1:]
         assignee = self.catalogue.assignee(due.order.assignee)
         change = WorkOrderStatusChanged(
@@ -323,7 +330,7 @@ class SimulatedContractors:
         by = ", ".join(f"{n} by {channel}" for channel, n in sorted(t.sent.items())) or "none"
         return (
             f"simulated assignees: {t.orders} work orders read ({t.copies} copies ignored), {sum(t.sent.values())} answers sent ({by}), "
-            f"{t.refused} refused, {t.unanswered} steps left open at the end, {t.skipped} orders without a channel"
+            f"{t.refused} refused, {t.merged} dropped as merged into an incident order, {t.unanswered} steps left open at the end, {t.skipped} orders without a channel"
         )
 
 
