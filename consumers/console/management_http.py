@@ -1,5 +1,7 @@
-"""`/console/management/`: management's page (role `management`): the dashboard (behind the same login) and each
-of its figures as CSV, read through the statistics API's own `StatsApi` with the same query parameters, so a CSV
+"""`/console/management/`: management's page (role `management`), in the user's language (Dutch by default): the
+period's key figures and its reports per category and per district against the same period last year
+(`StatsApi.compare`, the figures of `/api/stats/compare`), the dashboard behind the same login, and each figure
+as CSV, read through the statistics API's own `StatsApi` with the same query parameters, so a CSV
 holds exactly the API's figures (`/console/management/export/{figure}.csv?year=2021`, `from`/`to`, `district`,
 `category`, and `grain` / `by` / `as_of` where the API takes them)."""
 
@@ -12,13 +14,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from consumers.console import i18n
 from consumers.console.auth import ConsoleUser, require_roles
 from consumers.console.templates import render
 from consumers.stats.api import BadQuery, StatsApi
-from consumers.stats.schemas import PeriodParams, ReportsParams, SeriesParams, WorkOrdersParams
+from consumers.stats.schemas import (
+    CompareOut,
+    CompareParams,
+    PeriodParams,
+    ReportsParams,
+    SeriesParams,
+    WorkOrdersParams,
+)
 from infra.http.deps import Session, service
 
 Management = Annotated[ConsoleUser, Depends(require_roles("management"))]
@@ -33,7 +42,10 @@ FIGURES: dict[str, tuple[str, str]] = {
     "reports": ("mgmt.fig.reports", "/api/stats/reports"),
     "workorders": ("mgmt.fig.workorders", "/api/stats/workorders"),
     "incidents": ("mgmt.fig.incidents", "/api/stats/incidents"),
+    "compare": ("mgmt.fig.compare", "/api/stats/compare"),
 }
+COMPARISONS = ("figures", "category", "district")
+_PAGE_QUERY = ("year", "from", "to", "district", "category")
 
 
 def flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -58,10 +70,58 @@ def to_csv(rows: Iterable[BaseModel]) -> str:
     return buffer.getvalue()
 
 
+def number(value: float | None, language: str, *, sign: bool = False) -> str:
+    """1234.5 -> '1.234,5' (nl), '1 234,5' (fr), '1,234.5' (en); None -> '–'."""
+    if value is None:
+        return "–"
+    text = f"{value:+,.1f}" if sign else f"{value:,.1f}"
+    if text.endswith(".0"):
+        text = text[:-2]
+    if language == "en":
+        return text
+    thousands = "." if language == "nl" else "\u202f"
+    return text.replace(",", "\0").replace(".", ",").replace("\0", thousands)
+
+
 @router.get("/console/management/")
-async def management(request: Request, user: Management) -> HTMLResponse:
-    query = request.url.query
-    return render(request, "management/index.html", user=user, figures=FIGURES, query=query)
+async def management(request: Request, user: Management, api: Stats, session: Session) -> HTMLResponse:
+    """The comparison with the same period last year, the filters, the dashboard and the CSV exports."""
+    given = {k: v for k, v in request.query_params.items() if k in _PAGE_QUERY and v != ""}
+    query = "&".join(f"{k}={v}" for k, v in request.query_params.multi_items() if k in _PAGE_QUERY and v != "")
+    tables: dict[str, CompareOut] = {}
+    error = None
+    try:
+        for by in COMPARISONS:
+            tables[by] = await api.compare(session, CompareParams.model_validate({**given, "by": by}))
+    except ValidationError as exc:
+        error = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'query'}: {e['msg']}" for e in exc.errors())
+        tables = {}
+    except BadQuery as exc:
+        error = str(exc)
+        tables = {}
+    meta = await api.meta(session)
+    return render(
+        request,
+        "management/index.html",
+        user=user,
+        status=422 if error else 200,
+        figures=FIGURES,
+        query=request.url.query,
+        page_query=query,
+        given=given,
+        tables=tables,
+        error=error,
+        meta=meta,
+        number=number,
+        category_name=lambda code, lang: _category_name(api, code, lang),
+    )
+
+
+def _category_name(api: StatsApi, code: str, language: str) -> str:
+    known = api.catalogue.category(code)
+    if known is None:
+        return code
+    return known.name_nl if language == "nl" else known.name_en
 
 
 async def _rows(
@@ -82,6 +142,8 @@ async def _rows(
         return list((await api.reports(session, ReportsParams.model_validate(q))).rows)
     if figure == "workorders":
         return list((await api.workorders(session, WorkOrdersParams.model_validate(q))).rows)
+    if figure == "compare":
+        return list((await api.compare(session, CompareParams.model_validate(q))).rows)
     return list((await api.incidents(session, period)).incidents)
 
 
@@ -139,5 +201,73 @@ i18n.add(
             "fr": "Bons par exécutant (SLA)",
         },
         "mgmt.fig.incidents": {"nl": "Incidenten", "en": "Incidents", "fr": "Incidents"},
+        "mgmt.fig.compare": {
+            "nl": "Vergelijking met vorig jaar (by=figures|category|district)",
+            "en": "Comparison with last year (by=figures|category|district)",
+            "fr": "Comparaison avec l'an dernier (by=figures|category|district)",
+        },
+        "mgmt.compare.title": {
+            "nl": "Vergeleken met dezelfde periode vorig jaar",
+            "en": "Compared with the same period last year",
+            "fr": "Comparé à la même période l'an dernier",
+        },
+        "mgmt.compare.periods": {
+            "nl": "{now} tegenover {before}.",
+            "en": "{now} against {before}.",
+            "fr": "{now} par rapport à {before}.",
+        },
+        "mgmt.compare.so_far": {
+            "nl": "Een periode die nog loopt, telt tot vandaag, en vorig jaar tot dezelfde dag.",
+            "en": "A period still running counts up to today, and last year up to the same day.",
+            "fr": "Une période en cours compte jusqu'à aujourd'hui, et l'an dernier jusqu'au même jour.",
+        },
+        "mgmt.period": {"nl": "{first} t/m {last}", "en": "{first} to {last}", "fr": "du {first} au {last}"},
+        "mgmt.from": {"nl": "Van", "en": "From", "fr": "Du"},
+        "mgmt.to": {"nl": "Tot en met", "en": "To", "fr": "Au"},
+        "mgmt.district": {"nl": "Deelgemeente", "en": "District", "fr": "Section"},
+        "mgmt.category": {"nl": "Categorie", "en": "Category", "fr": "Catégorie"},
+        "mgmt.all": {"nl": "alle", "en": "all", "fr": "toutes"},
+        "mgmt.bad_query": {
+            "nl": "Deze periode of filter kan niet: {reason}",
+            "en": "This period or filter cannot be shown: {reason}",
+            "fr": "Cette période ou ce filtre n'est pas possible : {reason}",
+        },
+        "mgmt.col.figure": {"nl": "Cijfer", "en": "Figure", "fr": "Chiffre"},
+        "mgmt.col.now": {"nl": "Deze periode", "en": "This period", "fr": "Cette période"},
+        "mgmt.col.before": {"nl": "Vorig jaar", "en": "Last year", "fr": "L'an dernier"},
+        "mgmt.col.change": {"nl": "Verschil", "en": "Change", "fr": "Écart"},
+        "mgmt.col.change_pct": {"nl": "Verschil %", "en": "Change %", "fr": "Écart %"},
+        "mgmt.table.figures": {"nl": "Kerncijfers", "en": "Key figures", "fr": "Chiffres clés"},
+        "mgmt.table.category": {
+            "nl": "Meldingen per categorie",
+            "en": "Reports per category",
+            "fr": "Signalements par catégorie",
+        },
+        "mgmt.table.district": {
+            "nl": "Meldingen per deelgemeente",
+            "en": "Reports per district",
+            "fr": "Signalements par section",
+        },
+        "mgmt.none": {
+            "nl": "Geen meldingen in beide periodes.",
+            "en": "No reports in either period.",
+            "fr": "Aucun signalement dans les deux périodes.",
+        },
+        "mgmt.points": {"nl": "procentpunt", "en": "percentage points", "fr": "points de pourcentage"},
+        "mgmt.key.calls": {"nl": "Oproepen", "en": "Calls", "fr": "Appels"},
+        "mgmt.key.first_contact_resolution_pct": {
+            "nl": "Meteen geholpen (% van de beantwoorde oproepen)",
+            "en": "Resolved at first contact (% of answered calls)",
+            "fr": "Résolus au premier contact (% des appels répondus)",
+        },
+        "mgmt.key.abandoned": {"nl": "Opgehangen oproepen", "en": "Abandoned calls", "fr": "Appels abandonnés"},
+        "mgmt.key.reports": {"nl": "Meldingen", "en": "Reports", "fr": "Signalements"},
+        "mgmt.key.workorders": {"nl": "Werkorders", "en": "Work orders", "fr": "Bons de travail"},
+        "mgmt.key.sla_compliance_pct": {
+            "nl": "Op tijd afgehandeld (% SLA)",
+            "en": "Done on time (% SLA)",
+            "fr": "Traités à temps (% SLA)",
+        },
+        "mgmt.key.incidents": {"nl": "Incidenten", "en": "Incidents", "fr": "Incidents"},
     }
 )

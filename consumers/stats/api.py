@@ -36,11 +36,15 @@ from consumers.stats.aggregates import (
     WORKORDERS,
     period_label,
 )
+from consumers.stats.comparison import Change, change, compare_counts, same_period_last_year
 from consumers.stats.queries import CallFigures, Count, Order, Period, WorkOrderFigures, tally_orders
 from consumers.stats.saved import NoticeFigure, hours, notice_figure
 from consumers.stats.schemas import (
     CallGroup,
     CallSummary,
+    CompareOut,
+    CompareParams,
+    CompareRow,
     FiltersOut,
     HourOut,
     HoursOut,
@@ -386,6 +390,67 @@ class StatsApi:
             as_of=as_of,
             total=WorkOrderNumbers(**_wo_numbers(total)),
             rows=rows,
+        )
+
+    # --- /api/stats/compare ----------------------------------------------------------------------------
+
+    async def compare(self, session: AsyncSession, params: CompareParams) -> CompareOut:
+        now, before = same_period_last_year(self.period(params), self.today())
+        if params.by == "figures":
+            rows = [*await self._key_figures(session, params, now, before)]
+        else:
+            counts = []
+            for period in (now, before):
+                answer = await self.reports(
+                    session, ReportsParams.model_validate(self._within(params, period, params.by))
+                )
+                counts.append({r.key: r.reports for r in answer.rows})
+            rows = compare_counts(counts[0], counts[1])
+        return CompareOut(
+            **self.scoped(params, now),
+            previous=self.scoped(params, before)["period"],
+            by=params.by,
+            rows=[self._compare_row(r, params.by) for r in rows],
+        )
+
+    @staticmethod
+    def _within(params: CompareParams, period: Period, by: str | None = None) -> dict[str, Any]:
+        q: dict[str, Any] = {"from": period.first, "to": period.last, "district": params.district}
+        q["category"] = params.category
+        if by is not None:
+            q["by"] = by
+        return q
+
+    async def _key_figures(
+        self, session: AsyncSession, params: CompareParams, now: Period, before: Period
+    ) -> list[Change]:
+        figures: list[dict[str, float | None]] = []
+        for period in (now, before):
+            within = self._within(params, period)
+            summary = await self.summary(session, PeriodParams.model_validate(within))
+            orders = await self.workorders(session, WorkOrdersParams.model_validate({**within, "as_of": params.as_of}))
+            figures.append(
+                {
+                    "calls": summary.calls.total,
+                    "first_contact_resolution_pct": summary.calls.first_contact_resolution_pct,
+                    "abandoned": summary.calls.abandoned,
+                    "reports": summary.reports.total,
+                    "workorders": orders.total.issued,
+                    "sla_compliance_pct": orders.total.sla_compliance_pct,
+                    "incidents": summary.incidents,
+                }
+            )
+        return [change(k, v, figures[1][k], rate=k.endswith("_pct")) for k, v in figures[0].items()]
+
+    def _compare_row(self, row: Change, by: str) -> CompareRow:
+        known = self.catalogue.category(row.key) if by == "category" else None
+        return CompareRow(
+            key=row.key,
+            name=known.name_nl if known else None,
+            now=row.now,
+            before=row.before,
+            change=row.change,
+            change_pct=row.change_pct,
         )
 
     # --- /api/stats/incidents --------------------------------------------------------------------------

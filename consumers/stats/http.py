@@ -19,6 +19,8 @@ from starlette.staticfiles import StaticFiles
 
 from consumers.stats.api import BadQuery, StatsApi
 from consumers.stats.schemas import (
+    CompareOut,
+    CompareParams,
     HoursOut,
     IncidentsOut,
     MetaOut,
@@ -125,6 +127,17 @@ async def reports(api: Stats, session: Session, params: Annotated[ReportsParams,
 )
 async def workorders(api: Stats, session: Session, params: Annotated[WorkOrdersParams, Query()]) -> WorkOrdersOut:
     return await _answer(api.workorders(session, params))
+
+
+@router.get(
+    f"{API}/compare",
+    operation_id="compare",
+    summary="A period against the same period a year before",
+    description="The key figures, or reports per category or district, now and a year before, with the change. "
+    "A period that runs past today is compared up to today (this year so far against the same days last year).",
+)
+async def compare(api: Stats, session: Session, params: Annotated[CompareParams, Query()]) -> CompareOut:
+    return await _answer(api.compare(session, params))
 
 
 @router.get(

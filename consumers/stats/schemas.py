@@ -119,6 +119,17 @@ class WorkOrdersParams(AsOfParams):
     by: WorkOrderGrouping = Field(default="assignee", description="Grouping of the work orders issued in the period.")
 
 
+Comparison = Literal["figures", "category", "district"]
+
+
+class CompareParams(AsOfParams):
+    by: Comparison = Field(
+        default="figures",
+        description="`figures`: the key figures (calls, first-contact resolution, reports, work orders, SLA, "
+        "incidents); `category` or `district`: reports per category or district.",
+    )
+
+
 class TimelineParams(_Params):
     before_minutes: int = Field(default=120, ge=15, le=1440, description="Minutes shown before the alert.")
     after_minutes: int | None = Field(
@@ -332,6 +343,23 @@ class TimelineOut(BaseModel):
     buckets: list[TimelineBucketOut] = Field(
         description="Calls about the incident's category in its district, and its reports, per step; aligned on the alert."
     )
+
+
+class CompareRow(BaseModel):
+    key: str = Field(description="The figure (`calls`, `sla_compliance_pct`, ...), category code or district.")
+    name: str | None = Field(default=None, description="The category's Dutch name (with `by=category`).")
+    now: float | None = Field(description="In the period (null: not defined, e.g. a rate without calls).")
+    before: float | None = Field(description="In the same period a year before.")
+    change: float | None = Field(description="now - before; for a `_pct` figure in percentage points.")
+    change_pct: float | None = Field(
+        description="The change relative to before, in percent (null for a rate or from 0)."
+    )
+
+
+class CompareOut(Scoped):
+    previous: PeriodOut = Field(description="The same period a year before (29 February -> 28 February).")
+    by: Comparison
+    rows: list[CompareRow]
 
 
 class NamedCode(BaseModel):

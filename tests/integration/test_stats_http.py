@@ -115,6 +115,7 @@ STATS_PATHS = {
     "/api/stats/reports",
     "/api/stats/workorders",
     "/api/stats/incidents",
+    "/api/stats/compare",
     "/api/stats/incidents/{incident_id}/timeline",
 }
 
