@@ -1,12 +1,14 @@
-"""Screenshots of each console page of the communication team and the agents, into docs/console/.
+"""Screenshots of each console page (communication team, agents, operations, management), into docs/console/.
 
     .venv/bin/python scripts/console-screenshots.py [--out docs/console]
 
 Needs RabbitMQ (HUB_TEST_AMQP_URL or localhost) and Debian's Chromium (/usr/bin/chromium or HUB_TEST_CHROMIUM).
 It makes a fresh SQLite database and a vhost of its own on the broker, runs the router, spikes and statistics
 consumers with `hub serve`, plays two incidents (a missed collection in Brustem, broken street lights in Velm,
-which the team silences), posts a notice on one, edits a draft, and photographs every page at 1366x900 and at a
-phone's width (390x844), full page. Deterministic but for the clock: the incidents happen in the last hour.
+which the team silences), posts a notice on one, edits a draft, puts two reports in the router's dead-letter queue
+(one replayed from the page, so the audit trail has it), fills the statistics with a simulated week this year and
+the same week last year, and photographs every page at 1366x900 and at a phone's width (390x844), full page.
+Deterministic but for the clock: the incidents happen in the last hour, the weeks are the third before today.
 """
 
 from __future__ import annotations
@@ -14,22 +16,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import os
+import random
 import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from consumers.stats.comparison import year_before  # noqa: E402
 from infra.broker_admin import BrokerAdminError, Permissions, connect_admin, credentials_of  # noqa: E402
 from infra.db import create_engine  # noqa: E402
 from infra.db.engine import upgrade_schema  # noqa: E402
 from tests.console_users import login, make_users  # noqa: E402
-from tests.console_world import CHROMIUM, CHROMIUM_ARGS, burst, console_world, wait_alert  # noqa: E402
+from tests.console_world import CHROMIUM, CHROMIUM_ARGS, World, burst, console_world, wait_alert  # noqa: E402
+from tests.integration.test_dead_letters import _dead_letter  # noqa: E402
+from tests.stats_dashboard_support import fill_weeks, week_of  # noqa: E402
+from tests.support import CitySystem, make_report  # noqa: E402
 
 SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
 
@@ -51,6 +60,33 @@ async def own_vhost(broker_url: str) -> AsyncIterator[str]:
     finally:
         await admin.delete_vhost(vhost)
         await admin.aclose()
+
+
+async def dead_letters(world: World) -> list[str]:
+    """Two reports in the router's dead-letter queue, as after an outage that outlasted the retries."""
+    ids = []
+    async with CitySystem(world.amqp_url) as city:
+        for i, category in enumerate(("lighting.defect", "road.damage")):
+            report = make_report(random.Random(40 + i), i, run=uuid.uuid4().hex[:6], category=category)
+            ids.append(f"late-{report.report_id}")
+            await _dead_letter(city, "router", report, ids[-1])
+    return ids
+
+
+async def statistics(world: World) -> None:
+    """A simulated week three weeks ago and the same week a year before, for management's comparison."""
+    first = dt.date.today() - dt.timedelta(days=21)
+    await fill_weeks(world.database_url, week_of(year_before(first), seed=1), week_of(first, seed=2))
+
+
+async def photograph(page: Any, base: str, out: Path, pages: dict[str, str]) -> None:
+    for name, path in pages.items():
+        for size, (width, height) in SIZES.items():
+            await page.set_viewport_size({"width": width, "height": height})
+            await page.goto(f"{base}{path}")
+            target = out / f"console-{name}-{size}.png"
+            await page.screenshot(path=str(target), full_page=True)
+            print(target.relative_to(ROOT) if target.is_relative_to(ROOT) else target)
 
 
 async def main(out: Path) -> int:
@@ -100,13 +136,44 @@ async def main(out: Path) -> int:
                 await login(agent, world.base, "agent")
                 agent_shots = {"now": "/console/agent/", "lookup": "/console/agent/lookup?q=Ordingen"}
                 for who, pages in ((page, shots), (agent, agent_shots)):
-                    for name, path in pages.items():
-                        for size, (width, height) in SIZES.items():
-                            await who.set_viewport_size({"width": width, "height": height})
-                            await who.goto(f"{world.base}{path}")
-                            target = out / f"console-{name}-{size}.png"
-                            await who.screenshot(path=str(target), full_page=True)
-                            print(target.relative_to(ROOT) if target.is_relative_to(ROOT) else target)
+                    await photograph(who, world.base, out, pages)
+                await agent_context.close()
+
+                # Operations: one dead letter replayed from the page (the audit trail has it), one left.
+                letters = await dead_letters(world)
+                ops = await (
+                    await browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-BE")
+                ).new_page()
+                await login(ops, world.base, "ops")
+                await ops.goto(f"{world.base}/console/ops/dlq/router")
+                async with ops.expect_navigation():
+                    await ops.locator(f'tr[data-message-id="{letters[0]}"] button[data-action="replay"]').click()
+                await photograph(
+                    ops,
+                    world.base,
+                    out,
+                    {
+                        "ops": "/console/ops/",
+                        "dlq": "/console/ops/dlq/router",
+                        "deliveries": "/console/ops/deliveries",
+                        "audit": "/console/ops/audit",
+                    },
+                )
+
+                # Management: this year so far against last year, and the simulated week against its twin.
+                await statistics(world)
+                first = dt.date.today() - dt.timedelta(days=21)
+                week = f"from={first}&to={first + dt.timedelta(days=6)}"
+                manager = await (
+                    await browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-BE")
+                ).new_page()
+                await login(manager, world.base, "management")
+                await photograph(
+                    manager,
+                    world.base,
+                    out,
+                    {"management": "/console/management/", "management-week": f"/console/management/?{week}"},
+                )
                 await browser.close()
     return 0
 

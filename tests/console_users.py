@@ -8,7 +8,12 @@ from typing import Any
 
 from tests.console_support import add_user, sign_in_page
 
-USERS = {"comms": ("comms-user", ("comms",)), "agent": ("agent-user", ("agent",))}
+USERS = {
+    "comms": ("comms-user", ("comms",)),
+    "agent": ("agent-user", ("agent",)),
+    "ops": ("ops-user", ("ops",)),
+    "management": ("management-user", ("management",)),
+}
 
 
 async def make_users(world: Any, tmp: Path) -> None:

@@ -240,6 +240,27 @@ async def fill(database_url: str, week: Week) -> None:
     await submit(database_url, [("broadcast", lambda s: service.apply_broadcast(s, notice))])
 
 
+SimpleWeek = tuple[list[CallLogged], list[ReportFiled], list[WorkOrderIssued]]
+
+
+def week_of(first: dt.date, seed: int) -> SimpleWeek:
+    """A simulated week without incidents: its calls, reports and the router's work orders."""
+    scenario = simulate(start=first, days=7, seed=seed, incidents=0)
+    reports = scenario.reports()
+    return scenario.calls(), reports, [o for r in reports for o in _issued_with(r)]
+
+
+async def fill_weeks(database_url: str, *weeks: SimpleWeek) -> None:
+    """Weeks of `week_of` through `StatsService`, as the stats subscriber applies them."""
+    service = StatsService(CALENDAR)
+    applies: list[tuple[str, Callable[[AsyncSession], Awaitable[object]]]] = []
+    for calls, reports, orders in weeks:
+        applies += [(f"call-{c.call_id}", lambda s, m=c: service.apply_call(s, m)) for c in calls]
+        applies += [(f"report-{r.report_id}", lambda s, m=r: service.apply_report(s, m)) for r in reports]
+        applies += [(f"wo-{o.work_order_id}", lambda s, m=o: service.apply_workorder(s, m)) for o in orders]
+    await submit(database_url, applies)
+
+
 async def add_calls(database_url: str, calls: list[CallLogged]) -> None:
     service = StatsService(CALENDAR)
     await submit(database_url, [(f"call-{c.call_id}", lambda s, m=c: service.apply_call(s, m)) for c in calls])

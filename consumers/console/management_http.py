@@ -202,9 +202,9 @@ i18n.add(
         },
         "mgmt.fig.incidents": {"nl": "Incidenten", "en": "Incidents", "fr": "Incidents"},
         "mgmt.fig.compare": {
-            "nl": "Vergelijking met vorig jaar (by=figures|category|district)",
-            "en": "Comparison with last year (by=figures|category|district)",
-            "fr": "Comparaison avec l'an dernier (by=figures|category|district)",
+            "nl": "Kerncijfers tegenover vorig jaar",
+            "en": "Key figures against last year",
+            "fr": "Chiffres clés par rapport à l'an dernier",
         },
         "mgmt.compare.title": {
             "nl": "Vergeleken met dezelfde periode vorig jaar",

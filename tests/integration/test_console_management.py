@@ -10,37 +10,17 @@ import datetime as dt
 import io
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from consumers.stats.handler import StatsService
-from contracts import CallLogged, ReportFiled, WorkOrderIssued
-from hub.simulator import simulate
+from consumers.stats.comparison import year_before
+from contracts import ReportFiled
 from tests.console_support import add_token, add_user, sign_in
 from tests.integration.test_console_access import serving
-from tests.stats_dashboard_support import CALENDAR, TZ, _issued_with, submit
+from tests.stats_dashboard_support import TZ, fill_weeks, week_of
 
 pytestmark = pytest.mark.integration
-
-Week = tuple[list[CallLogged], list[ReportFiled], list[WorkOrderIssued]]
-
-
-def week_of(first: dt.date, seed: int) -> Week:
-    scenario = simulate(start=first, days=7, seed=seed, incidents=0)
-    reports = scenario.reports()
-    return scenario.calls(), reports, [o for r in reports for o in _issued_with(r)]
-
-
-async def fill(database_url: str, *weeks: Week) -> None:
-    service = StatsService(CALENDAR)
-    applies: list[tuple[str, Callable[[AsyncSession], Awaitable[object]]]] = []
-    for calls, reports, orders in weeks:
-        applies += [(f"call-{c.call_id}", lambda s, m=c: service.apply_call(s, m)) for c in calls]
-        applies += [(f"report-{r.report_id}", lambda s, m=r: service.apply_report(s, m)) for r in reports]
-        applies += [(f"wo-{o.work_order_id}", lambda s, m=o: service.apply_workorder(s, m)) for o in orders]
-    await submit(database_url, applies)
 
 
 def day(moment: dt.datetime) -> dt.date:
@@ -61,7 +41,7 @@ def per(reports: list[ReportFiled], what: Callable[[ReportFiled], str]) -> Count
 async def test_the_page_the_api_and_the_csv_compare_with_the_same_period_last_year(postgres_url: str) -> None:
     before = week_of(dt.date(2021, 3, 15), seed=2021)
     now = week_of(dt.date(2022, 3, 15), seed=2022)
-    await fill(postgres_url, before, now)
+    await fill_weeks(postgres_url, before, now)
     await add_user(postgres_url, "mia", ("management",))
     token = {"Authorization": f"Bearer {await add_token(postgres_url, 'bi', ('management',))}"}
     async with serving(postgres_url) as client:
@@ -74,6 +54,7 @@ async def test_the_page_the_api_and_the_csv_compare_with_the_same_period_last_ye
         assert "Vergeleken met dezelfde periode vorig jaar" in html
         assert "01-01-2022 t/m 31-12-2022 tegenover 01-01-2021 t/m 31-12-2021" in html
         assert 'data-compare-previous="2021-01-01..2021-12-31"' in html
+        assert "data-so-far" not in html  # a past year is compared whole
         expected = {
             "calls": (len(now[0]), len(before[0])),
             "abandoned": tuple(sum(c.outcome.value == "abandoned" for c in w[0]) for w in (now, before)),
@@ -140,6 +121,13 @@ async def test_the_page_the_api_and_the_csv_compare_with_the_same_period_last_ye
             f'href="/console/management/export/compare.csv?from=2022-03-16&amp;to=2022-03-18&amp;district={district}&amp;by=category"'
             in page.text
         )
+
+        # This year, the default: so far, against the same days last year.
+        today = dt.datetime.now(TZ).date()
+        current = (await client.get("/console/management/")).text
+        assert f'data-compare-period="{today.year}-01-01..{today}"' in current
+        assert f'data-compare-previous="{today.year - 1}-01-01..{year_before(today)}"' in current
+        assert f'data-so-far="{today}"' in current
 
         # A period that cannot be: the page says why, in Dutch, and shows no figures.
         bad = await client.get("/console/management/?year=2022&from=2022-01-01")

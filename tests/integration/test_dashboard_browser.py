@@ -29,7 +29,7 @@ from consumers.stats.saved import BEFORE, WINDOW, open_spans
 from consumers.stats.tables import StatCall
 from infra.db import create_engine
 from tests.console_support import add_token, add_user, sign_in_page
-from tests.stats_dashboard_support import CALENDAR, Week, build_week, fill
+from tests.stats_dashboard_support import CALENDAR, INCIDENT_ID, Week, build_week, fill
 
 pytestmark = pytest.mark.integration
 
@@ -232,7 +232,8 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
 ) -> None:
     page = dashboard.page
     await dashboard.after(lambda: page.goto(f"{dashboard.base}/dashboard"))
-    assert page.url.endswith("/dashboard/?year=2021"), page.url  # the latest year with figures, in the URL
+    # The latest year with figures and the incident shown, in the URL.
+    assert page.url.endswith(f"/dashboard/?year=2021&incident={INCIDENT_ID}"), page.url
     assert await page.title() == "Contact centre statistics · City contact hub"
 
     # Every chart is an SVG image with a title, and has a table beside it.
@@ -326,6 +327,20 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
     assert await dashboard.marks("calls-over-time", "calls") == {"2021-W11": len(week.calls_in(None, category))}
     assert "from=2021-03-15&to=2021-03-21" in page.url
     await dashboard.after(lambda: page.select_option("#f-category", ""))
+
+    # An incident deep link (a link from management's page, an alert, a colleague) opens the same view and the URL
+    # keeps it, period, grain and incident, through the page's own rewrite of the URL.
+    link = f"{dashboard.base}/dashboard/?from=2021-03-15&to=2021-03-21&grain=week&incident={INCIDENT_ID}"
+    ready = "body[data-loads][data-state='ready']"  # a new page: its loads count from 1 again
+    await page.goto(link)
+    await page.wait_for_selector(ready, state="attached")
+    assert page.url == link
+    assert await page.locator("#f-incident").input_value() == INCIDENT_ID
+    assert await page.locator('[data-grain="week"]').get_attribute("aria-pressed") == "true"
+    # One that names no incident of the period: the period's first is shown, and the URL says which.
+    await page.goto(f"{dashboard.base}/dashboard/?year=2021&incident=gone")
+    await page.wait_for_selector(ready, state="attached")
+    assert page.url.endswith(f"?year=2021&incident={INCIDENT_ID}"), page.url
 
     assert not dashboard.problems, "\n".join(dashboard.problems)
 

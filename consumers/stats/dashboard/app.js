@@ -336,7 +336,7 @@
     const controller = new AbortController();
     state.controller = controller;
     const params = periodParams();
-    history.replaceState(null, "", `?${params}${state.grain !== "day" ? `&grain=${state.grain}` : ""}`);
+    keepInUrl(params);
     $("#main").setAttribute("aria-busy", "true");
     document.body.dataset.state = "loading";
     try {
@@ -355,6 +355,7 @@
         ? await getJSON(`/incidents/${encodeURIComponent(chosen.incident_id)}/timeline`, null, signal)
         : null;
       state.incident = chosen ? chosen.incident_id : null;
+      keepInUrl(params);
       state.data = { summary, series, hours, categories, districts, orders, incidents, timeline };
       showError("");
       renderAll();
@@ -369,6 +370,14 @@
     } finally {
       if (state.controller === controller) $("#main").setAttribute("aria-busy", "false");
     }
+  }
+
+  // The URL says what is shown (period, filters, grain, incident), so a link to it opens the same view.
+  function keepInUrl(params) {
+    const url = new URLSearchParams(params);
+    if (state.grain !== "day") url.set("grain", state.grain);
+    if (state.incident) url.set("incident", state.incident);
+    history.replaceState(null, "", `?${url}`);
   }
 
   async function loadTimeline() {
@@ -650,6 +659,7 @@
       if (value && has($(`#f-${name}`), value)) $(`#f-${name}`).value = value;
     }
     if (["day", "week", "month"].includes(url.get("grain"))) state.grain = url.get("grain");
+    if (url.get("incident")) state.incident = url.get("incident");
     for (const button of document.querySelectorAll("[data-grain]")) {
       button.setAttribute("aria-pressed", String(button.dataset.grain === state.grain));
       button.addEventListener("click", () => {
@@ -674,6 +684,7 @@
     }
     $("#f-incident").addEventListener("change", () => {
       state.incident = $("#f-incident").value;
+      keepInUrl(periodParams());
       loadTimeline();
     });
 
