@@ -51,6 +51,7 @@ from consumers.spikes.detector import (
     CountTable,
     IncidentKey,
     Increment,
+    QuietMemo,
     SpikeDetector,
     increments_for_call,
     increments_for_report,
@@ -234,6 +235,9 @@ class SpikeEngine:
         self.max_future_skew = max_future_skew
         self.tick = tick
         self.prior = PriorBaseline(config.prior, config.timezone)
+        # The day's expectation, made once per baseline object (the memo below is keyed by it).
+        self._blend: tuple[BaselineModel, Blend] | None = None
+        self.quiet = QuietMemo()
 
     def local_day(self, moment: dt.datetime) -> dt.date:
         return moment.astimezone(self.config.tz).date()
@@ -349,13 +353,20 @@ class SpikeEngine:
             self.refit(state, day, store)
             progress.refits.append(day)
         assert state.baseline is not None
-        detector = SpikeDetector(self.config, self.expectation(state.baseline))
+        if self._blend is None or self._blend[0] is not state.baseline:
+            self._blend = (state.baseline, self.expectation(state.baseline))
+        detector = SpikeDetector(self.config, self._blend[1])
         touched = {k for k in touched if self.config.for_category(k.category).spike_prone}
-        keys = sorted(touched | set(state.book.live_keys()))
+        live = set(state.book.live_keys())
+        keys = sorted(touched | live)
         decisions = []
         for key in keys:
             starts = detector.span_starts(key, now)
-            at = touched_at if key in touched else None
+            if key not in touched:
+                # A live key this message did not touch: the same window gives the same decision.
+                decisions.append(self.quiet.evaluate(detector, key, store.buckets(key, starts[0]), now))
+                continue
+            at = touched_at
             # A district judged on a report names the report's street: its counts tell whether the
             # window's reports lie in two or more places (the floor's spread route, `judge_spread`).
             street = None if at is None or key.is_street else _touched_street(key, touched)
@@ -364,6 +375,7 @@ class SpikeEngine:
                 detector.evaluate(key, store.buckets(key, starts[0]), now, touched_at=at, street_counts=street_counts)
             )
         actions = state.book.step(now, decisions, silences)
+        self.quiet.forget(state.book.live_keys())
         for action in actions:
             if isinstance(action, Resolve) or (isinstance(action, Suppress) and action.kind == "resolve"):
                 i = action.incident

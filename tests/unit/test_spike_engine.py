@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pytest
 
 from consumers.spikes.baseline import BaselineModel
-from consumers.spikes.detector import IncidentKey, bucket_start
+from consumers.spikes.detector import BucketCount, Decision, IncidentKey, QuietMemo, SpikeDetector, bucket_start
 from consumers.spikes.engine import (
     EngineState,
     MemoryCounts,
@@ -97,6 +97,30 @@ def test_any_batching_and_any_order_within_a_batch_give_the_same_alerts(scenario
             actions += e.process(state, batch, store)
             i += size
         assert summary(actions) == reference
+
+
+class _Forgetful(QuietMemo):
+    """Judges every live key again on every step: what the engine did before the memo."""
+
+    def evaluate(
+        self, detector: SpikeDetector, key: IncidentKey, counts: Mapping[dt.datetime, BucketCount], at: dt.datetime
+    ) -> Decision:
+        return detector.evaluate(key, counts, at)
+
+
+def test_a_live_key_no_message_touched_is_decided_as_if_judged_again(scenario: list[Observation]) -> None:
+    remembering, forgetful = engine(), engine()
+    forgetful.quiet = _Forgetful()
+    outcomes = []
+    for e in (remembering, forgetful):
+        state, store = EngineState.new(CONFIG), MemoryCounts()
+        actions: list[Action] = []
+        for o in sorted(scenario, key=lambda o: (o.at, o.message_id)):
+            actions += e.process(state, [o], store)
+        outcomes.append((actions, state.to_dict()))
+    assert remembering.quiet.hits > 0
+    assert outcomes[0] == outcomes[1]
+    assert any(isinstance(a, Resolve) for a in outcomes[0][0])
 
 
 def test_state_round_trips_through_plain_data_mid_stream(scenario: list[Observation]) -> None:
