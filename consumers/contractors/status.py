@@ -131,6 +131,13 @@ class StatusService:
         outgoing: list[Outgoing] = []
         if change.status == "rejected" and order.assignee != TRIAGE:
             outgoing.extend(await self._reroute_to_triage(session, report, order, change, now, message_id))
+            if order.kind == INCIDENT_KIND:
+                # The incident order stood for every report folded into it: each goes back to triage with its own
+                # order (deterministic ids: once each, whatever the replays), not only the one it was anchored on.
+                for report_id in await linked_reports(session, order.work_order_id):
+                    linked = await session.get(Report, report_id)
+                    if linked is not None and linked.report_id != report.report_id:
+                        outgoing.extend(await self._reroute_to_triage(session, linked, order, change, now, message_id))
         closed = False
         if change.status in ("done", "rejected") and not outgoing:
             closed = await self._close_report_if_finished(session, report, now)

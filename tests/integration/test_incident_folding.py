@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from consumers.contractors.rules import Sender
+from consumers.domain.catalogue import TRIAGE
 from consumers.router.folding import incident_order_id
 from consumers.router.tables import IncidentLink, IncidentOrder, Report, WorkOrder
 from contracts import ReportFiled, SpikeDetected, SpikeResolved, WorkOrderStatus, WorkOrderStatusChanged
@@ -326,3 +327,54 @@ async def test_two_router_replicas_give_one_incident_order(
     assert {o.status for o in orders if o.kind == "report"} <= {"merged"}
     incident_messages = [b for b in queued.bodies if b.get("incident") and b["work_order_id"] == io]
     assert len(incident_messages) == 1
+
+
+async def test_a_rejected_incident_order_gives_every_folded_report_its_own_triage_order_once(
+    clean_broker: str, postgres_url: str, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    db = Db(postgres_url)
+    s = settings(clean_broker, postgres_url, tmp_path)
+    hub = await started(s, "router")
+    before = [report(run, i, minute=3 * i) for i in range(3)]  # merged at the detection
+    after = [report(run, i, minute=30 + i) for i in range(3, 8)]  # folded live
+    everyone = [r.report_id for r in before + after]
+    io = incident_order_id(f"inc-{run}", "waste_company")
+    try:
+        async with CitySystem(clean_broker) as city:
+            await publish(city, *before)
+            await until(lambda: db.routed(before), "routed")
+            await publish(city, detected(run))
+            await until(lambda: db.count(IncidentOrder, IncidentOrder.work_order_id == io), "the incident order")
+            await publish(city, *after)
+            await until(lambda: db.routed(after), "routed")
+        drained = await drain_queue(clean_broker, workorder_queue_name(TRIAGE), settle=0.5)
+        assert not [b for b in drained.bodies if b.get("report_id") in everyone]
+        service = build_status_service(hub)
+        batcher = TransactionBatcher("status", hub.sessions)
+        staff = Sender.staff("test", "waste_company")
+
+        async def reject(key: str) -> None:
+            body = WorkOrderStatusChanged(
+                work_order_id=io,
+                assignee="waste_company",
+                status=WorkOrderStatus.REJECTED,
+                reason="Geen ophaling voorzien in deze straten",
+                changed_at=START + dt.timedelta(hours=2),
+            )
+            await batcher.submit(key, lambda session: service.apply(session, body, key, staff))
+
+        await reject(f"{run}-reject")
+        await reject(f"{run}-reject-again")  # the same rejection under another message id: nothing new
+        await batcher.stop()
+        queued = await drain_queue(clean_broker, workorder_queue_name(TRIAGE), expect=len(everyone), settle=1.0)
+        orders = await db.orders(everyone)
+    finally:
+        await hub.stop()
+        await db.engine.dispose()
+    triage = [o for o in orders if o.assignee == TRIAGE]
+    assert sorted(o.report_id for o in triage) == sorted(everyone), "each folded report its own order, once"
+    assert {o.status for o in triage} == {"issued"}
+    sent = sorted(b["report_id"] for b in queued.bodies if b.get("report_id") in everyone)
+    assert sent == sorted(everyone), "each triage order delivered once"
+    assert all("Geweigerd" in b["description"] for b in queued.bodies if b.get("report_id") in everyone)
