@@ -167,12 +167,17 @@ async def main(out: Path) -> int:
                 manager = await (
                     await browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-BE")
                 ).new_page()
+                await photograph(manager, world.base, out, {"login": "/console/login"})
                 await login(manager, world.base, "management")
                 await photograph(
                     manager,
                     world.base,
                     out,
-                    {"management": "/console/management/", "management-week": f"/console/management/?{week}"},
+                    {
+                        "home": "/console/",
+                        "management": "/console/management/",
+                        "management-week": f"/console/management/?{week}",
+                    },
                 )
                 await browser.close()
     return 0
