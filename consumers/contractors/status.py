@@ -32,7 +32,7 @@ from consumers.router.incidents import linked_reports, open_incident_order_of
 from consumers.router.rules import RoutingDecision
 from consumers.router.stored import report_filed
 from consumers.router.tables import INCIDENT_KIND, Report, WorkOrder
-from consumers.router.workorders import build_work_orders
+from consumers.router.workorders import build_work_orders, insert_work_order
 from contracts import (
     ReportFiled,
     WorkOrderEscalated,
@@ -233,23 +233,7 @@ class StatusService:
                 "due_date": self.calendar.due_date(min(change.changed_at, now), triage.sla_working_days),
             }
         )
-        inserted = await session.execute(
-            insert_ignore(session, WorkOrder)
-            .values(
-                work_order_id=triage.work_order_id,
-                report_id=triage.report_id,
-                assignee=TRIAGE,
-                category=triage.category,
-                status="issued",
-                issued_at=now,
-                due_date=triage.due_date,
-                rule_id=triage.rule_id,
-                includes_contact=triage.reporter is not None,
-                updated_at=now,
-            )
-            .returning(WorkOrder.work_order_id)
-        )
-        if inserted.scalar_one_or_none() is None:
+        if not await insert_work_order(session, triage, now=now):
             log.info("report already has a triage work order", extra={"work_order_id": triage.work_order_id})
             return []
         return [

@@ -14,8 +14,8 @@ from consumers.domain.catalogue import TRIAGE, Catalogue
 from consumers.domain.places import Placed, PlaceFinder, place_report
 from consumers.router.incidents import IncidentFolding, keys_of
 from consumers.router.rules import RoutingDecision, RuleSet
-from consumers.router.tables import REPORT_KIND, Report, WorkOrder
-from consumers.router.workorders import OUTSIDE_CITY_RULE_ID, build_work_orders
+from consumers.router.tables import Report, WorkOrder
+from consumers.router.workorders import OUTSIDE_CITY_RULE_ID, build_work_orders, work_order_row
 from contracts import ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued
 from infra.batcher import deferred
 from infra.clock import utcnow
@@ -138,22 +138,7 @@ class _Routed:
         self.orders = {k: v for k, v in self.orders.items() if v[0].report_id in new_reports}
         if not self.orders:
             return outgoing
-        rows = [
-            {
-                "work_order_id": order.work_order_id,
-                "report_id": order.report_id,
-                "assignee": order.assignee,
-                "category": order.category,
-                "status": "issued",
-                "issued_at": order.issued_at,
-                "due_date": order.due_date,
-                "rule_id": order.rule_id,
-                "includes_contact": order.reporter is not None,
-                "updated_at": now,
-                "kind": REPORT_KIND,
-            }
-            for order, _message_id, now in self.orders.values()
-        ]
+        rows = [work_order_row(order, now=now) for order, _message_id, now in self.orders.values()]
         stmt = insert_ignore(session, WorkOrder).returning(WorkOrder.__table__.c.work_order_id)
         new = set((await session.execute(stmt, rows)).scalars())
         return outgoing + [

@@ -41,7 +41,7 @@ from consumers.router.tables import (
     RouterIncident,
     WorkOrder,
 )
-from consumers.router.workorders import build_work_orders
+from consumers.router.workorders import build_work_orders, insert_work_order
 from contracts import (
     IncidentOrderDetails,
     IncidentOrderUpdated,
@@ -343,24 +343,7 @@ class IncidentFolding:
             category_known=report.category_known,
         )
         (order,) = build_work_orders(filed, decision, self.catalogue, self.calendar, now, report.rules_version)
-        inserted = await session.execute(
-            insert_ignore(session, WorkOrder)
-            .values(
-                work_order_id=order.work_order_id,
-                report_id=order.report_id,
-                assignee=assignee,
-                category=order.category,
-                status="issued",
-                issued_at=now,
-                due_date=order.due_date,
-                rule_id=order.rule_id,
-                includes_contact=order.reporter is not None,
-                updated_at=now,
-                kind=REPORT_KIND,
-            )
-            .returning(WorkOrder.work_order_id)
-        )
-        if inserted.scalar_one_or_none() is None:
+        if not await insert_work_order(session, order, now=now):
             return []
         return [_issued(order, now)]
 
@@ -522,24 +505,7 @@ class IncidentFolding:
                 "incident": details,
             }
         )
-        inserted = await session.execute(
-            insert_ignore(session, WorkOrder)
-            .values(
-                work_order_id=io,
-                report_id=anchor_id,
-                assignee=assignee,
-                category=order.category,
-                status="issued",
-                issued_at=now,
-                due_date=order.due_date,
-                rule_id=order.rule_id,
-                includes_contact=False,
-                updated_at=now,
-                kind=INCIDENT_KIND,
-            )
-            .returning(WorkOrder.work_order_id)
-        )
-        if inserted.scalar_one_or_none() is None:
+        if not await insert_work_order(session, order, now=now, kind=INCIDENT_KIND):
             return None
         return _issued(order, now)
 

@@ -1,17 +1,23 @@
-"""From a routing decision to work orders: one per assignee, with a due date and only the data it may see."""
+"""From a routing decision to work orders: one per assignee, with a due date and only the data it may see; and an
+issued order's row in `work_orders` (`work_order_row`, `insert_work_order`), the one place that writes it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import FALLBACK_CATEGORY, Assignee, Catalogue
 from consumers.router.masking import REDACTED, mask_contact_data
 from consumers.router.rules import RoutingDecision
+from consumers.router.tables import REPORT_KIND, WorkOrder
 from contracts.base import ReporterContact
 from contracts.reports import ReportFiled
 from contracts.workorders import WorkOrderIssued
+from infra.db.dialect import insert_ignore
 
 OUTSIDE_CITY_RULE_ID = "outside-city"
 """Rule id of decisions for reports that could not be placed in a district (a point outside the city)."""
@@ -19,7 +25,15 @@ OUTSIDE_CITY_RULE_ID = "outside-city"
 # Fixed for ever: changing it would give every existing work order a new id and break deduplication.
 WORK_ORDER_NAMESPACE = uuid.UUID("7d1c52a4-4f0b-5d7e-9a38-3c6a2f1b8e90")
 
-__all__ = ["REDACTED", "build_work_orders", "contact_for", "description_for", "work_order_id"]
+__all__ = [
+    "REDACTED",
+    "build_work_orders",
+    "contact_for",
+    "description_for",
+    "insert_work_order",
+    "work_order_id",
+    "work_order_row",
+]
 
 
 def work_order_id(report_id: str, assignee: str) -> str:
@@ -127,3 +141,30 @@ def build_work_orders(
             )
         )
     return orders
+
+
+def work_order_row(order: WorkOrderIssued, *, now: dt.datetime, kind: str = REPORT_KIND) -> dict[str, Any]:
+    """The `work_orders` row of a newly issued order; `includes_contact` says whether it carries the reporter's
+    contact data (what an erasure must reach)."""
+    return {
+        "work_order_id": order.work_order_id,
+        "report_id": order.report_id,
+        "assignee": order.assignee,
+        "category": order.category,
+        "status": "issued",
+        "issued_at": order.issued_at,
+        "due_date": order.due_date,
+        "rule_id": order.rule_id,
+        "includes_contact": order.reporter is not None,
+        "updated_at": now,
+        "kind": kind,
+    }
+
+
+async def insert_work_order(
+    session: AsyncSession, order: WorkOrderIssued, *, now: dt.datetime, kind: str = REPORT_KIND
+) -> bool:
+    """Insert one issued order's row unless its id or (report, assignee, kind) is there; whether it was inserted."""
+    stmt = insert_ignore(session, WorkOrder).values(**work_order_row(order, now=now, kind=kind))
+    inserted = await session.execute(stmt.returning(WorkOrder.work_order_id))
+    return inserted.scalar_one_or_none() is not None
