@@ -8,8 +8,9 @@ claim due rows under a lease, send them and record the outcome. The pieces here 
 * `ScheduledRow`: the columns of a row to send (the two tables stay two tables, with these columns in common);
 * `claim_due`: the lease claim, so that each due row is sent by one replica at a time;
 * `poll`: the loop that runs rounds, sleeps when there was nothing to send, and backs off when a round fails;
-* `RetrySchedule.next_delay`: the one retry computation (a schedule of delays, jitter that only lengthens a
-  delay, a `Retry-After` that may lengthen it up to a cap); each sender keeps its own figures.
+* `RetrySchedule`: the one retry computation (a schedule of delays, jitter that only lengthens a delay, a
+  `Retry-After` that may lengthen it up to a cap) and the one way a row's columns follow from an attempt
+  (`attempt_values`); each sender keeps its own figures (`DeliveryConfig.retry`, `NotifierConfig.retry`).
 * results per channel: an HTTP send (webhook, chat) gives an `AttemptResult` with its HTTP status; an e-mail
   gives a `MailResult`, which has no HTTP status (an SMTP "250 OK" is not an HTTP 2xx and is never stored as one).
 * `Channel`: webhook, e-mail and chat, each `send` answering with its channel's result type;
@@ -40,6 +41,9 @@ from infra.webhooks import AttemptResult
 
 log = logging.getLogger(__name__)
 
+# The states of a row: to send (again), sent, given up after its schedule.
+PENDING, DELIVERED, EXHAUSTED = "pending", "delivered", "exhausted"
+
 
 @dataclass(frozen=True)
 class RetrySchedule:
@@ -58,12 +62,50 @@ class RetrySchedule:
         whole schedule still spans what it says; a `Retry-After` longer than the scheduled delay wins, capped so a
         bogus header cannot park a row for long.
         """
+        if attempts_done < 1:
+            raise ValueError("attempts_done counts the attempts made: at least 1")
         if attempts_done > len(self.delays_s):
             return None
         delay = self.delays_s[attempts_done - 1] * (1.0 + self.jitter * (rng or random).random())
         if retry_after_s is not None:
             delay = max(delay, min(retry_after_s, self.max_retry_after_s))
         return delay
+
+    def attempt_values(
+        self,
+        attempts_before: int,
+        result: Result,
+        at: dt.datetime,
+        *,
+        rng: random.Random | None = None,
+        hold: bool = False,
+    ) -> dict[str, object]:
+        """A row's columns after one more attempt, made at `at` with `result` (the same keys whatever the outcome,
+        so a round's rows go out as one executemany): delivered; or pending, due after the schedule's next
+        delay; or exhausted when the schedule is used up.
+
+        `hold`: the failure is not the row's (its endpoint answered 410 Gone): it stays pending, due at once, and
+        waits with the endpoint's other rows, its schedule not consumed.
+        """
+        attempts = attempts_before + 1
+        values: dict[str, object] = {
+            "attempts": attempts,
+            "last_attempt_at": at,
+            "last_status": result.status,
+            "state": PENDING,
+            "delivered_at": None,
+            "last_error": result.error,
+            "next_attempt_at": at,
+        }
+        if result.ok:
+            values |= {"state": DELIVERED, "delivered_at": at, "last_error": None}
+        elif not hold:
+            delay = self.next_delay(attempts, retry_after_s=result.retry_after_s, rng=rng)
+            if delay is None:
+                values["state"] = EXHAUSTED
+            else:
+                values["next_attempt_at"] = at + dt.timedelta(seconds=delay)
+        return values
 
 
 class Result(Protocol):
@@ -144,10 +186,6 @@ class ScheduledRow:
     delivered_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
-
-
-# The states of a row: to send (again), sent, given up after its schedule.
-PENDING, DELIVERED, EXHAUSTED = "pending", "delivered", "exhausted"
 
 
 async def claim_due(

@@ -38,7 +38,7 @@ from consumers.contractors.rules import (
     OPEN_STATUSES,
     Circuit,
     circuit_state,
-    next_delay,
+    delivery_retry,
     reminder_channel,
     reminder_due,
 )
@@ -52,12 +52,12 @@ from infra.db.dialect import insert_ignore
 from infra.mailer import Mailer
 from infra.outbox import Outgoing
 from infra.sending import (
-    DELIVERED,
     EXHAUSTED,
     PENDING,
     Channel,
     EmailChannel,
     Result,
+    RetrySchedule,
     Send,
     WebhookChannel,
     claim_due,
@@ -279,6 +279,10 @@ class DeliveryConfig:
     @property
     def lease(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.lease_s or max(60.0, 4 * self.timeout_s))
+
+    @property
+    def retry(self) -> RetrySchedule:
+        return delivery_retry(self.schedule_s)
 
 
 @dataclass(frozen=True)
@@ -558,30 +562,15 @@ class DeliveryWorker:
         """
         rows: list[dict[str, object]] = []
         for row, result, at in done:
-            attempts = row.attempts + 1
-            values: dict[str, object] = {
-                "id": row.id,
-                "attempts": attempts,
-                "last_attempt_at": at,
-                "last_status": result.status,
-                "state": PENDING,
-                "delivered_at": None,
-                "last_error": result.error,
-                "next_attempt_at": at,
-            }
-            if result.ok:
-                values |= {"state": DELIVERED, "delivered_at": at}
-            elif result.gone:
-                # Not this delivery's fault: it waits, with the others, until the endpoint is enabled again.
+            # A 410 is not this delivery's fault: it waits, with the others, until the endpoint is enabled again.
+            values = self.config.retry.attempt_values(row.attempts, result, at, rng=self._rng, hold=result.gone)
+            if result.gone:
                 values["last_error"] = "410 Gone: endpoint disabled"
-            else:
-                delay = next_delay(attempts, self.config.schedule_s, retry_after_s=result.retry_after_s, rng=self._rng)
-                if delay is None:
-                    values["state"] = EXHAUSTED
-                    log.error("delivery %s to %s exhausted after %d attempts", row.delivery_id, endpoint.code, attempts)
-                else:
-                    values["next_attempt_at"] = at + dt.timedelta(seconds=delay)
-            rows.append(values)
+            elif values["state"] == EXHAUSTED:
+                log.error(
+                    "delivery %s to %s exhausted after %d attempts", row.delivery_id, endpoint.code, row.attempts + 1
+                )
+            rows.append({"id": row.id} | values)
         ep = DeliveryEndpoint.__table__.c
         where = ep.assignee == endpoint.code
         outcomes = state.outcomes

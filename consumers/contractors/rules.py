@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -230,27 +229,14 @@ def ack_deadline(issued_at: dt.datetime, assignee: Assignee) -> dt.datetime:
 
 # --- deliveries ----------------------------------------------------------------------------------------------------
 
-MAX_RETRY_AFTER_S = 24 * 3600.0
-JITTER = 0.2
+# A contractor's endpoint may be down for a night: up to 20 % jitter, and a `Retry-After` honoured up to a day.
+DELIVERY_JITTER = 0.2
+DELIVERY_MAX_RETRY_AFTER_S = 24 * 3600.0
 
 
-def next_delay(
-    attempts_done: int,
-    schedule: Sequence[float],
-    *,
-    retry_after_s: float | None = None,
-    rng: random.Random | None = None,
-) -> float | None:
-    """Seconds until the next attempt after `attempts_done` failed attempts; None when the schedule is exhausted.
-
-    The jitter only lengthens a delay (up to +20 %), so the whole schedule still spans what it says; a
-    `Retry-After` longer than the scheduled delay wins (capped at a day).
-    """
-    if attempts_done < 1:
-        return 0.0
-    return RetrySchedule(schedule, jitter=JITTER, max_retry_after_s=MAX_RETRY_AFTER_S).next_delay(
-        attempts_done, retry_after_s=retry_after_s, rng=rng
-    )
+def delivery_retry(schedule_s: Sequence[float]) -> RetrySchedule:
+    """The retry schedule of webhook and e-mail deliveries (`contractors.delivery_schedule_s`)."""
+    return RetrySchedule(schedule_s, jitter=DELIVERY_JITTER, max_retry_after_s=DELIVERY_MAX_RETRY_AFTER_S)
 
 
 class Circuit(StrEnum):

@@ -33,7 +33,6 @@ from infra.chat import ChatFormat, ChatWebhookSender, adaptive_card_body, chat_b
 from infra.clock import utcnow
 from infra.mailer import Mailer
 from infra.sending import (
-    DELIVERED,
     EXHAUSTED,
     Channel,
     ChatChannel,
@@ -51,20 +50,10 @@ log = logging.getLogger(__name__)
 _ALERT = TypeAdapter(SpikeDetected | SpikeResolved)
 
 
-def next_delay(
-    attempts: int, schedule_s: Sequence[float], *, retry_after_s: float | None = None, rng: random.Random
-) -> float | None:
-    """Seconds until attempt `attempts + 1`, or None when the schedule is used up.
-
-    Up to 10 % jitter spreads the retries of many alerts that failed together (the chat was down); a
-    `Retry-After` longer than the schedule's delay wins, capped at an hour so a bogus header cannot park
-    an alert for days.
-    """
-    if attempts < 1:
-        raise ValueError("attempts counts the attempts made: at least 1")
-    return RetrySchedule(schedule_s, jitter=0.1, max_retry_after_s=3600.0).next_delay(
-        attempts, retry_after_s=retry_after_s, rng=rng
-    )
+# Up to 10 % jitter spreads the retries of many alerts that failed together (the chat was down); a `Retry-After` is
+# honoured up to an hour, so a bogus header cannot park an alert for days.
+ALERT_JITTER = 0.1
+ALERT_MAX_RETRY_AFTER_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +68,10 @@ class NotifierConfig:
     # The chat endpoint's body shape; the console's public address, for the incident links (None: no links).
     chat_format: ChatFormat = "text"
     console_url: str | None = None
+
+    @property
+    def retry(self) -> RetrySchedule:
+        return RetrySchedule(self.schedule_s, jitter=ALERT_JITTER, max_retry_after_s=ALERT_MAX_RETRY_AFTER_S)
 
 
 @dataclass(frozen=True)
@@ -211,24 +204,18 @@ class NotifierWorker:
         )
 
     async def _record(self, row: _Claimed, result: Result, now: dt.datetime) -> None:
+        values = self.config.retry.attempt_values(row.attempts, result, now, rng=self._rng)
         attempts = row.attempts + 1
-        values: dict[str, object] = {"attempts": attempts, "last_attempt_at": now, "last_status": result.status}
         if result.ok:
-            values |= {"state": DELIVERED, "delivered_at": now, "last_error": None}
             self.delivered += 1
+        elif values["state"] == EXHAUSTED:
+            log.error(
+                "alert notification exhausted", extra={"notification_id": row.notification_id, "attempts": attempts}
+            )
         else:
-            delay = next_delay(attempts, self.config.schedule_s, retry_after_s=result.retry_after_s, rng=self._rng)
-            values["last_error"] = result.error
-            if delay is None:
-                values["state"] = EXHAUSTED
-                log.error(
-                    "alert notification exhausted", extra={"notification_id": row.notification_id, "attempts": attempts}
-                )
-            else:
-                values["next_attempt_at"] = now + dt.timedelta(seconds=delay)
-                log.warning(
-                    "alert notification failed, retrying",
-                    extra={"notification_id": row.notification_id, "attempt": attempts, "error": result.error},
-                )
+            log.warning(
+                "alert notification failed, retrying",
+                extra={"notification_id": row.notification_id, "attempt": attempts, "error": result.error},
+            )
         async with self._sessions() as session, session.begin():
             await session.execute(update(AlertNotification).where(AlertNotification.id == row.id).values(**values))

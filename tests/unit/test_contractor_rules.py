@@ -16,9 +16,9 @@ from consumers.contractors.rules import (
     Sender,
     Verdict,
     circuit_state,
+    delivery_retry,
     escalation_target,
     judge_transition,
-    next_delay,
     sender_problem,
 )
 from consumers.domain.catalogue import TRIAGE, Catalogue
@@ -148,19 +148,21 @@ def test_escalation_goes_to_the_department_responsible_for_the_contract() -> Non
 
 def test_retry_schedule_grows_spans_more_than_a_day_and_ends() -> None:
     schedule = Settings().contractors.delivery_schedule_s
+    retry = delivery_retry(schedule)
     rng = random.Random(7)
-    assert next_delay(0, schedule) == 0.0
-    delays = [next_delay(n, schedule, rng=rng) for n in range(1, len(schedule) + 1)]
+    with pytest.raises(ValueError, match="at least 1"):
+        retry.next_delay(0)
+    delays = [retry.next_delay(n, rng=rng) for n in range(1, len(schedule) + 1)]
     assert all(d is not None for d in delays)
     for base, delay in zip(schedule, delays, strict=True):
         assert delay is not None
         assert base <= delay <= base * 1.2  # jitter only lengthens: the schedule keeps its span
     assert sum(schedule) >= 24 * 3600
-    assert next_delay(len(schedule) + 1, schedule) is None
+    assert retry.next_delay(len(schedule) + 1) is None
     # Retry-After wins when it is longer, is capped at a day, and never shortens the schedule.
-    assert next_delay(1, schedule, retry_after_s=3600, rng=rng) == 3600
-    assert next_delay(1, schedule, retry_after_s=10**9, rng=rng) == 24 * 3600
-    assert (next_delay(4, schedule, retry_after_s=1, rng=rng) or 0) >= 7200
+    assert retry.next_delay(1, retry_after_s=3600, rng=rng) == 3600
+    assert retry.next_delay(1, retry_after_s=10**9, rng=rng) == 24 * 3600
+    assert (retry.next_delay(4, retry_after_s=1, rng=rng) or 0) >= 7200
 
 
 def test_circuit_breaker_states() -> None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from consumers.notifier import compose
-from consumers.notifier.worker import NotifierConfig, NotifierWorker, next_delay
+from consumers.notifier.worker import NotifierConfig, NotifierWorker
 from contracts import SpikeDetected, SpikeResolved
 from infra.chat import ChatWebhookSender, chat_body
 from infra.sending import Send
@@ -151,13 +151,14 @@ def test_the_chat_format_is_chosen_per_endpoint_in_the_settings(monkeypatch: pyt
 
 def test_retry_schedule_grows_with_jitter_honours_retry_after_and_ends() -> None:
     schedule = [5.0, 30.0, 120.0]
+    retry = NotifierConfig(schedule_s=schedule).retry
     rng = random.Random(1)
-    delays = [next_delay(n, schedule, rng=rng) for n in (1, 2, 3)]
+    delays = [retry.next_delay(n, rng=rng) for n in (1, 2, 3)]
     for delay, base in zip(delays, schedule, strict=True):
         assert delay is not None
         assert base <= delay <= base * 1.1
-    assert next_delay(4, schedule, rng=rng) is None
-    assert next_delay(1, schedule, retry_after_s=600, rng=rng) == 600
-    assert next_delay(1, schedule, retry_after_s=10**6, rng=rng) == 3600  # a bogus header parks nothing for days
+    assert retry.next_delay(4, rng=rng) is None
+    assert retry.next_delay(1, retry_after_s=600, rng=rng) == 600
+    assert retry.next_delay(1, retry_after_s=10**6, rng=rng) == 3600  # a bogus header parks nothing for days
     with pytest.raises(ValueError, match="at least 1"):
-        next_delay(0, schedule, rng=rng)
+        retry.next_delay(0, rng=rng)
