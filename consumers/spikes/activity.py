@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 
 from consumers.spikes.config import CategorySettings
-from consumers.spikes.detector import Decision
+from consumers.spikes.detector import Decision, poisson_sf, recent_bucket_count
 
 
 def last_contact(decisions: Iterable[Decision]) -> dt.datetime | None:
@@ -42,20 +43,22 @@ def is_quiet(decision: Decision | None, min_count: int, significance: float) -> 
     return decision.observed < min_count or decision.p_value >= significance**0.5
 
 
-# A contact keeps an incident alive only when it is not alone: the incident's recent buckets (this long,
-# plus the contact's own) hold another one. A busy district's ordinary contacts, one by one, do not.
-RECENT = dt.timedelta(minutes=30)
-
-
 def keeps_alive(decision: Decision, settings: CategorySettings) -> bool:
-    """A contact keeps its incident alive when a window no longer than the main one spikes with it, and it is
-    not alone. The slow window holds a burst for hours after it ended: a busy district's ordinary contacts in
-    those hours must not hold the incident open (nor, on a decision without windows, a unit test's stub).
+    """A contact keeps its incident alive when a window no longer than the main one spikes with it, and its
+    recent buckets (`detector.recent_bucket_count`: its own and the half hour before) are unusual too: they hold
+    another contact, and that count is at least half-way to significant against the baseline of those buckets
+    (P[X >= recent | recent expected] < sqrt(significance), the hysteresis of `is_quiet`).
+
+    The windows hold a burst for hours after it ended: a busy district's ordinary contacts in those hours must
+    not hold the incident open. One contact alone is not enough, nor are two where two are usual (a district's
+    collection day: the benchmark's late resolutions), nor, on a decision without windows, a unit test's stub.
     """
-    if decision.touched_at is None or not decision.buckets:
+    if decision.touched_at is None or not decision.buckets or decision.recent_expected is None:
         return False
     if decision.spiking_windows and min(decision.spiking_windows) > settings.window_minutes:
         return False
-    size = decision.buckets[-1].start - decision.buckets[-2].start if len(decision.buckets) > 1 else RECENT
-    n = 1 + int(RECENT / size)
-    return sum(b.observed for b in decision.buckets[-n:]) >= 2
+    recent = sum(b.observed for b in decision.buckets[-recent_bucket_count(settings.bucket_minutes) :])
+    if recent < 2:
+        return False
+    significance = settings.street_significance if decision.key.is_street else settings.significance
+    return poisson_sf(recent, decision.recent_expected) < math.sqrt(significance)

@@ -279,6 +279,15 @@ def poisson_sf(k: int, mu: float) -> float:
 # --------------------------------------------------------------------------------------------------
 # Decisions
 
+# A decision's recent buckets: the bucket of its moment and the ones this long before it, what
+# `activity.keeps_alive` judges a contact's company by.
+RECENT_MINUTES = 30
+
+
+def recent_bucket_count(bucket_minutes: int) -> int:
+    """How many buckets, the newest one included, a decision's recent buckets are."""
+    return 1 + RECENT_MINUTES // bucket_minutes
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -301,6 +310,8 @@ class Decision:
     touched_at: dt.datetime | None = None
     # The windows (minutes) that spiked, shortest first: a slow window alone keeps no incident alive.
     spiking_windows: tuple[int, ...] = ()
+    # The baseline's expected count over the recent buckets (`recent_bucket_count`); None: not judged (a stub).
+    recent_expected: float | None = None
 
     @property
     def onset(self) -> dt.datetime | None:
@@ -435,6 +446,7 @@ class SpikeDetector:
             ):
                 best = candidate
         assert best is not None  # windows is never empty
+        recent_expected = self.baseline.expected_buckets(key, starts[-recent_bucket_count(b) :], b)
         is_spike, p_value, reason, window, observed, calls, reports, expected = best
         if not settings.spike_prone:
             is_spike, reason, spiking = False, f"category not spike-prone ({reason})", []
@@ -452,6 +464,7 @@ class SpikeDetector:
             buckets=tuple(span),
             touched_at=touched_at,
             spiking_windows=tuple(spiking),
+            recent_expected=recent_expected,
         )
 
 

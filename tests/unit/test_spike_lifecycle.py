@@ -215,6 +215,31 @@ def test_no_resolve_while_counts_stay_high_without_being_significant(config: Spi
     assert len(resolved) == 1
 
 
+def test_a_busy_districts_ordinary_contacts_do_not_hold_an_incident_open(config: SpikeConfig) -> None:
+    # A district's collection day: a contact every 15 minutes is its ordinary traffic. A missed round brings
+    # thirty calls in ten minutes; for two hours after it, while the burst still fills the window, the district's
+    # ordinary contacts come two in half an hour: as many as its baseline expects, so none of them is the
+    # incident's and its quiet period runs from the burst's last call.
+    district = "Sint-Truiden"
+    h = Harness(config, KeyedBaseline(overrides={IncidentKey(WASTE, district): 1.0}))
+    start = local(2021, 3, 15, 9, 0)
+    last = burst(h, start, 30, 20 * dt.timedelta(seconds=1), district=district)
+    assert len(h.of(Fire)) == 1
+    ordinary = [start + m * MINUTE for m in (50, 55, 85, 90, 110, 115)]
+    for at in ordinary:
+        h.call(at, WASTE, district)
+    spiking_at = h.detector.evaluate(
+        IncidentKey(WASTE, district), h.table.buckets(IncidentKey(WASTE, district)), ordinary[-1]
+    )
+    assert spiking_at.is_spike  # the burst still fills the window when the last ordinary call comes
+    ticks(h, ordinary[-1], hours=6)
+    resolves = h.of(Resolve)
+    assert len(resolves) == 1
+    quiet = dt.timedelta(minutes=config.for_category(WASTE).quiet_minutes)
+    assert resolves[0].incident.last_active_at == last
+    assert resolves[0].incident.resolved_at == last + quiet
+
+
 def test_a_new_incident_after_resolution_gets_a_new_id(config: SpikeConfig) -> None:
     h = Harness(config)
     first = burst(h, local(2021, 3, 15, 9), 8, 5 * MINUTE)
