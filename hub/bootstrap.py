@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from consumers.console.accounts import Accounts
 from consumers.console.auth import Authenticator
-from consumers.contractors.deliveries import DeliveryConfig, DeliveryService, DeliveryWorker
+from consumers.contractors.deliveries import DeliveryConfig, DeliveryWorker
 from consumers.contractors.links_http import link_signer
+from consumers.contractors.scheduling import DeliveryService
 from consumers.contractors.status import StatusService
 from consumers.contractors.subscriber import build_deliveries_router, build_status_router
 from consumers.domain.calendar import CityCalendar

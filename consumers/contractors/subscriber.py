@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from faststream.rabbit import RabbitRouter
 
-from consumers.contractors.deliveries import DeliveryService, DeliveryWorker
+from consumers.contractors.deliveries import DeliveryWorker
 from consumers.contractors.queues import DELIVERIES as DELIVERIES_QUEUES
 from consumers.contractors.queues import STATUS as STATUS_QUEUES
 from consumers.contractors.rules import inbox_key
+from consumers.contractors.scheduling import DeliveryService
 from consumers.contractors.status import StatusService
 from contracts import IncidentOrderUpdated, WorkOrderIssued, WorkOrderStatusChanged
 from infra.batcher import TransactionBatcher

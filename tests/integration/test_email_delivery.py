@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from consumers.contractors.deliveries import DeliveryConfig, DeliveryService, DeliveryWorker
+from consumers.contractors.deliveries import DeliveryConfig, DeliveryWorker
+from consumers.contractors.scheduling import DeliveryService
 from consumers.contractors.tables import Delivery
 from consumers.domain.catalogue import Catalogue
 from contracts import WorkOrderIssued

@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from consumers.contractors.deliveries import REMINDER, DeliveryConfig, DeliveryService, DeliveryWorker
+from consumers.contractors.deliveries import DeliveryConfig, DeliveryWorker
 from consumers.contractors.links import LinkSigner
+from consumers.contractors.scheduling import REMINDER, DeliveryService
 from consumers.contractors.tables import Delivery
 from consumers.domain.catalogue import Catalogue
 from hub.settings import Settings

@@ -21,7 +21,8 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from consumers.contractors.cli import deliveries_enable_cmd, deliveries_replay_cmd
-from consumers.contractors.deliveries import DeliveryConfig, DeliveryService, DeliveryWorker
+from consumers.contractors.deliveries import DeliveryConfig, DeliveryWorker
+from consumers.contractors.scheduling import DeliveryService
 from consumers.contractors.tables import Delivery, DeliveryEndpoint
 from consumers.domain.catalogue import Catalogue
 from contracts import WorkOrderIssued

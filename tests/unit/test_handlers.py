@@ -11,8 +11,8 @@ from unittest.mock import ANY
 
 import pytest
 
-from consumers.contractors.deliveries import DeliveryService
 from consumers.contractors.rules import Sender
+from consumers.contractors.scheduling import DeliveryService
 from consumers.contractors.status import StatusService
 from consumers.notifier.handler import NotifierService
 from consumers.router.handler import RoutingService
