@@ -30,7 +30,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from consumers.contractors.tables import WorkOrderEvent
 from consumers.domain.calendar import CityCalendar
-from consumers.router.incidents import folding_figures
+from consumers.router.incident_records import folding_figures
 from consumers.router.tables import Report, WorkOrder
 from consumers.spikes.actions import publish_broadcast
 from consumers.spikes.tables import Alert

@@ -4,7 +4,8 @@ For contractors without a broker connection. The request is signed like the hub'
 the endpoint's own secrets, timestamp within 5 minutes); its body is a `WorkOrderStatusChanged`. It goes
 through the same StatusService as the broker path, in an inbox-guarded transaction keyed by `webhook-id`
 (consumer `status`), so a retried callback is applied once. Answers: 200 applied or duplicate; 401 bad or
-missing signature; 411 no Content-Length; 413 body over 64 KiB; 422 not a valid status update; 409 refused
+missing signature (`not_applied` with the reason when the order was merged into an incident order after the
+contractor got it: recorded in its history, progress is followed on the incident order); 411 no Content-Length; 413 body over 64 KiB; 422 not a valid status update; 409 refused
 (impossible change, unknown or another's work order), with a copy in `hub.status.dlq` like a refused broker
 message; 503 try again later.
 
@@ -24,9 +25,11 @@ import aio_pika
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from consumers.contractors.rules import Sender, inbox_key
 from consumers.contractors.status import StatusService
+from consumers.router.incident_records import merged_into
 from contracts import WorkOrderStatusChanged
 from infra.amqp import SharedConnection
 from infra.batcher import TransactionBatcher
@@ -37,6 +40,7 @@ from infra.http.body import BodyTooLarge, LengthRequired, announced_length, read
 from infra.http.deps import service
 from infra.http.errors import error_response, responses
 from infra.http.openapi import request_body
+from infra.outbox import Outgoing
 from infra.topology import CITY_EVENTS, DEAD_LETTER_EXCHANGE, consumer_queue_name
 from infra.webhooks import HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookVerificationError, verify
 
@@ -99,10 +103,16 @@ class StatusCallbacks:
             return error_response(422, describe(exc))
         sender = Sender.http(assignee)
         key = inbox_key(sender, message_id)  # the same deduplication as the broker path: per sender, body hashed
+        merged: list[str] = []
+
+        async def go(session: AsyncSession) -> list[Outgoing]:
+            outgoing = await self.service.apply(session, change, key, sender)
+            if not outgoing and (into := await merged_into(session, change.work_order_id)) is not None:
+                merged[:] = [into]  # a retried transaction sets it again
+            return outgoing
+
         try:
-            applied = await self._batcher.submit(
-                key, lambda session: self.service.apply(session, change, key, sender), body=body
-            )
+            applied = await self._batcher.submit(key, go, body=body)
         except PermanentError as exc:
             reason = describe(exc)
             await self._dead_letter(body, message_id, reason, type(exc).__name__)
@@ -112,7 +122,16 @@ class StatusCallbacks:
             if not is_transient(exc):
                 raise
             return error_response(503, "temporarily unavailable", headers={"Retry-After": "30"})
-        answer = CallbackAnswer(status="applied" if applied else "duplicate", webhook_id=message_id)
+        if applied and merged:
+            # Crossed the hub's merge: recorded in the order's history, not applied, and not an error.
+            answer = CallbackAnswer(
+                status="not_applied",
+                webhook_id=message_id,
+                detail=f"work order {change.work_order_id} was merged into incident order {merged[0]}: recorded, "
+                f"not applied; report progress on {merged[0]}",
+            )
+        else:
+            answer = CallbackAnswer(status="applied" if applied else "duplicate", webhook_id=message_id)
         return JSONResponse(answer.model_dump())
 
     async def _dead_letter(self, body: bytes, message_id: str, reason: str, error_class: str) -> None:
@@ -149,8 +168,9 @@ class StatusCallbacks:
 
 
 class CallbackAnswer(BaseModel):
-    status: str
+    status: str  # applied | duplicate | not_applied (the order was merged into an incident order meanwhile)
     webhook_id: str
+    detail: str | None = None
 
 
 Callbacks = Annotated[StatusCallbacks, Depends(service(StatusCallbacks))]

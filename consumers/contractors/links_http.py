@@ -6,7 +6,8 @@ Opening a link (GET) shows a confirmation page and changes nothing: mail scanner
 message id is the link and the form's values: a second click is a duplicate), the history saying
 `email-link:<assignee>`. A link works only while signed with one of the assignee's secrets, before its expiry,
 and for a step the order may still take. Answers: 200 the page, or the change applied; 403 an altered, unknown or
-expired link; 409 the step was taken already or is no longer possible; 422 a missing date or reason; 503.
+expired link; 409 the step was taken already or is no longer possible (an order merged into an incident order
+meanwhile is no error: a page says so, 200); 422 a missing date or reason; 503.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from consumers.contractors.links import LABELS, LinkClaim, LinkError, LinkSigner
 from consumers.contractors.onbehalf import OnBehalf, Outcome, filed_at, find_order
 from consumers.contractors.rules import ALLOWED, Sender
 from consumers.contractors.settings import ContractorsSettings
+from consumers.router.incident_records import merged_into
 from contracts import WorkOrderStatus, WorkOrderStatusChanged
 from infra.clock import utcnow
 from infra.errors import PermanentError, is_transient
@@ -104,6 +106,16 @@ class LinkAnswers:
             order = await find_order(session, claim.work_order_id)
         if order is None or order.assignee != claim.assignee:
             return _page(404, "Onbekende werkbon", f"Werkbon {claim.work_order_id} is niet gekend.")
+        if order.status == "merged":
+            # Merged into an incident order after the e-mail went out: nothing to do on this one, and no error.
+            async with self.sessions() as session:
+                into = await merged_into(session, order.work_order_id)
+            return _page(
+                200,
+                "Opgenomen in een incidentwerkbon",
+                f"Werkbon {order.work_order_id} is samengevoegd met incidentwerkbon {into or ''}: de stad volgt het "
+                "werk daar op. Er is niets veranderd; meld de voortgang op de incidentwerkbon.",
+            )
         current = S(order.status)
         if current == claim.status and current != S.PLANNED:
             return _page(

@@ -28,7 +28,7 @@ from consumers.contractors.rules import (
 from consumers.contractors.tables import WorkOrderEscalation, WorkOrderEvent
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import TRIAGE, Catalogue
-from consumers.router.incidents import linked_reports, open_incident_order_of
+from consumers.router.incident_records import linked_reports, merged_into, open_incident_order_of
 from consumers.router.rules import RoutingDecision
 from consumers.router.stored import report_filed
 from consumers.router.tables import INCIDENT_KIND, Report, WorkOrder
@@ -50,6 +50,8 @@ from infra.topology import CITY_EVENTS, workorder_escalated_routing_key, workord
 log = logging.getLogger(__name__)
 
 ESCALATION_BATCH = 500
+# The history note of an answer to a merged order (recorded, not applied; `StatusService._note_on_merged`).
+NOT_APPLIED = "not applied"
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,8 @@ class StatusService:
             # answer) must not tell a contractor that a report exists, nor whom it went to.
             raise PermanentError(f"unknown work order {change.work_order_id}")
         if order.status == "merged":
-            raise PermanentError(
-                f"work order {change.work_order_id} was merged into an incident order: report progress on that one"
-            )
+            await self._note_on_merged(session, order, change, message_id, sender)
+            return []
         current = WorkOrderStatus(order.status)
         current_planned_for, last_changed_at = await self._last_event(session, order.work_order_id)
         judgement = judge_change(current, change, current_planned_for, last_changed_at)
@@ -175,6 +176,29 @@ class StatusService:
             )
         )
         return outgoing
+
+    async def _note_on_merged(
+        self, session: AsyncSession, order: WorkOrder, change: WorkOrderStatusChanged, message_id: str, sender: Sender
+    ) -> None:
+        """An answer to an order the hub merged into an incident order after the assignee got it (their answer
+        crossed the merge): not an error, and not applied either (the incident order carries the job, and one
+        address done is not the incident done). Recorded in the order's history, where `hub workorders show` and
+        the agents' lookup show it; nothing is published, so the statistics keep the order as merged."""
+        into = await merged_into(session, order.work_order_id)
+        session.add(
+            WorkOrderEvent(
+                work_order_id=order.work_order_id,
+                message_id=message_id,
+                previous_status=order.status,
+                status=order.status,
+                changed_at=change.changed_at.astimezone(dt.UTC),
+                recorded_at=self.clock(),
+                sender=sender.label()[:200],
+                note=f"{NOT_APPLIED}: {change.status.value} reported after the order was merged into incident order "
+                f"{into or '(taken out since)'}; progress is followed on that one",
+            )
+        )
+        log.info("status on a merged work order recorded, not applied", extra={"work_order_id": order.work_order_id})
 
     async def _last_event(self, session: AsyncSession, work_order_id: str) -> tuple[dt.date | None, dt.datetime | None]:
         """The plan date in force (if planned) and the assignee's time of the last applied change."""

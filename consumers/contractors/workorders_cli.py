@@ -137,7 +137,7 @@ def show_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     calendar = _calendar(settings)
 
     async def job(sessions: Any) -> Any:
-        from consumers.router.incidents import linked_reports
+        from consumers.router.incident_records import linked_reports
 
         async with sessions() as session:
             return (

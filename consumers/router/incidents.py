@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consumers.contractors.tables import WorkOrderEvent
@@ -30,6 +30,7 @@ from consumers.domain.catalogue import Catalogue, FoldRule
 from consumers.domain.places import PlaceFinder
 from consumers.router import folding
 from consumers.router.folding import Candidate, Linked, LiveIncident
+from consumers.router.incident_records import OPEN
 from consumers.router.rules import RoutingDecision
 from consumers.router.stored import report_filed
 from consumers.router.tables import (
@@ -58,7 +59,6 @@ from infra.db.locks import lock_all
 from infra.outbox import Outgoing
 from infra.topology import CITY_EVENTS, workorder_routing_key, workorder_updated_routing_key
 
-OPEN = ("issued", "accepted", "planned", "in_progress")
 HUB_SENDER = "hub:incident-folding"
 
 
@@ -561,57 +561,6 @@ class IncidentFolding:
         )
 
 
-async def linked_reports(session: AsyncSession, work_order_id: str) -> list[str]:
-    """The reports an incident order stands for (those staff did not take out)."""
-    lk = IncidentLink.__table__.c
-    rows = await session.execute(
-        select(lk.report_id).where(lk.work_order_id == work_order_id, lk.unfolded_at.is_(None)).distinct()
-    )
-    return sorted(rows.scalars())
-
-
-async def open_incident_order_of(session: AsyncSession, report_id: str) -> str | None:
-    """An open incident order the report is folded into, if any (the report is open while it is)."""
-    lk = IncidentLink.__table__.c
-    w = WorkOrder.__table__.c
-    row = await session.execute(
-        select(w.work_order_id)
-        .select_from(IncidentLink.__table__.join(WorkOrder.__table__, w.work_order_id == lk.work_order_id))
-        .where(lk.report_id == report_id, lk.unfolded_at.is_(None), w.status.in_(OPEN))
-        .limit(1)
-    )
-    return row.scalar_one_or_none()
-
-
-async def folding_figures(session: AsyncSession, report_ids: Sequence[str]) -> dict[str, int]:
-    """What folding did for these reports: reports folded, (report, assignee) links (merged or live), the incident
-    orders they went into and the updates those sent."""
-    lk = IncidentLink.__table__.c
-    links: list[tuple[str, str, str]] = []
-    wanted = sorted(set(report_ids))
-    for i in range(0, len(wanted), 2000):
-        rows = await session.execute(
-            select(lk.report_id, lk.how, lk.work_order_id).where(
-                lk.report_id.in_(wanted[i : i + 2000]), lk.unfolded_at.is_(None)
-            )
-        )
-        links.extend((r, h, w) for r, h, w in rows)
-    orders = sorted({w for _, _, w in links})
-    o = IncidentOrder.__table__.c
-    updates = 0
-    for i in range(0, len(orders), 2000):
-        found = await session.execute(select(func.sum(o.seq)).where(o.work_order_id.in_(orders[i : i + 2000])))
-        updates += int(found.scalar_one() or 0)
-    return {
-        "reports_folded": len({r for r, _, _ in links}),
-        "links": len(links),
-        "merged": sum(1 for _, h, _ in links if h == "merged"),
-        "live": sum(1 for _, h, _ in links if h == "live"),
-        "incident_orders": len(orders),
-        "updates": updates,
-    }
-
-
 def _live(row: RouterIncident, *, resolved_at: dt.datetime | None = None) -> LiveIncident:
     assert row.first_seen_at is not None
     end = resolved_at or (aware(row.resolved_at) if row.resolved_at is not None else None)
@@ -685,4 +634,4 @@ def keys_of(messages: Iterable[SpikeDetected | SpikeResolved]) -> set[tuple[str,
     return {(m.category, m.district) for m in messages}
 
 
-__all__ = ["IncidentFolding", "keys_of", "linked_reports", "lock_name", "open_incident_order_of"]
+__all__ = ["IncidentFolding", "keys_of", "lock_name"]

@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 ISSUED_PREFIX = workorder_routing_key("")
 
 
+# What became of a simulated answer (`SimulatedAssignees._send`).
+APPLIED, NOT_APPLIED, REFUSED = "applied", "not_applied", "refused"
+
+
 @dataclass
 class Tally:
     """What the simulated assignees did: orders seen, steps sent, refused, never sent."""
@@ -56,6 +60,8 @@ class Tally:
     copies: int = 0  # the same work order again (the relay publishes at least once)
     sent: Counter[str] = field(default_factory=Counter)
     refused: int = 0
+    # answers that crossed the hub's merge (sent before the incident order said so): recorded by the hub, not applied
+    crossed: int = 0
     merged: int = 0  # steps not sent: the order was merged into an incident order meanwhile (`merged_work_order_ids`)
     skipped: int = 0  # orders whose assignee has no way to answer (no secret for its channel)
     unanswered: int = 0  # steps after the end of the simulated period (or never planned): left open
@@ -205,25 +211,28 @@ class SimulatedContractors:
             reason=step.reason,
         )
         message_id = f"sim-{due.order.work_order_id}-{step.status.value}"
-        if await self._send(assignee, change, message_id):
-            self.tally.sent[assignee.channel] += 1
-        else:
+        outcome = await self._send(assignee, change, message_id)
+        if outcome == REFUSED:
             self.tally.refused += 1
+        else:
+            self.tally.sent[assignee.channel] += 1
+            self.tally.crossed += outcome == NOT_APPLIED
         if rest:
             heapq.heappush(self._heap, _Due(rest[0].at, next(self._counter), due.order, rest))
             self._wake.set()
 
-    async def _send(self, assignee: Assignee, change: WorkOrderStatusChanged, message_id: str) -> bool:
-        """Send one change by the assignee's channel; False if the hub refused it. Retries what is transient."""
+    async def _send(self, assignee: Assignee, change: WorkOrderStatusChanged, message_id: str) -> str:
+        """Send one change by the assignee's channel: APPLIED, NOT_APPLIED (the order was merged into an incident
+        order meanwhile: the hub recorded it) or REFUSED. Retries what is transient."""
         for attempt in range(8):
             try:
                 if assignee.channel == "webhook":
-                    status = await self._callback(assignee, change, message_id)
+                    status, answer = await self._callback(assignee, change, message_id)
                 elif assignee.channel == "email":
-                    status = await self._link(assignee, change)
+                    status, answer = await self._link(assignee, change)
                 else:
                     await self._publish(change, message_id)
-                    return True
+                    return APPLIED
             except (httpx.TransportError, aio_pika.exceptions.AMQPError, ConnectionError, TimeoutError) as exc:
                 log.warning("simulated answer %s: %s (attempt %d)", message_id, exc, attempt + 1)
                 await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
@@ -233,8 +242,9 @@ class SimulatedContractors:
                 continue
             if status >= 300:
                 log.warning("simulated answer %s refused: HTTP %d", message_id, status)
-            return status < 300
-        return False
+                return REFUSED
+            return answer
+        return REFUSED
 
     async def _publish(self, change: WorkOrderStatusChanged, message_id: str) -> None:
         assert self._exchange is not None
@@ -251,15 +261,16 @@ class SimulatedContractors:
             timeout=30,
         )
 
-    async def _callback(self, assignee: Assignee, change: WorkOrderStatusChanged, message_id: str) -> int:
+    async def _callback(self, assignee: Assignee, change: WorkOrderStatusChanged, message_id: str) -> tuple[int, str]:
         body = change.model_dump_json().encode()
         now = int(dt.datetime.now(dt.UTC).timestamp())
         headers = signed_headers(self.webhook_secrets[assignee.code], message_id, now, body)
         headers["content-type"] = "application/json"
         answer = await self.http.post(f"/contractors/{assignee.code}/workorder-status", content=body, headers=headers)
-        return answer.status_code
+        crossed = answer.status_code == 200 and answer.json().get("status") == "not_applied"
+        return answer.status_code, NOT_APPLIED if crossed else APPLIED
 
-    async def _link(self, assignee: Assignee, change: WorkOrderStatusChanged) -> int:
+    async def _link(self, assignee: Assignee, change: WorkOrderStatusChanged) -> tuple[int, str]:
         assert self.links is not None
         token = self.links.token(change.work_order_id, assignee.code, change.status, dt.datetime.now(dt.UTC))
         form = {"changed_at": change.changed_at.isoformat()}
@@ -269,8 +280,9 @@ class SimulatedContractors:
             form["reason"] = change.reason
         answer = await self.http.post(f"/contractors/links/{token}", data=form)
         if answer.status_code == 409 and "Al gebeurd" in answer.text:
-            return 200  # the same step confirmed again (a retried request): it is applied once
-        return answer.status_code
+            return 200, APPLIED  # the same step confirmed again (a retried request): it is applied once
+        crossed = answer.status_code == 200 and "Opgenomen in een incidentwerkbon" in answer.text
+        return answer.status_code, NOT_APPLIED if crossed else APPLIED
 
     def idle_for(self) -> float:
         return asyncio.get_running_loop().time() - self.last_received
@@ -330,7 +342,7 @@ class SimulatedContractors:
         by = ", ".join(f"{n} by {channel}" for channel, n in sorted(t.sent.items())) or "none"
         return (
             f"simulated assignees: {t.orders} work orders read ({t.copies} copies ignored), {sum(t.sent.values())} answers sent ({by}), "
-            f"{t.refused} refused, {t.merged} dropped as merged into an incident order, {t.unanswered} steps left open at the end, {t.skipped} orders without a channel"
+            f"{t.refused} refused, {t.crossed} to orders merged meanwhile (recorded, not applied), {t.merged} dropped as merged into an incident order, {t.unanswered} steps left open at the end, {t.skipped} orders without a channel"
         )
 
 

@@ -15,20 +15,23 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
+from standardwebhooks.webhooks import Webhook
 
 from consumers.contractors.rules import Sender
+from consumers.contractors.tables import WorkOrderEvent
 from consumers.domain.catalogue import TRIAGE
 from consumers.router.folding import incident_order_id
 from consumers.router.tables import IncidentLink, IncidentOrder, Report, WorkOrder
 from contracts import ReportFiled, SpikeDetected, SpikeResolved, WorkOrderStatus, WorkOrderStatusChanged
 from hub.bootstrap import Hub, build_hub, build_status_service
+from hub.http import create_http_app
 from hub.settings import ContractorsSettings, HubDomainSettings, MetricsSettings, Settings
 from infra import cloudevents
 from infra.batcher import TransactionBatcher
 from infra.db import create_engine, create_session_factory
-from infra.errors import PermanentError
 from infra.topology import workorder_queue_name
 from infra.webhooks import generate_secret
 from tests.contractors_support import Receiver, write_assignees
@@ -286,8 +289,31 @@ async def test_done_on_the_incident_order_closes_every_linked_report(
             )
             await batcher.submit(key, lambda session: service.apply(session, body, key, staff))
 
-        with pytest.raises(PermanentError, match="merged into an incident order"):
-            await change(merged.work_order_id, WorkOrderStatus.DONE, f"{run}-merged")
+        # The contractor answers the order it got before the merge (their answer crossed it): no error, recorded in
+        # the order's history, not applied (the order stays merged, the incident order carries the job).
+        await change(merged.work_order_id, WorkOrderStatus.DONE, f"{run}-merged")
+        async with db.sessions() as session:
+            noted = list(
+                (
+                    await session.execute(
+                        select(WorkOrderEvent)
+                        .where(WorkOrderEvent.work_order_id == merged.work_order_id)
+                        .order_by(WorkOrderEvent.id)
+                    )
+                ).scalars()
+            )
+        assert [(e.previous_status, e.status) for e in noted] == [("issued", "merged"), ("merged", "merged")]
+        assert noted[-1].note is not None
+        assert noted[-1].note.startswith("not applied: done reported")
+        assert io in noted[-1].note
+        assert [o.status for o in await db.orders([before[0].report_id]) if o.kind == "report"] == ["merged"]
+        reports = await db.reports([r.report_id for r in before + after])
+        assert {r.status for r in reports} == {"routed"}, "one address done is not the incident done"
+        # The same through the signed callback: 200, `not_applied` with the reason, not a 409 refusal.
+        answer = await callback(s, merged.work_order_id, WorkOrderStatus.IN_PROGRESS)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "not_applied"
+        assert io in answer.json()["detail"]
         await change(io, WorkOrderStatus.DONE, f"{run}-done")
         await batcher.stop()
         reports = await db.reports([r.report_id for r in before + after])
@@ -295,6 +321,29 @@ async def test_done_on_the_incident_order_closes_every_linked_report(
         await hub.stop()
         await db.engine.dispose()
     assert {r.report_id: r.status for r in reports} == {r.report_id: "closed" for r in before + after}
+
+
+async def callback(s: Settings, work_order_id: str, status: WorkOrderStatus) -> httpx.Response:
+    """A contractor's signed status callback, through `hub serve`'s app on the test's database."""
+    secret = generate_secret()
+    app = create_http_app(
+        s.model_copy(update={"contractors": ContractorsSettings(webhook_secrets={"waste_company": [secret]})})
+    )
+    body = WorkOrderStatusChanged(
+        work_order_id=work_order_id, assignee="waste_company", status=status, changed_at=START + dt.timedelta(hours=4)
+    ).model_dump_json()
+    msg_id, now = f"cb-{uuid.uuid4().hex}", dt.datetime.now(dt.UTC)
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, now, body),
+        "content-type": "application/json",
+    }
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub", timeout=60) as client,
+    ):
+        return await client.post("/contractors/waste_company/workorder-status", content=body, headers=headers)
 
 
 async def test_two_router_replicas_give_one_incident_order(
