@@ -34,9 +34,10 @@ from consumers.router.incident_records import folding_figures
 from consumers.router.tables import Report, WorkOrder
 from consumers.spikes.actions import publish_broadcast
 from consumers.spikes.tables import Alert
-from consumers.stats.queries import Period, WorkOrderFigures, workorder_figures
+from consumers.stats.queries import Period
 from consumers.stats.saved import notice_figure
 from consumers.stats.tables import StatCall, StatIncident, StatWorkOrderEvent
+from consumers.stats.workorders import WorkOrderFigures, workorder_figures
 from contracts import BroadcastChannel, CallLogged, IncidentBroadcast, ReportFiled
 from hub.bootstrap import Hub, build_hub
 from hub.settings import Settings

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import Catalogue
 from consumers.stats import queries
+from consumers.stats import workorders as order_queries
 from consumers.stats.aggregates import (
     ALL,
     CALLS,
@@ -37,7 +38,7 @@ from consumers.stats.aggregates import (
     period_label,
 )
 from consumers.stats.comparison import Change, change, compare_counts, same_period_last_year
-from consumers.stats.queries import CallFigures, Count, Order, Period, WorkOrderFigures, tally_orders
+from consumers.stats.queries import CallFigures, Count, Period
 from consumers.stats.saved import NoticeFigure, hours, notice_figure
 from consumers.stats.schemas import (
     CallGroup,
@@ -74,6 +75,7 @@ from consumers.stats.schemas import (
 )
 from consumers.stats.scope import Scope
 from consumers.stats.sources import CounterSource, FactMemo, FactSource, Source
+from consumers.stats.workorders import Order, WorkOrderFigures, tally_orders
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -348,7 +350,7 @@ class StatsApi:
         src = self.source(session, period, scope)
         rows: list[ReportGroup] = []
         if params.by == "status":
-            counts = await queries.report_status_counts(session, period, scope)
+            counts = await order_queries.report_status_counts(session, period, scope)
         else:
             dim = {
                 "category": CATEGORY,
@@ -371,7 +373,7 @@ class StatsApi:
     async def workorders(self, session: AsyncSession, params: WorkOrdersParams) -> WorkOrdersOut:
         period, scope = self.period(params), self.scope(params)
         as_of = params.as_of or self.today()
-        orders = await queries.orders(session, period, scope)
+        orders = await order_queries.orders(session, period, scope)
         groups: dict[tuple[str | None, str | None], list[Order]] = defaultdict(list)
         for order in orders:
             assignee = order.assignee if params.by in ("assignee", "assignee_category") else None

@@ -38,17 +38,14 @@ from consumers.stats.queries import (
     CallFigures,
     Count,
     Period,
-    WorkOrderFigures,
-    folding_figures,
     incidents,
     median_handle_seconds,
-    report_status_counts,
     series,
     sum_counts,
     totals,
-    workorder_figures,
 )
 from consumers.stats.saved import notice_figure
+from consumers.stats.workorders import WorkOrderFigures, folding_figures, report_status_counts, workorder_figures
 
 Grouping = Literal[
     "hour",

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from consumers.router.tables import WorkOrder
-from consumers.stats.queries import Period, workorder_figures
+from consumers.stats.queries import Period
 from consumers.stats.tables import StatWorkOrder
+from consumers.stats.workorders import workorder_figures
 from infra.consuming import HEADER_ERROR
 from tests.support import CitySystem, drain_queue, make_report, until
 from tests.trust_support import A, B, contractors_hub, queue_depth, status_body

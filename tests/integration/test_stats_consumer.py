@@ -28,18 +28,11 @@ from consumers.stats.aggregates import ALL, CALLS, REPORTS, WORKORDERS
 from consumers.stats.api import StatsApi
 from consumers.stats.cli import render
 from consumers.stats.handler import StatsService, UnknownIncident
-from consumers.stats.queries import (
-    Period,
-    WorkOrderFigures,
-    incident_timeline,
-    incidents,
-    reports_by_category_and_district,
-    totals,
-    workorder_figures,
-)
+from consumers.stats.queries import Period, incident_timeline, incidents, reports_by_category_and_district, totals
 from consumers.stats.rebuild import counter_snapshot, rebuild
 from consumers.stats.report import GROUPINGS, Table, stats_table
 from consumers.stats.schemas import PeriodParams, TimelineParams
+from consumers.stats.workorders import WorkOrderFigures, workorder_figures
 from contracts import (
     BroadcastChannel,
     CallLogged,

@@ -32,9 +32,10 @@ from consumers.stats.aggregates import (
     TOPIC_OUTCOME,
     WORKORDERS,
 )
-from consumers.stats.queries import Period, report_status_counts
+from consumers.stats.queries import Period
 from consumers.stats.scope import Scope
 from consumers.stats.sources import CounterSource, FactSource
+from consumers.stats.workorders import report_status_counts
 from hub.http import create_http_app
 from hub.settings import Settings
 from infra.db import create_engine, create_session_factory
