@@ -154,6 +154,51 @@ async def started(s: Settings, *consumers: str) -> Hub:
     return hub
 
 
+async def fold(
+    city: CitySystem,
+    db: Db,
+    run: str,
+    before: Sequence[ReportFiled],
+    after: Sequence[ReportFiled],
+    *,
+    chunk: int | None = None,
+) -> str:
+    """The reports before the alert routed (each its own order), the alert and its incident order, then the reports
+    after it routed (folded), `chunk` at a time as citizens file them: the incident order's id."""
+    io = incident_order_id(f"inc-{run}", "waste_company")
+    await publish(city, *before)
+    await until(lambda: db.routed(before), "the reports before the alert routed", timeout=60)
+    await publish(city, detected(run))
+    await until(lambda: db.count(IncidentOrder, IncidentOrder.work_order_id == io), "the incident order")
+    step = chunk or max(len(after), 1)
+    for start in range(0, len(after), step):
+        await publish(city, *after[start : start + step])
+        routed = after[: start + step]
+        await until(lambda routed=routed: db.routed(routed), "the reports after the alert routed", timeout=60)
+    return io
+
+
+class StaffAnswers:
+    """Status changes staff enter for the waste company, applied by the hub's status service as its consumer does."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.service = build_status_service(hub)
+        self.batcher = TransactionBatcher("status", hub.sessions)
+        self.staff = Sender.staff("test", "waste_company")
+
+    async def change(
+        self, work_order_id: str, status: WorkOrderStatus, key: str, *, hours: float, reason: str | None = None
+    ) -> None:
+        body = WorkOrderStatusChanged(
+            work_order_id=work_order_id,
+            assignee="waste_company",
+            status=status,
+            reason=reason,
+            changed_at=START + dt.timedelta(hours=hours),
+        )
+        await self.batcher.submit(key, lambda session: self.service.apply(session, body, key, self.staff))
+
+
 async def test_a_burst_folds_into_one_order_delivered_once_with_throttled_updates(
     clean_broker: str, postgres_url: str, tmp_path: Path
 ) -> None:
@@ -163,17 +208,9 @@ async def test_a_burst_folds_into_one_order_delivered_once_with_throttled_update
     hub = await started(settings(clean_broker, postgres_url, tmp_path, receiver), "router", "deliveries")
     before = [report(run, i, minute=4 * i) for i in range(4)]  # 09:00-09:12, before the alert
     after = [report(run, i, minute=20 + 2 * (i - 4)) for i in range(4, 40)]  # 09:20-10:30, while it is live
-    io = incident_order_id(f"inc-{run}", "waste_company")
     try:
         async with CitySystem(clean_broker) as city:
-            await publish(city, *before)
-            await until(lambda: db.routed(before), "the reports before the alert routed", timeout=60)
-            await publish(city, detected(run))
-            await until(lambda: db.count(IncidentOrder, IncidentOrder.work_order_id == io), "the incident order")
-            for start in range(0, len(after), 6):  # as citizens file them: a few at a time
-                chunk = after[: start + 6]
-                await publish(city, *after[start : start + 6])
-                await until(lambda chunk=chunk: db.routed(chunk), "the reports routed", timeout=60)
+            io = await fold(city, db, run, before, after, chunk=6)  # as citizens file them: a few at a time
             await publish(city, resolved(run, at=150))
 
             async def settled() -> bool:
@@ -266,32 +303,14 @@ async def test_done_on_the_incident_order_closes_every_linked_report(
     hub = await started(s, "router")
     before = [report(run, i, minute=3 * i) for i in range(3)]
     after = [report(run, i, minute=30 + i) for i in range(3, 8)]
-    io = incident_order_id(f"inc-{run}", "waste_company")
     try:
         async with CitySystem(clean_broker) as city:
-            await publish(city, *before)
-            await until(lambda: db.routed(before), "routed")
-            await publish(city, detected(run))
-            await until(lambda: db.count(IncidentOrder, IncidentOrder.work_order_id == io), "the incident order")
-            await publish(city, *after)
-            await until(lambda: db.routed(after), "routed")
-        service = build_status_service(hub)
-        batcher = TransactionBatcher("status", hub.sessions)
-        staff = Sender.staff("test", "waste_company")
+            io = await fold(city, db, run, before, after)
+        answers = StaffAnswers(hub)
         merged = next(o for o in await db.orders([before[0].report_id]) if o.kind == "report")
-
-        async def change(work_order_id: str, status: WorkOrderStatus, key: str) -> None:
-            body = WorkOrderStatusChanged(
-                work_order_id=work_order_id,
-                assignee="waste_company",
-                status=status,
-                changed_at=START + dt.timedelta(hours=5),
-            )
-            await batcher.submit(key, lambda session: service.apply(session, body, key, staff))
-
         # The contractor answers the order it got before the merge (their answer crossed it): no error, recorded in
         # the order's history, not applied (the order stays merged, the incident order carries the job).
-        await change(merged.work_order_id, WorkOrderStatus.DONE, f"{run}-merged")
+        await answers.change(merged.work_order_id, WorkOrderStatus.DONE, f"{run}-merged", hours=5)
         async with db.sessions() as session:
             noted = list(
                 (
@@ -314,8 +333,8 @@ async def test_done_on_the_incident_order_closes_every_linked_report(
         assert answer.status_code == 200, answer.text
         assert answer.json()["status"] == "not_applied"
         assert io in answer.json()["detail"]
-        await change(io, WorkOrderStatus.DONE, f"{run}-done")
-        await batcher.stop()
+        await answers.change(io, WorkOrderStatus.DONE, f"{run}-done", hours=5)
+        await answers.batcher.stop()
         reports = await db.reports([r.report_id for r in before + after])
     finally:
         await hub.stop()
@@ -388,34 +407,17 @@ async def test_a_rejected_incident_order_gives_every_folded_report_its_own_triag
     before = [report(run, i, minute=3 * i) for i in range(3)]  # merged at the detection
     after = [report(run, i, minute=30 + i) for i in range(3, 8)]  # folded live
     everyone = [r.report_id for r in before + after]
-    io = incident_order_id(f"inc-{run}", "waste_company")
     try:
         async with CitySystem(clean_broker) as city:
-            await publish(city, *before)
-            await until(lambda: db.routed(before), "routed")
-            await publish(city, detected(run))
-            await until(lambda: db.count(IncidentOrder, IncidentOrder.work_order_id == io), "the incident order")
-            await publish(city, *after)
-            await until(lambda: db.routed(after), "routed")
+            io = await fold(city, db, run, before, after)
         drained = await drain_queue(clean_broker, workorder_queue_name(TRIAGE), settle=0.5)
         assert not [b for b in drained.bodies if b.get("report_id") in everyone]
-        service = build_status_service(hub)
-        batcher = TransactionBatcher("status", hub.sessions)
-        staff = Sender.staff("test", "waste_company")
-
-        async def reject(key: str) -> None:
-            body = WorkOrderStatusChanged(
-                work_order_id=io,
-                assignee="waste_company",
-                status=WorkOrderStatus.REJECTED,
-                reason="Geen ophaling voorzien in deze straten",
-                changed_at=START + dt.timedelta(hours=2),
-            )
-            await batcher.submit(key, lambda session: service.apply(session, body, key, staff))
-
-        await reject(f"{run}-reject")
-        await reject(f"{run}-reject-again")  # the same rejection under another message id: nothing new
-        await batcher.stop()
+        answers = StaffAnswers(hub)
+        refusal = "Geen ophaling voorzien in deze straten"
+        await answers.change(io, WorkOrderStatus.REJECTED, f"{run}-reject", hours=2, reason=refusal)
+        # The same rejection under another message id: nothing new.
+        await answers.change(io, WorkOrderStatus.REJECTED, f"{run}-reject-again", hours=2, reason=refusal)
+        await answers.batcher.stop()
         queued = await drain_queue(clean_broker, workorder_queue_name(TRIAGE), expect=len(everyone), settle=1.0)
         orders = await db.orders(everyone)
     finally:
