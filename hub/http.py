@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from consumers.console import auth as console_auth
 from consumers.console import comms as console_comms
+from consumers.console import dashboard_http, management_http, ops_http
 from consumers.console import http as console_http
-from consumers.console import management_http, ops_http
 from consumers.console.ops_http import Operations
 from consumers.contractors import http as contractors_http
 from consumers.contractors import links_http, page_http
@@ -192,6 +192,7 @@ def create_http_app(settings: Settings) -> FastAPI:
     # /api/stats/...: a session or an API token of a `management` user
     app.include_router(stats_http.router, dependencies=management, responses=responses(401, 403))
     app.include_router(open311_http.router)  # /open311/v2/... (Open311 GeoReport v2, docs/open311.md)
+    app.include_router(dashboard_http.router)  # /dashboard/: the charts' page in the user's language; then its files
     app.mount("/dashboard", console_auth.protect(stats_http.dashboard_files(), "management"), name="dashboard")
     app.include_router(console_http.router)  # /console/: login, start page, language (consumers/console)
     app.include_router(console_comms.router)  # /console/comms/..., /console/agent/...: the team's and agents' pages

@@ -6,7 +6,7 @@ catalogue under `comms.` (every key in all three languages, checked there).
 
 from __future__ import annotations
 
-from consumers.console.i18n import add
+from consumers.console.i18n import add_languages
 
 TEXT: dict[str, dict[str, str]] = {
     "nl": {
@@ -439,8 +439,4 @@ TEXT: dict[str, dict[str, str]] = {
 
 
 def register_messages() -> None:
-    keys = TEXT["nl"].keys()
-    for lang, words in TEXT.items():
-        if words.keys() != keys:
-            raise ValueError(f"comms_text: {lang} has other keys than nl: {sorted(set(words) ^ set(keys))}")
-    add({f"comms.{key}": {lang: TEXT[lang][key] for lang in TEXT} for key in keys})
+    add_languages("comms", TEXT)

@@ -135,7 +135,9 @@ async def logout(request: Request, user: SignedIn, _: Annotated[Form, Depends(ch
 
 @router.get("/console/language")
 async def language_page(request: Request, user: SignedIn) -> HTMLResponse:
-    return render(request, "language.html", user=user)
+    # `next`: the page to go back to once chosen (the dashboard's link sends its own view).
+    given = request.query_params.get("next")
+    return render(request, "language.html", user=user, next=safe_next(given) if given else "")
 
 
 @router.post("/console/language")

@@ -1,11 +1,14 @@
 """The console's words in Dutch (the default), English and French: one catalogue of keyed messages.
 
 A page module adds its own messages at import with `add({...})`, each key with all three languages (a missing one
-is an error at import, so a page never shows a key). Templates call `t("key", name=...)`; `str.format` fields.
+is an error at import, so a page never shows a key), or `add_languages(prefix, {"nl": {...}, "en": ..., "fr": ...})`
+for words written one language at a time. Templates call `t("key", name=...)`; `str.format` fields. A page's
+script gets its words with `messages(language, prefix)` (the dashboard's, consumers.console.dashboard_http).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from consumers.console.accounts import LANGUAGES
@@ -14,6 +17,7 @@ DEFAULT = "nl"
 LANGUAGE_NAMES = {"nl": "Nederlands", "en": "English", "fr": "Français"}
 
 CATALOGUE: dict[str, dict[str, str]] = {}
+_FIELD = re.compile(r"{(\w+)}")
 
 
 def add(messages: Mapping[str, Mapping[str, str]]) -> None:
@@ -25,6 +29,28 @@ def add(messages: Mapping[str, Mapping[str, str]]) -> None:
         if key in CATALOGUE and CATALOGUE[key] != dict(texts):
             raise ValueError(f"console message {key!r} is defined twice")
         CATALOGUE[key] = dict(texts)
+
+
+def add_languages(prefix: str, text: Mapping[str, Mapping[str, str]]) -> None:
+    """Add a page's messages written per language (so a translator reads one language at a time):
+    language -> {key: words}, every language with the same keys as Dutch; each key gets `prefix` + "."."""
+    keys = text[DEFAULT].keys()
+    for lang in LANGUAGES:
+        words = text.get(lang, {})
+        if words.keys() != keys:
+            raise ValueError(f"{prefix} messages: {lang} has other keys than nl: {sorted(set(words) ^ set(keys))}")
+        for key in keys:
+            # The same fields as the Dutch, so a translation never breaks a page.
+            if set(_FIELD.findall(words[key])) != set(_FIELD.findall(text[DEFAULT][key])):
+                raise ValueError(f"{prefix}.{key}: the {lang} words have other {{fields}} than the Dutch")
+    add({f"{prefix}.{key}": {lang: text[lang][key] for lang in LANGUAGES} for key in keys})
+
+
+def messages(language: str, prefix: str) -> dict[str, str]:
+    """Every message under `prefix` + "." in one language, untranslated fields left as they are (for a page's
+    script, which fills them in itself)."""
+    start = f"{prefix}."
+    return {key: texts.get(language) or texts[DEFAULT] for key, texts in CATALOGUE.items() if key.startswith(start)}
 
 
 def translate(language: str, key: str, **fields: object) -> str:

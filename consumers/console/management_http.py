@@ -113,15 +113,17 @@ async def management(request: Request, user: Management, api: Stats, session: Se
         error=error,
         meta=meta,
         number=number,
-        category_name=lambda code, lang: _category_name(api, code, lang),
+        category_name=lambda code, lang: category_name(api, code, lang),
     )
 
 
-def _category_name(api: StatsApi, code: str, language: str) -> str:
+def category_name(api: StatsApi, code: str, language: str) -> str:
+    """A category's name in `language`: the catalogue has Dutch and English names, and French reads the Dutch (the
+    city's own names, as on the communication team's pages)."""
     known = api.catalogue.category(code)
     if known is None:
         return code
-    return known.name_nl if language == "nl" else known.name_en
+    return known.name_en if language == "en" else known.name_nl
 
 
 async def _rows(

@@ -178,5 +178,6 @@ async def dashboard_folder() -> str:
 
 
 def dashboard_files() -> StaticFiles:
-    """The dashboard's page, script and style, to mount at `/dashboard`."""
-    return StaticFiles(directory=DASHBOARD_DIR, html=True)
+    """The dashboard's script and style, to mount at `/dashboard` (its page, in the user's language, is the
+    console's: consumers.console.dashboard_http)."""
+    return StaticFiles(directory=DASHBOARD_DIR)

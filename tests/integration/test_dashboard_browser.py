@@ -3,8 +3,10 @@
 `hub serve` runs as its own process on a random port over a PostgreSQL database that holds a known week,
 put in through the real stats handler. The test reads the figures off the SVG marks (every bar and point
 carries data-series / data-label / data-value) and checks them against the API's answers and against the
-database's own rows, then changes the filters and checks the charts follow. Any console error, uncaught
-exception or failed request fails the test. No Chromium is a failure with instructions, never a skip.
+database's own rows, then changes the filters and checks the charts follow. It reads in Dutch (the user's
+language: words, numbers, dates), then in French and English once the user chooses them. Any console error
+(a word missing from the catalogue is one), uncaught exception or failed request fails the test. No Chromium
+is a failure with instructions, never a skip.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from consumers.console.dashboard_text import TEXT
 from consumers.stats.saved import BEFORE, WINDOW, open_spans
 from consumers.stats.tables import StatCall
 from infra.db import create_engine
@@ -45,6 +48,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Words the dashboard showed in English before it spoke the user's language.
+ENGLISH = (
+    "Calls",
+    "Reports",
+    "Work orders",
+    "Show as a table",
+    "Incident timeline",
+    "answered",
+    "All districts",
+    "Calendar year",
+    "What the notice saved",
+)
 CHARTS = (
     "calls-over-time",
     "calls-by-hour",
@@ -196,6 +211,28 @@ class Dashboard:
             )
         )
 
+    async def reads_dutch(self) -> None:
+        """The words, numbers and names on the page are Dutch: none of the English it had, the topics and
+        outcomes by their Dutch names, a rate with a decimal comma."""
+        text = await self.page.locator("body").inner_text()
+        english = [w for w in ENGLISH if w in text]
+        assert not english, english
+        topics = dict(
+            await self.page.eval_on_selector_all(
+                '[data-chart="topics-outcomes"] g.bar-row', "els => els.map(e => [e.dataset.key, e.dataset.label])"
+            )
+        )
+        assert topics
+        assert topics == {key: TEXT["nl"][f"topic.{key}"] for key in topics}
+        legend = await self.page.locator('[data-chart="topics-outcomes"] .legend li').all_inner_texts()
+        assert TEXT["nl"]["outcome.answered_at_once"] in legend, legend
+        summary = await self.api("/summary", "year=2021")
+        fcr = await self.page.locator('[data-kpi="first_contact_resolution"] .k-value').inner_text()
+        assert fcr == f"{summary['calls']['first_contact_resolution_pct']:.1f}".replace(".", ",") + " %"
+        note = await self.page.locator("#orders-note").inner_text()  # "... op 4 december 2026."
+        assert note.startswith(TEXT["nl"]["note.workorders"].split("{date}")[0]), note
+        assert "vandaag" not in note, note
+
     async def api(self, path: str, query: str) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         async with httpx.AsyncClient(base_url=self.base, headers=headers) as client:
@@ -234,7 +271,14 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
     await dashboard.after(lambda: page.goto(f"{dashboard.base}/dashboard"))
     # The latest year with figures and the incident shown, in the URL.
     assert page.url.endswith(f"/dashboard/?year=2021&incident={INCIDENT_ID}"), page.url
-    assert await page.title() == "Contact centre statistics · City contact hub"
+    # In Dutch, the manager's language: the page, the charts' words, numbers and dates.
+    assert await page.title() == "Statistiek van het ContactCenter · Stad Sint-Truiden"
+    assert await page.get_attribute("html", "lang") == "nl"
+    await dashboard.reads_dutch()
+    incident = await page.locator("#f-incident option:checked").inner_text()  # "17 mrt. 11:49 · Afval niet ..."
+    assert " mrt" in incident, incident
+    if week.incident.waste_fraction:  # named as the Dutch draft names it, not by its code
+        assert f"({week.incident.waste_fraction})" not in incident, incident
 
     # Every chart is an SVG image with a title, and has a table beside it.
     for chart in CHARTS:
@@ -293,7 +337,9 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
     assert (saved["calls_before"], saved["calls_after"]) == (week.incident_calls(before), week.incident_calls(after))
     assert saved["calls_before"] > 0
     shown = page.locator('[data-chart="incident-timeline"] .notice-saved')
-    assert saved["text"] in await shown.inner_text()
+    n = round(saved["calls_fewer"])
+    said = TEXT["nl"]["saved.fewer" if n >= 0 else "saved.more"].split("{n}")
+    assert f"Wat het bericht uitspaarde: {said[0]}{abs(n)}{said[1].split('{low}')[0]}" in await shown.inner_text()
     assert float(await shown.get_attribute("data-notice-saved")) == saved["calls_fewer"]
 
     # A district: every chart refetches and shows that district's figures only.
@@ -306,8 +352,8 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
     assert {d: n for d, n in days.items() if n} == {d: n for d, n in week.calls_per_day(district).items() if n}
     orders = await dashboard.marks("workorders-by-assignee", "overdue")
     assert orders == {a: c["overdue"] for a, c in week.orders_per_assignee(district).items()}
-    kpi = await page.locator('[data-kpi="Calls"] .k-value').text_content()
-    assert kpi == f"{len(week.calls_in(district)):,}"
+    kpi = await page.locator('[data-kpi="calls"] .k-value').text_content()
+    assert kpi == f"{len(week.calls_in(district)):,}".replace(",", ".")
 
     # And a category on top.
     category = week.incident.category
@@ -326,6 +372,9 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
     await dashboard.after(lambda: page.click('[data-grain="week"]'))
     assert await dashboard.marks("calls-over-time", "calls") == {"2021-W11": len(week.calls_in(None, category))}
     assert "from=2021-03-15&to=2021-03-21" in page.url
+    period = await page.locator("#period-label").inner_text()  # Dutch months: "15 mrt. – 21 mrt. 2021"
+    assert period.startswith("15 mrt"), period
+    assert period.endswith(" 2021"), period
     await dashboard.after(lambda: page.select_option("#f-category", ""))
 
     # An incident deep link (a link from management's page, an alert, a colleague) opens the same view and the URL
@@ -341,6 +390,27 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
     await page.goto(f"{dashboard.base}/dashboard/?year=2021&incident=gone")
     await page.wait_for_selector(ready, state="attached")
     assert page.url.endswith(f"?year=2021&incident={INCIDENT_ID}"), page.url
+
+    # Each user reads it in their own language: chosen from the page's own link, back on the same view.
+    view = page.url
+    fcr = (await dashboard.api("/summary", "year=2021"))["calls"]["first_contact_resolution_pct"]
+    for lang, title, point in (
+        ("fr", "Statistiques du ContactCenter · Ville de Saint-Trond", ","),
+        ("en", "Contact centre statistics · City of Sint-Truiden", "."),
+    ):
+        async with page.expect_navigation():
+            await page.click("#language")
+        await page.check(f'input[name="language"][value="{lang}"]')
+        async with page.expect_navigation():
+            await page.click('form[action="/console/language"] button[type="submit"]')
+        await page.wait_for_selector(ready, state="attached")
+        assert page.url == view
+        assert await page.title() == title
+        assert await page.get_attribute("html", "lang") == lang
+        assert await page.locator('[data-kpi="calls"] .k-label').text_content() == TEXT[lang]["kpi.calls"]
+        shown_fcr = await page.locator('[data-kpi="first_contact_resolution"] .k-value').inner_text()
+        assert shown_fcr == f"{fcr:.1f}".replace(".", point) + " %"
+        assert await page.locator("#grain-label").inner_text() == TEXT[lang]["per.day"]
 
     assert not dashboard.problems, "\n".join(dashboard.problems)
 

@@ -107,9 +107,10 @@ async def test_every_kind_of_answer_carries_the_security_headers(sqlite_url: str
                 assert "'unsafe-inline'" not in policy, path
                 assert headers["x-content-type-options"] == "nosniff", path
                 assert headers["x-frame-options"] == "DENY", path
-                # The console says same-origin, so that its forms carry their Origin (consumers/console/templates.py).
+                # The console's pages (the dashboard's too) say same-origin, so that their forms carry their Origin
+                # (consumers/console/templates.py).
                 assert headers["referrer-policy"] == (
-                    "same-origin" if path == "/console/" and answer is response else "no-referrer"
+                    "same-origin" if path in ("/console/", "/dashboard/") and answer is response else "no-referrer"
                 ), path
 
 

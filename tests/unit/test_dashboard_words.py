@@ -1,0 +1,81 @@
+"""The dashboard's words: every one its script asks for is in the console's catalogue, in Dutch, English and French,
+with the same {fields}; the codes the API answers with (topics, outcomes, grains) each have a name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from consumers.console import i18n
+from consumers.console.dashboard_http import LOCALES, client
+from consumers.console.dashboard_text import TEXT
+from consumers.spikes.config import Names
+from contracts.calls import CallOutcome, CallTopic
+
+pytestmark = pytest.mark.unit
+
+SCRIPT = Path(__file__).resolve().parents[2] / "consumers" / "stats" / "dashboard" / "app.js"
+TEMPLATE = Path(__file__).resolve().parents[2] / "consumers" / "console" / "templates" / "management" / "dashboard.html"
+
+
+def test_every_word_the_script_and_the_page_ask_for_is_there_in_three_languages() -> None:
+    script = SCRIPT.read_text()
+    asked = set(re.findall(r"""\bt\("([\w.]+)"[,)]""", script))
+    asked |= {f"{prefix}{kind}" for prefix in ("per.", "grain.") for kind in ("day", "week", "month")}
+    asked |= {f"reports.desc.{by}" for by in ("category", "district")} | {"category", "district"}
+    page = set(re.findall(r"""t\(["']dash\.([\w.]+)["']""", TEMPLATE.read_text()))
+    assert len(asked) > 60
+    assert len(page) > 20
+    for lang in ("nl", "en", "fr"):
+        words = i18n.messages(lang, "dash")
+        missing = sorted(k for k in asked | page if f"dash.{k}" not in words)
+        assert not missing, (lang, missing)
+    # Nothing in the catalogue that nobody asks for (dynamic keys aside), so a word is changed in one place.
+    dynamic = ("topic.", "outcome.")
+    unused = sorted(k for k in TEXT["nl"] if k not in asked | page and not k.startswith(dynamic))
+    assert not unused, unused
+
+
+def test_the_apis_topics_and_outcomes_have_names_and_the_dutch_is_dutch() -> None:
+    for lang in ("nl", "en", "fr"):
+        words = i18n.messages(lang, "dash")
+        assert all(f"dash.topic.{topic.value}" in words for topic in CallTopic), lang
+        assert all(f"dash.outcome.{outcome.value}" in words for outcome in CallOutcome), lang
+    dutch = client_of("nl")
+    assert dutch["locale"] == "nl-BE"
+    assert dutch["messages"]["dash.title"] == "Statistiek van het ContactCenter"
+    assert dutch["messages"]["dash.outcome.abandoned"] == "Opgehangen"
+    # Fields are left for the script to fill in.
+    assert "{answered}" in dutch["messages"]["dash.kpi.calls_sub"]
+    assert client_of("en")["messages"]["dash.title"] == "Contact centre statistics"
+    # Waste fractions as the drafts name them; French without a name of its own reads the Dutch.
+    assert [client_of(lang)["fractions"] for lang in ("nl", "en", "fr")] == [
+        {"paper": "papier en karton"},
+        {"paper": "paper and cardboard"},
+        {"paper": "papier en karton"},
+    ]
+    assert set(LOCALES) == {"nl", "en", "fr"}
+
+
+def test_a_translation_with_other_fields_than_the_dutch_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"other \{fields\}"):
+        i18n.add_languages("t-fields", {"nl": {"a": "{n} oproepen"}, "en": {"a": "{count} calls"}, "fr": {"a": "{n}"}})
+    with pytest.raises(ValueError, match="other keys"):
+        i18n.add_languages("t-keys", {"nl": {"a": "x"}, "en": {"b": "x"}, "fr": {"a": "x"}})
+
+
+def client_of(language: str) -> dict[str, object]:
+    class Catalogue:
+        categories: ClassVar[dict[str, object]] = {}
+
+        def category(self, code: str) -> None:
+            return None
+
+    class Api:
+        catalogue = Catalogue()
+
+    fractions = {"paper": Names(nl="papier en karton", en="paper and cardboard")}
+    return client(Api(), language, fractions)  # type: ignore[arg-type]
