@@ -30,7 +30,12 @@ from email.message import EmailMessage
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from consumers.contractors.email import compose_reminder_email, compose_update_email, compose_work_order_email
+from consumers.contractors.email import (
+    Envelope,
+    compose_reminder_email,
+    compose_update_email,
+    compose_work_order_email,
+)
 from consumers.contractors.links import LinkSigner
 from consumers.contractors.rules import (
     Circuit,
@@ -290,37 +295,30 @@ class DeliveryWorker:
         return self._webhooks
 
     def _email(self, endpoint: Assignee, item: Send) -> EmailMessage:
-        assert endpoint.email is not None
         order = WorkOrderIssued.model_validate_json(item.body)
         links = self.config.links.links(order.work_order_id, endpoint.code, item.at) if self.config.links else []
         return compose_work_order_email(
             order,
             endpoint,
+            self._envelope(endpoint, item),
             links=links,
             page_url=self._page_url(endpoint, item.at),
-            sender=self.config.smtp_from,
-            to=endpoint.email,
-            reply_to=self._reply_to(endpoint),
-            delivery_id=item.key,
-            now=item.at,
         )
 
     def _update_email(self, endpoint: Assignee, item: Send) -> EmailMessage:
-        assert endpoint.email is not None
         return compose_update_email(
             IncidentOrderUpdated.model_validate_json(item.body),
             endpoint,
-            sender=self.config.smtp_from,
-            to=endpoint.email,
-            reply_to=self._reply_to(endpoint),
-            delivery_id=item.key,
-            now=item.at,
+            self._envelope(endpoint, item),
         )
 
-    def _reply_to(self, endpoint: Assignee) -> str:
+    def _envelope(self, endpoint: Assignee, item: Send) -> Envelope:
+        """To the endpoint's address; answers go to the department responsible for its contract (or to us)."""
+        assert endpoint.email is not None
+        reply_to = self.config.smtp_from
         if endpoint.responsible_department:
-            return self._catalogue.assignee(endpoint.responsible_department).email or self.config.smtp_from
-        return self.config.smtp_from
+            reply_to = self._catalogue.assignee(endpoint.responsible_department).email or self.config.smtp_from
+        return Envelope(self.config.smtp_from, endpoint.email, reply_to, item.key, item.at)
 
     def _page_url(self, endpoint: Assignee, at: dt.datetime) -> str | None:
         """The assignee's own page of its orders (`/contractors/`), signed for it, if it has a link secret."""
@@ -330,7 +328,6 @@ class DeliveryWorker:
         return signer.page_url(signer.page_token(endpoint.code, at))
 
     def _reminder_email(self, endpoint: Assignee, item: Send) -> EmailMessage:
-        assert endpoint.email is not None
         data = json.loads(item.body)["data"]
         links = []
         if self.config.links is not None and endpoint.channel == "email":
@@ -339,13 +336,9 @@ class DeliveryWorker:
         return compose_reminder_email(
             data,
             endpoint,
+            self._envelope(endpoint, item),
             links=links,
             page_url=self._page_url(endpoint, item.at),
-            sender=self.config.smtp_from,
-            to=endpoint.email,
-            reply_to=self._reply_to(endpoint),
-            delivery_id=item.key,
-            now=item.at,
         )
 
     async def _record(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
@@ -71,30 +72,59 @@ def _addresses(incident: IncidentOrderDetails, limit: int = 40) -> str:
     return "; ".join(shown) + (f"; en {more} meer" if more > 0 else "") if shown else "(geen adressen)"
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """Who an e-mail to an assignee is from and to, when it is sent, and the delivery it is (its Message-ID)."""
+
+    sender: str
+    to: str
+    reply_to: str | None
+    delivery_id: str
+    now: dt.datetime
+
+
+def _headed(subject: str, work_order_id: str, envelope: Envelope) -> EmailMessage:
+    """A message with the headers every e-mail to an assignee has; the Message-ID is the delivery's, the same on every
+    attempt, so a mailbox can drop a copy. Every header value built from data is one clean line (a street may hold a
+    newline: it would raise here)."""
+    message = EmailMessage()
+    message["Subject"] = header_value(subject)
+    message["From"] = header_value(envelope.sender)
+    message["To"] = header_value(envelope.to)
+    if envelope.reply_to:
+        message["Reply-To"] = header_value(envelope.reply_to)
+    message["Date"] = format_datetime(envelope.now)
+    domain = envelope.sender.rpartition("@")[2] or "city-contact-hub"
+    delivery_id = envelope.delivery_id
+    message["Message-ID"] = f"<{delivery_id}@{domain}>" if delivery_id else make_msgid(domain=domain)
+    message["X-Work-Order-Id"] = header_value(work_order_id)
+    return message
+
+
+def _link_lines(links: Sequence[tuple[str, str]]) -> list[str]:
+    """The one-click answer links as plain-text lines (none without links)."""
+    return [LINKS_INTRO, ""] + [f"{label}: {url}" for label, url in links] if links else []
+
+
+def _link_items(links: Sequence[tuple[str, str]]) -> str:
+    """The one-click answer links as an HTML list ("" without links)."""
+    esc = html.escape
+    items = "".join(f'<li><a href="{esc(url)}">{esc(label)}</a></li>' for label, url in links)
+    return f"<ul>{items}</ul>" if links else ""
+
+
 def compose_update_email(
     update: IncidentOrderUpdated,
     assignee: Assignee,
-    *,
-    sender: str,
-    to: str,
-    reply_to: str | None,
-    delivery_id: str,
-    now: dt.datetime,
+    envelope: Envelope,
 ) -> EmailMessage:
     """An incident order's update: the whole picture again (every address with its counts), plain text."""
     incident = update.incident
-    message = EmailMessage()
-    message["Subject"] = header_value(
-        f"Werkbon {update.work_order_id}: update {update.seq}, {incident.reports} meldingen in {incident.district}"
+    message = _headed(
+        f"Werkbon {update.work_order_id}: update {update.seq}, {incident.reports} meldingen in {incident.district}",
+        update.work_order_id,
+        envelope,
     )
-    message["From"] = header_value(sender)
-    message["To"] = header_value(to)
-    if reply_to:
-        message["Reply-To"] = header_value(reply_to)
-    message["Date"] = format_datetime(now)
-    domain = sender.rpartition("@")[2] or "city-contact-hub"
-    message["Message-ID"] = f"<{delivery_id}@{domain}>" if delivery_id else make_msgid(domain=domain)
-    message["X-Work-Order-Id"] = header_value(update.work_order_id)
     text = [
         f"Beste {assignee.name},",
         "",
@@ -126,12 +156,8 @@ def answer_text(order: WorkOrderIssued) -> str:
 def compose_work_order_email(
     order: WorkOrderIssued,
     assignee: Assignee,
+    envelope: Envelope,
     *,
-    sender: str,
-    to: str,
-    reply_to: str | None,
-    delivery_id: str,
-    now: dt.datetime,
     links: Sequence[tuple[str, str]] = (),
     page_url: str | None = None,
 ) -> EmailMessage:
@@ -140,24 +166,18 @@ def compose_work_order_email(
     With `links` ((label, URL) per next step, signed for the assignee) the contractor answers with one click: each
     opens a confirmation page, nothing changes before it is confirmed."""
     rows = _lines(order, assignee)
-    message = EmailMessage()
-    # Every header value built from data is one clean line (a street may hold a newline: it would raise here).
-    message["Subject"] = header_value(f"Werkbon {order.work_order_id}: {order.category_name_nl}, {_address(order)}")
-    message["From"] = header_value(sender)
-    message["To"] = header_value(to)
-    if reply_to:
-        message["Reply-To"] = header_value(reply_to)
-    message["Date"] = format_datetime(now)
-    domain = sender.rpartition("@")[2] or "city-contact-hub"
-    message["Message-ID"] = f"<{delivery_id}@{domain}>" if delivery_id else make_msgid(domain=domain)
-    message["X-Work-Order-Id"] = header_value(order.work_order_id)
+    message = _headed(
+        f"Werkbon {order.work_order_id}: {order.category_name_nl}, {_address(order)}",
+        order.work_order_id,
+        envelope,
+    )
 
     width = max(len(label) for label, _ in rows) + 1
     text = [f"Beste {assignee.name},", "", "De stad vraagt u de volgende melding op te volgen.", ""]
     text += [f"{label + ':':<{width}} {value}" for label, value in rows]
     text += ["", "Omschrijving:", order.description or "(geen omschrijving)", "", "Hoe antwoorden?"]
     if links:
-        text += [LINKS_INTRO, ""] + [f"{label}: {url}" for label, url in links] + ["", "Of: " + answer_text(order)]
+        text += [*_link_lines(links), "", "Of: " + answer_text(order)]
     else:
         text.append(answer_text(order))
     if page_url:
@@ -171,13 +191,7 @@ def compose_work_order_email(
         for label, value in rows
     )
     description = esc(order.description or "(geen omschrijving)").replace("\n", "<br>")
-    link_list = (
-        f"<p>{esc(LINKS_INTRO)}</p><ul>"
-        + "".join(f'<li><a href="{esc(url)}">{esc(label)}</a></li>' for label, url in links)
-        + "</ul>"
-        if links
-        else ""
-    )
+    link_list = f"<p>{esc(LINKS_INTRO)}</p>{_link_items(links)}" if links else ""
     body = (
         '<!doctype html><html lang="nl"><body style="font-family:sans-serif">'
         f"<p>Beste {esc(assignee.name)},</p><p>De stad vraagt u de volgende melding op te volgen.</p>"
@@ -198,12 +212,8 @@ def _page_paragraph(page_url: str | None) -> str:
 def compose_reminder_email(
     data: Mapping[str, str],
     assignee: Assignee,
+    envelope: Envelope,
     *,
-    sender: str,
-    to: str,
-    reply_to: str | None,
-    delivery_id: str,
-    now: dt.datetime,
     links: Sequence[tuple[str, str]] = (),
     page_url: str | None = None,
 ) -> EmailMessage:
@@ -211,38 +221,26 @@ def compose_reminder_email(
 
     Built from the reminder's own payload (ids, category, dates, status): nothing from the report."""
     due = dt.date.fromisoformat(data["due_date"])
-    message = EmailMessage()
-    message["Subject"] = header_value(
-        f"Herinnering: werkbon {data['work_order_id']} moet klaar zijn op {dutch_date(due)}"
+    message = _headed(
+        f"Herinnering: werkbon {data['work_order_id']} moet klaar zijn op {dutch_date(due)}",
+        data["work_order_id"],
+        envelope,
     )
-    message["From"] = header_value(sender)
-    message["To"] = header_value(to)
-    if reply_to:
-        message["Reply-To"] = header_value(reply_to)
-    message["Date"] = format_datetime(now)
-    domain = sender.rpartition("@")[2] or "city-contact-hub"
-    message["Message-ID"] = f"<{delivery_id}@{domain}>"
-    message["X-Work-Order-Id"] = header_value(data["work_order_id"])
     intro = (
         f"Werkbon {data['work_order_id']} ({data['category_name_nl']}, melding {data['report_id']}) moet klaar zijn "
         f"op {dutch_date(due)} en staat nog open (status: {data['status']})."
     )
     text = [f"Beste {assignee.name},", "", intro, ""]
     if links:
-        text += [LINKS_INTRO, ""] + [f"{label}: {url}" for label, url in links] + [""]
+        text += [*_link_lines(links), ""]
     if page_url:
         text += [f"{PAGE_INTRO} {page_url}", ""]
     text += ["Met vriendelijke groeten,", "Het ContactCenter van de stad"]
     message.set_content("\n".join(text) + "\n")
     esc = html.escape
-    link_list = (
-        "<ul>" + "".join(f'<li><a href="{esc(url)}">{esc(label)}</a></li>' for label, url in links) + "</ul>"
-        if links
-        else ""
-    )
     message.add_alternative(
         '<!doctype html><html lang="nl"><body style="font-family:sans-serif">'
-        f"<p>Beste {esc(assignee.name)},</p><p>{esc(intro)}</p>{link_list}{_page_paragraph(page_url)}"
+        f"<p>Beste {esc(assignee.name)},</p><p>{esc(intro)}</p>{_link_items(links)}{_page_paragraph(page_url)}"
         "<p>Met vriendelijke groeten,<br>Het ContactCenter van de stad</p></body></html>",
         subtype="html",
     )

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from consumers.contractors.email import compose_work_order_email
+from consumers.contractors.email import Envelope, compose_work_order_email
 from consumers.contractors.provisioning import provisioning_plan
 from consumers.contractors.rules import (
     ALLOWED,
@@ -196,9 +196,8 @@ def test_the_email_is_dutch_readable_and_carries_only_the_work_order() -> None:
     road_firm = _catalogue().assignee("road_firm")
     now = dt.datetime(2021, 3, 15, 9, 46, tzinfo=dt.UTC)
     message = compose_work_order_email(
-        order, road_firm, sender="werkbonnen@stad.example.be", to="x@example.be", reply_to=None,
-        delivery_id="msg_1", now=now,
-    )  # fmt: skip
+        order, road_firm, Envelope("werkbonnen@stad.example.be", "x@example.be", None, "msg_1", now)
+    )
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     assert text is not None

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consumers.contractors.email import compose_work_order_email
+from consumers.contractors.email import Envelope, compose_work_order_email
 from consumers.domain.catalogue import Catalogue
 from consumers.notifier import compose
 from contracts import SpikeDetected, WorkOrderIssued
@@ -66,9 +66,12 @@ def test_a_work_order_for_a_street_with_a_newline_is_an_email_with_a_clean_subje
     road_firm = Catalogue.load(settings.domain.categories_file, settings.domain.assignees_file).assignee("road_firm")
     order = order_on(street)
     message = compose_work_order_email(
-        order, road_firm, sender="werkbonnen@stad.example.be", to="planning@road-firm.example.be",
-        reply_to="technischedienst@example.be", delivery_id="msg_1", now=NOW,
-    )  # fmt: skip
+        order,
+        road_firm,
+        Envelope(
+            "werkbonnen@stad.example.be", "planning@road-firm.example.be", "technischedienst@example.be", "msg_1", NOW
+        ),
+    )
     headers = headers_of(message.as_bytes())
     names = [name for name, _ in headers]
     assert "bcc" not in names
