@@ -32,7 +32,9 @@ round-trips through `to_dict` / `from_dict` with identical future behaviour, so 
 it in the database instead of in memory.
 
 Callers must, at every step, pass a decision for each key in `live_keys()` besides the keys the step's
-messages touched: a live key without a decision is taken to have had no events in its window.
+messages touched: a live key without a decision is taken to have had no events in its window. A step may be
+narrowed to some incidents (`step(..., only=...)`, with the decisions of `live_keys(only)`): the others are left
+as they are, to be stepped by a later, whole step (the engine's timer, once a minute of event time).
 """
 
 from __future__ import annotations
@@ -305,10 +307,15 @@ class AlertBook:
 
     # ---- queries
 
-    def live_keys(self) -> list[IncidentKey]:
-        """Keys the caller must evaluate at every step while their incident is live."""
+    def live_keys(self, only: Iterable[tuple[str, str]] | None = None) -> list[IncidentKey]:
+        """Keys the caller must evaluate at every step while their incident is live (of the incidents `only`:
+        (category, district) pairs)."""
         keys: list[IncidentKey] = []
-        for (category, district), g in sorted(self._groups.items()):
+        if only is None:
+            groups = sorted(self._groups.items())
+        else:
+            groups = sorted((k, self._groups[k]) for k in set(only) if k in self._groups)
+        for (category, district), g in groups:
             keys.append(IncidentKey(category, district))
             keys.extend(
                 IncidentKey(category, district, s) for s in sorted(set(g.street_counts) | set(g.firing_streets))
@@ -326,8 +333,19 @@ class AlertBook:
 
     # ---- the state machine
 
-    def step(self, now: dt.datetime, decisions: Iterable[Decision], silences: Iterable[Silence] = ()) -> list[Action]:
-        """Advance to event time `now` with the decisions made at it; return the actions, in a stable order."""
+    def step(
+        self,
+        now: dt.datetime,
+        decisions: Iterable[Decision],
+        silences: Iterable[Silence] = (),
+        *,
+        only: Iterable[tuple[str, str]] | None = None,
+    ) -> list[Action]:
+        """Advance to event time `now` with the decisions made at it; return the actions, in a stable order.
+
+        `only`: step only these incidents ((category, district)) and those the decisions open; the other live
+        ones wait for a whole step.
+        """
         if now.tzinfo is None:
             raise ValueError("naive datetime: event time carries its offset")
         # Event time never runs backwards: a late batch is judged at the time already reached.
@@ -344,7 +362,8 @@ class AlertBook:
                 per_key[d.key.street] = d
 
         actions: list[Action] = []
-        for group_key in sorted(set(by_group) | set(self._groups)):
+        stepped = set(self._groups) if only is None else {g for g in only if g in self._groups}
+        for group_key in sorted(set(by_group) | stepped):
             per_key = by_group.get(group_key, {})
             settings = self.config.for_category(group_key[0])
             group = self._groups.get(group_key)
