@@ -384,6 +384,46 @@ i18n.add(
         "ops.channel": {"nl": "Kanaal", "en": "Channel", "fr": "Canal"},
         "ops.state": {"nl": "Toestand", "en": "State", "fr": "État"},
         "ops.enable": {"nl": "Inschakelen", "en": "Enable", "fr": "Activer"},
+        "ops.endpoint.enabled": {"nl": "ingeschakeld", "en": "enabled", "fr": "activé"},
+        "ops.endpoint.not_configured": {"nl": "niet ingesteld", "en": "not configured", "fr": "non configuré"},
+        "ops.endpoint.disabled": {"nl": "uitgeschakeld", "en": "disabled", "fr": "désactivé"},
+        "ops.endpoint.circuit_open": {
+            "nl": "circuit open: leveringen gepauzeerd",
+            "en": "circuit open: deliveries paused",
+            "fr": "circuit ouvert : livraisons en pause",
+        },
+        "ops.endpoint.circuit_half_open": {
+            "nl": "circuit half open",
+            "en": "circuit half-open",
+            "fr": "circuit semi-ouvert",
+        },
+        "ops.endpoint.missing.webhook": {
+            "nl": "geen geheim in {setting}; de leveringen wachten",
+            "en": "no secret in {setting}; deliveries wait",
+            "fr": "aucun secret dans {setting} ; les livraisons attendent",
+        },
+        "ops.endpoint.missing.email": {
+            "nl": "geen {setting}; de leveringen wachten",
+            "en": "no {setting}; deliveries wait",
+            "fr": "pas de {setting} ; les livraisons attendent",
+        },
+        "ops.endpoint.since": {
+            "nl": "sinds {at} ({reason})",
+            "en": "since {at} ({reason})",
+            "fr": "depuis {at} ({reason})",
+        },
+        "ops.endpoint.no_reason": {"nl": "geen reden", "en": "no reason", "fr": "sans raison"},
+        "ops.endpoint.until": {"nl": "tot {at}", "en": "until {at}", "fr": "jusqu'à {at}"},
+        "ops.endpoint.probe": {
+            "nl": "de volgende levering test het eindpunt",
+            "en": "the next delivery probes it",
+            "fr": "la prochaine livraison le teste",
+        },
+        "ops.endpoint.failures": {
+            "nl": "mislukte pogingen na elkaar: {n}",
+            "en": "failures in a row: {n}",
+            "fr": "échecs d'affilée : {n}",
+        },
         "ops.contractor_deliveries": {
             "nl": "Werkorders naar aannemers (webhook, e-mail)",
             "en": "Work orders to contractors (webhook, e-mail)",
