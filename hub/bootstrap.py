@@ -214,6 +214,14 @@ def build_hub(
                 **_delivery(hub, "router"),
             )
         )
+        router_batcher = hub.batchers["router"]
+
+        async def incident_updates() -> None:
+            # Under the incident keys' locks, each update once (its id), whatever the replicas; the inbox id only
+            # has to be unique per round.
+            await router_batcher.submit(f"incident-updates/{uuid.uuid4()}", service.tick)
+
+        hub.background.append(Periodic("incident-updates", settings.router.incident_update_tick_s, incident_updates))
     if "stats" in consumers:
         broker.include_router(
             build_stats_router(
@@ -516,5 +524,6 @@ def _document_outputs(broker: RabbitBroker) -> None:
         schema=IncidentOrderUpdated,
         title="workorders.{assignee}:workorder.updated",
         description="An incident order's update as addresses join (at most one per HUB_INCIDENT_UPDATE_MINUTES of "
-        "event time, a last one at the resolution), where the order went: queue, webhook or e-mail.",
+        "event time, from the router's timer when no further report comes, a last one at the resolution), where the "
+        "order went: queue, webhook or e-mail.",
     )

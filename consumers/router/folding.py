@@ -192,3 +192,17 @@ def summary_nl(details: IncidentOrderDetails, category_name_nl: str) -> str:
 def update_due(sent_at: dt.datetime, event_at: dt.datetime, interval: dt.timedelta) -> bool:
     """At most one update per interval of event time (a replay at full speed sends what the live year sent)."""
     return event_at >= sent_at + interval
+
+
+# The timer sends an update only for an order that is live on the wall clock: its latest report at most the
+# interval and this much old. A replay's reports are years old: there the messages alone decide, as the live day's
+# did, so a replay at full speed sends the updates the live day sent and no more.
+TIMER_LIVE_LAG = dt.timedelta(minutes=15)
+
+
+def timer_update_due(
+    sent_at: dt.datetime, last_report_at: dt.datetime, now: dt.datetime, interval: dt.timedelta
+) -> bool:
+    """The router's timer, when no further message came: reports joined since the last message (the caller's
+    `pending`), the interval has passed since it on the wall clock, and the order is live (`TIMER_LIVE_LAG`)."""
+    return now >= sent_at + interval and now - last_report_at <= interval + TIMER_LIVE_LAG

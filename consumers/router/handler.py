@@ -101,6 +101,11 @@ class RoutingService:
         for order in orders:
             routed.orders.setdefault(order.work_order_id, (order, message_id, now))
 
+    async def tick(self, session: AsyncSession) -> None:
+        """The router's timer (`HUB_INCIDENT_UPDATE_TICK_S`, the hub's periodic jobs): incident orders' updates that
+        are due when no further report came, sent in the transaction's write under their keys' locks (`_Routed`)."""
+        deferred(session, _ROUTED, lambda: _Routed(self.folding)).timer = True
+
     async def apply_spike(self, session: AsyncSession, spike: SpikeDetected | SpikeResolved, message_id: str) -> None:
         """Keep an incident's detection or resolution for the transaction's write (after its locks, see `_Routed`)."""
         deferred(session, _ROUTED, lambda: _Routed(self.folding)).spikes.append((spike, message_id))
@@ -118,7 +123,8 @@ class _Routed:
 
     Folding (`consumers.router.incidents`): the locks of every incident key the transaction touches are taken at
     once, in sorted order (replicas never deadlock), then the incidents' detections and resolutions are applied,
-    then the new reports of a live incident are folded: they get no order of their own.
+    then the new reports of a live incident are folded: they get no order of their own; on the timer's turn, the
+    updates due on the wall clock go last (the keys they need locked with the others).
     """
 
     folding: IncidentFolding | None = None
@@ -126,6 +132,8 @@ class _Routed:
     orders: dict[str, tuple[WorkOrderIssued, str, dt.datetime]] = field(default_factory=dict)
     filed: dict[str, tuple[ReportFiled, list[WorkOrderIssued]]] = field(default_factory=dict)
     spikes: list[tuple[SpikeDetected | SpikeResolved, str]] = field(default_factory=list)
+    # The timer's turn: updates due on the wall clock (`IncidentFolding.send_timer_updates`).
+    timer: bool = False
 
     async def flush(self, session: AsyncSession) -> list[Outgoing]:
         new_reports: set[str] = set()
@@ -167,6 +175,8 @@ class _Routed:
         ]
         keys = keys_of(spike for spike, _ in self.spikes)
         keys |= {(r.category, r.location.district or "") for r, _ in routed}
+        timer_keys = await folding.timer_keys(session) if self.timer else set()
+        keys |= timer_keys
         if not keys:
             return []
         await folding.lock(session, keys)
@@ -181,6 +191,8 @@ class _Routed:
             outgoing.extend(messages)
             for work_order_id in folded:
                 self.orders.pop(work_order_id, None)
+        if timer_keys:
+            outgoing.extend(await folding.send_timer_updates(session, timer_keys))
         return outgoing
 
 

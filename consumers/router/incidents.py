@@ -9,7 +9,8 @@ decided by `folding` (pure) on event time only.
 Messages (all through the outbox, in the same transaction):
   * the incident order: a `WorkOrderIssued` with `incident` set, on `workorder.issued.<assignee>`;
   * its updates: `IncidentOrderUpdated` on `workorder.updated.<assignee>`, at most one per interval of event time
-    while reports join, a last one at the resolution, one at once when staff unfold a report;
+    while reports join, a last one at the resolution, one at once when staff unfold a report, and, when no further
+    message comes, one from the router's timer once the interval has passed on the wall clock (live only);
   * `WorkOrderStatusApplied` (`merged`) for each per-report order the detection closed as merged (and `issued`
     again when its report is unfolded), so the statistics never count a merged order as open or overdue.
 """
@@ -279,6 +280,49 @@ class IncidentFolding:
             outgoing.extend(await self._refresh(session, incident, io, now=now, event_at=at))
         return outgoing
 
+    # --- the timer: updates due when no further message came ----------------------------------------------------
+
+    async def timer_keys(self, session: AsyncSession) -> set[tuple[str, str]]:
+        """The incident keys with an update the timer may send (read without the locks; `send_timer_updates`
+        decides again under them)."""
+        return {(c, d) for _io, c, d in await self._timer_due(session)}
+
+    async def send_timer_updates(self, session: AsyncSession, keys: set[tuple[str, str]]) -> list[Outgoing]:
+        """The updates due on the wall clock for orders of these keys (their locks taken): reports joined since the
+        last message, the interval passed, the order live. Under the key's lock and with the order's row read
+        fresh, so two replicas' timers send each update once (its id `<order>/update/<seq>`)."""
+        now = self.clock()
+        outgoing: list[Outgoing] = []
+        for io, category, district in await self._timer_due(session):
+            if (category, district) not in keys:
+                continue
+            order = await session.get(IncidentOrder, io, populate_existing=True)
+            row = await session.get(RouterIncident, order.incident_id) if order is not None else None
+            if order is None or row is None or row.first_seen_at is None:
+                continue
+            outgoing.extend(await self._refresh(session, _live(row), io, now=now, event_at=now))
+        return outgoing
+
+    async def _timer_due(self, session: AsyncSession) -> list[tuple[str, str, str]]:
+        now = self.clock()
+        o = IncidentOrder.__table__.c
+        i = RouterIncident.__table__.c
+        rows = await session.execute(
+            select(o.work_order_id, o.sent_at, o.last_report_at, i.category, i.district)
+            .select_from(IncidentOrder.__table__.join(RouterIncident.__table__, i.incident_id == o.incident_id))
+            .where(
+                o.pending > 0,
+                o.sent_at <= now - self.update_interval,
+                o.last_report_at >= now - self.update_interval - folding.TIMER_LIVE_LAG,
+            )
+            .order_by(o.work_order_id)
+        )
+        return [
+            (io, category, district)
+            for io, sent_at, last, category, district in rows
+            if folding.timer_update_due(aware(sent_at), aware(last), now, self.update_interval)
+        ]
+
     # --- staff: a report folded wrongly -------------------------------------------------------------------------
 
     async def unfold(
@@ -397,7 +441,8 @@ class IncidentFolding:
         new = [r.report_id for r in rows if not r.announced]
         latest = max((aware(r.filed_at) for r in rows if not r.announced), default=None)
         moment = max(m for m in (event_at, latest, incident.first_seen_at) if m is not None)
-        existing = await session.get(IncidentOrder, io)
+        # Read fresh: an earlier step of this transaction may have updated the row (core UPDATE, not the ORM).
+        existing = await session.get(IncidentOrder, io, populate_existing=True)
         details = folding.details(incident, linked)
         if existing is None:
             if not rows:

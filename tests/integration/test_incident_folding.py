@@ -43,11 +43,13 @@ START = dt.datetime(2021, 3, 15, 9, 0, tzinfo=BRUSSELS)  # a Monday: the paper r
 NEAR = ("Brustemsesteenweg", "Kerkstraat", "Vliegveldlaan")  # Vliegveldlaan: 450 m away, within the 800 m
 
 
-def report(run: str, i: int, minute: float, street: str = "", description: str = "") -> ReportFiled:
+def report(
+    run: str, i: int, minute: float, street: str = "", description: str = "", start: dt.datetime = START
+) -> ReportFiled:
     return ReportFiled.model_validate(
         {
             "report_id": f"rep-{run}-{i:03d}",
-            "filed_at": (START + dt.timedelta(minutes=minute)).isoformat(),
+            "filed_at": (start + dt.timedelta(minutes=minute)).isoformat(),
             "channel": "web",
             "category": "waste.missed_collection",
             "waste_fraction": "paper",
@@ -63,7 +65,7 @@ def report(run: str, i: int, minute: float, street: str = "", description: str =
     )
 
 
-def detected(run: str, *, first: float = 0, at: float = 20) -> SpikeDetected:
+def detected(run: str, *, first: float = 0, at: float = 20, start: dt.datetime = START) -> SpikeDetected:
     return SpikeDetected(
         incident_id=f"inc-{run}",
         incident_key="waste.missed_collection|district:Brustem",
@@ -76,9 +78,9 @@ def detected(run: str, *, first: float = 0, at: float = 20) -> SpikeDetected:
         reports_in_window=4,
         baseline=0.4,
         p_value=1e-9,
-        first_seen_at=START + dt.timedelta(minutes=first),
-        last_seen_at=START + dt.timedelta(minutes=at),
-        detected_at=START + dt.timedelta(minutes=at),
+        first_seen_at=start + dt.timedelta(minutes=first),
+        last_seen_at=start + dt.timedelta(minutes=at),
+        detected_at=start + dt.timedelta(minutes=at),
         affected_streets=["Brustemsesteenweg", "Kerkstraat"],
         draft_nl="Het papier in Brustem werd vandaag niet opgehaald. De afvalintercommunale is verwittigd.",
         draft_en="Paper in Brustem was not collected today.",
@@ -257,6 +259,49 @@ async def test_a_burst_folds_into_one_order_delivered_once_with_throttled_update
     announced = {rid for u in updates for rid in u["data"]["new_report_ids"]}  # type: ignore[index]
     announced |= set(order["incident"]["report_ids"])
     assert announced == {r.report_id for r in before + after}
+
+
+async def test_the_timer_sends_the_due_update_when_no_further_report_comes_once_whatever_the_replicas(
+    clean_broker: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """Live: reports join within the interval, then nothing more comes. The router's timer sends their update once
+    the interval has passed (not at the next report, which never comes), once, though two replicas tick."""
+    run = uuid.uuid4().hex[:8]
+    db = Db(postgres_url)
+    s = settings(clean_broker, postgres_url, tmp_path)
+    s = s.model_copy(update={"router": s.router.model_copy(update={"incident_update_tick_s": 0.3})})
+    t0 = dt.datetime.now(BRUSSELS).replace(microsecond=0) - dt.timedelta(minutes=60)  # an hour ago, live
+    before = [report(run, i, minute=2 * i, start=t0) for i in range(3)]  # merged at the detection
+    # The order goes out with the detection (t0 + 12 min); these join 21-23 minutes after it: no update due yet.
+    after = [report(run, i, minute=30 + i, start=t0) for i in range(3, 6)]
+    io = incident_order_id(f"inc-{run}", "waste_company")
+    one = await started(s, "router")
+    two = await started(s, "router")
+    try:
+        async with CitySystem(clean_broker) as city:
+            await publish(city, *before)
+            await until(lambda: db.routed(before), "routed")
+            await publish(city, detected(run, at=12, start=t0))
+            await until(lambda: db.count(IncidentOrder, IncidentOrder.work_order_id == io), "the incident order")
+            await publish(city, *after)
+            await until(lambda: db.routed(after), "routed")
+
+            async def updated() -> bool:
+                async with db.sessions() as session:
+                    order = await session.get(IncidentOrder, io)
+                return order is not None and order.seq >= 1 and order.pending == 0
+
+            await until(updated, "the timer's update", timeout=60)
+            await asyncio.sleep(1.5)  # five more rounds of both timers: nothing more may come
+        queued = await drain_queue(clean_broker, workorder_queue_name("waste_company"), settle=1.0)
+    finally:
+        await one.stop()
+        await two.stop()
+        await db.engine.dispose()
+    updates = [b for b in queued.bodies if b.get("work_order_id") == io and "update_id" in b]
+    assert [u["seq"] for u in updates] == [1], "one update, once"
+    assert updates[0]["new_report_ids"] == [r.report_id for r in after]
+    assert updates[0]["incident"]["reports"] == 6
 
 
 async def test_a_report_elsewhere_in_the_district_keeps_its_own_order(

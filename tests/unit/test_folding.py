@@ -17,6 +17,7 @@ from consumers.router.folding import (
     choose,
     details,
     incident_order_id,
+    timer_update_due,
     update_due,
     verdict,
 )
@@ -116,6 +117,16 @@ def test_ids_are_the_same_everywhere_and_updates_are_throttled_on_event_time() -
     interval = dt.timedelta(minutes=30)
     assert not update_due(T0, T0 + dt.timedelta(minutes=29), interval)
     assert update_due(T0, T0 + dt.timedelta(minutes=30), interval)
+
+
+def test_the_timer_sends_a_due_update_only_for_a_live_order() -> None:
+    interval = dt.timedelta(minutes=30)
+    sent, last = T0, T0 + dt.timedelta(minutes=10)  # the order at 08:00, a report joined at 08:10, nothing since
+    assert not timer_update_due(sent, last, T0 + dt.timedelta(minutes=29), interval), "within the interval"
+    assert timer_update_due(sent, last, T0 + dt.timedelta(minutes=30), interval)
+    assert timer_update_due(sent, last, T0 + dt.timedelta(minutes=55), interval), "a timer round late"
+    # A replay: the order's reports are years old on the wall clock; its messages alone decide, as live.
+    assert not timer_update_due(sent, last, T0 + dt.timedelta(days=600), interval)
 
 
 def test_the_order_lists_streets_and_addresses_with_their_counts() -> None:
