@@ -8,7 +8,8 @@ Every template gets `t` (the translator in the page's language), `lang`, `user`,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,40 @@ environment = Environment(
     lstrip_blocks=True,
 )
 
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a console table (`_table.html`'s one builder): its heading, and each row's cell, the row's field
+    of that name or what a macro makes of the row. Every cell carries its heading as `data-label`: on a phone the
+    table reads as one card per row."""
+
+    label: str
+    cell: str | Callable[[Any], object]
+    num: bool = False
+    key: str | None = None  # the cell's `data-col`
+    heading: bool = False  # the row's name: a `<th scope="row">`
+    css: Callable[[Any], object] | None = None  # classes that depend on the row
+    fields: Mapping[str, str] | None = None  # the cell's own attributes (attribute name -> the row's field)
+
+    def value(self, row: Any) -> object:
+        return self.cell(row) if callable(self.cell) else field_of(row, self.cell)
+
+    def classes(self, row: Any) -> str:
+        return " ".join(c for c in ("num" if self.num else "", str(self.css(row)).strip() if self.css else "") if c)
+
+
+def field_of(row: Any, name: str) -> object:
+    """A row's field: a key of a mapping, an attribute of anything else."""
+    return row[name] if isinstance(row, Mapping) else getattr(row, name)
+
+
+def row_attributes(row: Any, fields: Mapping[str, str]) -> dict[str, str]:
+    """The row's own attributes (`data-*`, for scripts and tests): attribute name -> the row's field ("" for None)."""
+    values = {attribute: field_of(row, name) for attribute, name in fields.items()}
+    return {attribute: "" if value is None else str(value) for attribute, value in values.items()}
+
+
+environment.globals |= {"column": Column, "row_attributes": row_attributes}
 environment.filters["role_name"] = lambda role, language: i18n.translate(language, f"role.{role}")
 
 
