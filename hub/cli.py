@@ -194,6 +194,12 @@ def _add_demo(sub: Subparsers) -> None:
     demo.add_argument(
         "--seed", type=int, default=None, help="simulator seed (default: random, so every run is new traffic)"
     )
+    demo.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds the consumers may take to catch up (default 600; a simulated year takes longer)",
+    )
     command(demo, bind(_cmd_demo, get_settings))
 
 
@@ -315,7 +321,12 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     # The progress bar is the demo's output: only warnings from the consumers.
     configure_logging("WARNING", json_lines=False)
     options = DemoOptions(
-        start=args.start, days=args.days, incidents=args.incidents, history_days=args.history_days, seed=args.seed
+        start=args.start,
+        days=args.days,
+        incidents=args.incidents,
+        history_days=args.history_days,
+        seed=args.seed,
+        timeout_s=args.timeout,
     )
     if "database_url" not in settings.model_fields_set:
         # The embedded default gets a database of the demo's own, fresh for every run: a second run on the first
