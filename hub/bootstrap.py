@@ -217,9 +217,9 @@ def build_hub(
         router_batcher = hub.batchers["router"]
 
         async def incident_updates() -> None:
-            # Under the incident keys' locks, each update once (its id), whatever the replicas; the inbox id only
-            # has to be unique per round.
-            await router_batcher.submit(f"incident-updates/{uuid.uuid4()}", service.tick)
+            # A transaction of its own, no inbox entry (as the spikes timer); under the incident keys' locks, each
+            # update once (its id), whatever the replicas.
+            await router_batcher.run(service.tick)
 
         hub.background.append(Periodic("incident-updates", settings.router.incident_update_tick_s, incident_updates))
     if "stats" in consumers:
