@@ -6,8 +6,11 @@ Needs RabbitMQ (HUB_TEST_AMQP_URL or localhost) and Debian's Chromium (/usr/bin/
 It makes a fresh SQLite database and a vhost of its own on the broker, runs the router, spikes and statistics
 consumers with `hub serve`, plays two incidents (a missed collection in Brustem, broken street lights in Velm,
 which the team silences), posts a notice on one, edits a draft, puts two reports in the router's dead-letter queue
-(one replayed from the page, so the audit trail has it), fills the statistics with a simulated week this year and
-the same week last year, and photographs every page at 1366x900 and at a phone's width (390x844), full page.
+(one replayed from the page, so the audit trail has it; the other opened in full), plants scheduled sends worth
+seeing (a webhook with its circuit open, one disabled by a 410, pending and exhausted deliveries and alerts: tests/
+deliveries_support.py), fills the statistics with a simulated week this year and the same week last year, and
+photographs every page, the dashboard and the language page too, at 1366x900 and at a phone's width (390x844),
+full page.
 Deterministic but for the clock: the incidents happen in the last hour, the weeks are the third before today.
 """
 
@@ -32,15 +35,18 @@ sys.path.insert(0, str(ROOT))
 
 from consumers.stats.comparison import year_before  # noqa: E402
 from infra.broker_admin import BrokerAdminError, Permissions, connect_admin, credentials_of  # noqa: E402
+from infra.clock import utcnow  # noqa: E402
 from infra.db import create_engine  # noqa: E402
 from infra.db.engine import upgrade_schema  # noqa: E402
 from tests.console_users import login, make_users  # noqa: E402
 from tests.console_world import CHROMIUM, CHROMIUM_ARGS, World, burst, console_world, wait_alert  # noqa: E402
+from tests.deliveries_support import WEBHOOK_SECRETS, plant_deliveries  # noqa: E402
 from tests.integration.test_dead_letters import _dead_letter  # noqa: E402
 from tests.stats_dashboard_support import fill_weeks, week_of  # noqa: E402
 from tests.support import CitySystem, make_report  # noqa: E402
 
 SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
+DASHBOARD_READY = "body[data-loads][data-state='ready']"
 
 
 @contextlib.asynccontextmanager
@@ -79,11 +85,13 @@ async def statistics(world: World) -> None:
     await fill_weeks(world.database_url, week_of(year_before(first), seed=1), week_of(first, seed=2))
 
 
-async def photograph(page: Any, base: str, out: Path, pages: dict[str, str]) -> None:
+async def photograph(page: Any, base: str, out: Path, pages: dict[str, str], ready: str | None = None) -> None:
     for name, path in pages.items():
         for size, (width, height) in SIZES.items():
             await page.set_viewport_size({"width": width, "height": height})
             await page.goto(f"{base}{path}")
+            if ready:  # a page that draws after loading (the dashboard): wait until it has
+                await page.wait_for_selector(ready, state="attached", timeout=30_000)
             target = out / f"console-{name}-{size}.png"
             await page.screenshot(path=str(target), full_page=True)
             print(target.relative_to(ROOT) if target.is_relative_to(ROOT) else target)
@@ -99,7 +107,12 @@ async def main(out: Path) -> int:
         engine = create_engine(database_url)
         await upgrade_schema(engine)
         await engine.dispose()
-        async with own_vhost(broker) as amqp_url, console_world(amqp_url, database_url, tmp) as world:
+        # The endpoints configured (a webhook secret, an SMTP host), so their planted states show; serve sends nothing.
+        configured = {"HUB_WEBHOOK_SECRETS": WEBHOOK_SECRETS, "HUB_SMTP_HOST": "smtp.stad.example.be"}
+        async with (
+            own_vhost(broker) as amqp_url,
+            console_world(amqp_url, database_url, tmp, **configured) as world,
+        ):
             await make_users(world, tmp)
             await burst(amqp_url, district="Brustem", streets=("Ordingenstraat", "Kerkstraat"), n=9)
             brustem = await wait_alert(world, "Brustem", "detected")
@@ -141,6 +154,7 @@ async def main(out: Path) -> int:
 
                 # Operations: one dead letter replayed from the page (the audit trail has it), one left.
                 letters = await dead_letters(world)
+                await plant_deliveries(world.database_url, utcnow())
                 ops = await (
                     await browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-BE")
                 ).new_page()
@@ -155,6 +169,7 @@ async def main(out: Path) -> int:
                     {
                         "ops": "/console/ops/",
                         "dlq": "/console/ops/dlq/router",
+                        "dlq-message": f"/console/ops/dlq/router/message?id={quote(letters[1], safe='')}",
                         "deliveries": "/console/ops/deliveries",
                         "audit": "/console/ops/audit",
                     },
@@ -175,10 +190,12 @@ async def main(out: Path) -> int:
                     out,
                     {
                         "home": "/console/",
+                        "language": "/console/language",
                         "management": "/console/management/",
                         "management-week": f"/console/management/?{week}",
                     },
                 )
+                await photograph(manager, world.base, out, {"dashboard": f"/dashboard/?{week}"}, ready=DASHBOARD_READY)
                 await browser.close()
     return 0
 

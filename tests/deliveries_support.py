@@ -67,14 +67,14 @@ async def plant_deliveries(database_url: str, now: dt.datetime) -> Planted:
         )
 
     deliveries = [
-        delivery(1, "waste_company", "webhook", PENDING, 6, 503, "503 Service Unavailable"),
-        delivery(2, "waste_company", "webhook", PENDING, 5, None, "timeout after 10 s"),
+        delivery(1, "waste_company", "webhook", PENDING, 6, 503, "HTTP 503"),
+        delivery(2, "waste_company", "webhook", PENDING, 5, None, "timeout"),
         delivery(3, "grid_operator", "webhook", EXHAUSTED, 2, 410, "410 Gone: endpoint disabled"),
-        delivery(4, "road_firm", "email", EXHAUSTED, 7, None, "SMTP 550 mailbox unavailable"),
+        delivery(4, "road_firm", "email", EXHAUSTED, 7, None, "SMTP 550: 5.1.1 mailbox unavailable"),
     ]
     notifications = [
-        notification(1, "chat", EXHAUSTED, 4, 500, "500 Internal Server Error"),
-        notification(2, "email", PENDING, 1, None, "connection refused"),
+        notification(1, "chat", EXHAUSTED, 4, 500, "HTTP 500"),
+        notification(2, "email", PENDING, 1, None, "SMTPConnectError: connection refused"),
     ]
     engine = create_engine(database_url)
     try:

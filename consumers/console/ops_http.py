@@ -245,6 +245,7 @@ async def scheduled(request: Request, user: Ops, ops: Services, session: Session
         exhausted=await deliveries_ops.deliveries(session, state=EXHAUSTED),
         notifications=notifications,
         local=lambda m: _local(m, ops.tz),
+        assignee_name=lambda code: a.name if (a := ops.catalogue.assignees.get(code)) else code,
         done=request.query_params.get("done"),
     )
 
@@ -333,7 +334,13 @@ i18n.add(
         "ops.failed_at": {"nl": "Mislukt op", "en": "Failed at", "fr": "Échec le"},
         "ops.attempts": {"nl": "Pogingen", "en": "Attempts", "fr": "Tentatives"},
         "ops.route": {"nl": "Route", "en": "Route", "fr": "Route"},
-        "ops.headers": {"nl": "Headers", "en": "Headers", "fr": "En-têtes"},
+        "ops.headers": {"nl": "Kopregels (headers)", "en": "Headers", "fr": "En-têtes"},
+        "ops.body": {"nl": "Inhoud", "en": "Body", "fr": "Contenu"},
+        "ops.message_title": {
+            "nl": "Bericht in de dead-letter-wachtrij van {consumer}",
+            "en": "A message in the dead-letter queue of {consumer}",
+            "fr": "Message dans la file des messages morts de {consumer}",
+        },
         "ops.body_masked": {
             "nl": "Inhoud (persoonsgegevens afgeschermd)",
             "en": "Body (personal data masked)",

@@ -164,6 +164,15 @@ async def test_a_dead_letter_replayed_from_the_operations_page_is_applied_once(
             masked = await row.locator('pre[data-body="masked"]').text_content() or ""
             assert report.report_id in masked
             assert report.reporter.name not in masked
+            # In full only on asking (recorded), in Dutch: the reason, the headers, the body with the reporter.
+            await row.locator("details summary").last.click()
+            async with page.expect_navigation():
+                await row.get_by_text("Toon volledig").click()
+            assert await page.locator("h1").inner_text() == "Bericht in de dead-letter-wachtrij van router"
+            assert await page.locator(f'code[data-message-id="late-{run}"]').count() == 1
+            assert report.reporter.name in (await page.locator('pre[data-body="full"]').text_content() or "")
+            assert "Reden: TimeoutError" in await page.locator("main").inner_text()
+            await page.goto(f"{base}/console/ops/dlq/router")
             async with page.expect_navigation():
                 await row.locator('button[data-action="replay"]').click()
             assert await page.locator('[data-done="replayed-1"]').count() == 1
@@ -185,5 +194,10 @@ async def test_a_dead_letter_replayed_from_the_operations_page_is_applied_once(
             select(func.count()).where(ConsoleAudit.action == "dlq.replay", ConsoleAudit.target == f"late-{run}"),
         )
         assert audited == 1
+        viewed = await count(
+            postgres_url,
+            select(func.count()).where(ConsoleAudit.action == "dlq.view-body", ConsoleAudit.target == f"late-{run}"),
+        )
+        assert viewed == 1
     finally:
         await hub.stop()

@@ -42,7 +42,8 @@ async def test_deliveries_and_alert_notifications_in_one_table_shape_and_replaye
         assert 'data-action="replay-delivery"' in exhausted
         assert 'data-action="replay-delivery"' not in pending  # only an exhausted row is sent again by hand
         assert f'<tr data-notification="{notification}" data-state="exhausted">' in alerts
-        assert "500 Internal Server Error" in alerts
+        assert "HTTP 500" in alerts  # the sender's own words (infra/chat.py), not "500 HTTP 500"
+        assert "500 HTTP 500" not in alerts
         # The same columns of a scheduled row in both, each cell with its heading for the phone layout.
         for rows, about in ((exhausted, ["Uitvoerder", "Werkorder"]), (alerts, ["Melding"])):
             headings = re.findall(r'<th scope="col"[^>]*>([^<]*)</th>', rows)

@@ -275,6 +275,7 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
     assert await page.title() == "Statistiek van het ContactCenter · Stad Sint-Truiden"
     assert await page.get_attribute("html", "lang") == "nl"
     await dashboard.reads_dutch()
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1400  # nothing sticks out
     incident = await page.locator("#f-incident option:checked").inner_text()  # "17 mrt. 11:49 · Afval niet ..."
     assert " mrt" in incident, incident
     if week.incident.waste_fraction:  # named as the Dutch draft names it, not by its code
@@ -411,6 +412,17 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
         shown_fcr = await page.locator('[data-kpi="first_contact_resolution"] .k-value').inner_text()
         assert shown_fcr == f"{fcr:.1f}".replace(".", point) + " %"
         assert await page.locator("#grain-label").inner_text() == TEXT[lang]["per.day"]
+
+    # On a phone: the charts redraw to its width and nothing is wider than the screen (wide tables scroll).
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.wait_for_timeout(400)  # the page redraws 150 ms after a resize
+    wider = await page.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391"
+        " && !e.closest('.table-scroll'))"
+        ".map(e => `${e.tagName}.${e.getAttribute('class') || ''}#${e.id}`).slice(0, 8)"
+    )
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390, wider
+    assert not wider, wider
 
     assert not dashboard.problems, "\n".join(dashboard.problems)
 

@@ -78,12 +78,14 @@ window.hubCharts = ({ format: fmt, tableLabel }) => {
       body.append(tr);
     }
     t.append(body);
+    // A wide table scrolls on its own on a phone; the page itself never gets wider than the screen.
+    const scroll = el("div", { class: "table-scroll" }, t);
     if (open) {
       t.classList.add("figures");
-      container.append(t);
+      container.append(scroll);
       return;
     }
-    container.append(el("details", { class: "table" }, el("summary", {}, tableLabel()), t));
+    container.append(el("details", { class: "table" }, el("summary", {}, tableLabel()), scroll));
   }
 
   function empty(container, text) {
@@ -118,6 +120,7 @@ window.hubCharts = ({ format: fmt, tableLabel }) => {
     }
     svgEl(root, "line", { class: "axis-line", x1: m.left, x2: m.left + w, y1: m.top + h, y2: m.top + h });
 
+    let lastTickEnd = -Infinity;
     opts.labels.forEach((label, i) => {
       const x = m.left + i * band;
       const group = svgEl(root, "g", { class: "bar-group", "data-label": label, "data-total": totals[i] });
@@ -139,8 +142,11 @@ window.hubCharts = ({ format: fmt, tableLabel }) => {
         base += v;
       }
       const tick = opts.tick(i);
-      if (tick !== null) {
+      // A tick label that would run into the one before it (a narrow chart: a phone) is left out.
+      const half = tick === null ? 0 : String(tick).length * 3.4 + 3;
+      if (tick !== null && x + band / 2 - half >= lastTickEnd) {
         svgEl(root, "text", { x: x + band / 2, y: m.top + h + 16, "text-anchor": "middle" }, tick);
+        lastTickEnd = x + band / 2 + half;
       }
     });
 
