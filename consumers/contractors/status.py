@@ -32,7 +32,7 @@ from consumers.router.incident_records import linked_reports, merged_into, open_
 from consumers.router.rules import RoutingDecision
 from consumers.router.stored import report_filed
 from consumers.router.tables import INCIDENT_KIND, Report, WorkOrder
-from consumers.router.workorders import build_work_orders, insert_work_order
+from consumers.router.workorders import build_work_orders, insert_work_order, issued_message
 from contracts import (
     ReportFiled,
     WorkOrderEscalated,
@@ -45,7 +45,7 @@ from infra.consuming import HEADER_USER_ID
 from infra.db.dialect import insert_ignore
 from infra.errors import PermanentError
 from infra.outbox import Outgoing
-from infra.topology import CITY_EVENTS, workorder_escalated_routing_key, workorder_routing_key
+from infra.topology import CITY_EVENTS, workorder_escalated_routing_key
 
 log = logging.getLogger(__name__)
 
@@ -260,17 +260,7 @@ class StatusService:
         if not await insert_work_order(session, triage, now=now):
             log.info("report already has a triage work order", extra={"work_order_id": triage.work_order_id})
             return []
-        return [
-            Outgoing.of(
-                triage,
-                exchange=CITY_EVENTS.name,
-                routing_key=workorder_routing_key(TRIAGE),
-                message_id=triage.work_order_id,
-                subject=triage.report_id,
-                correlation_id=message_id,
-                time=now,
-            )
-        ]
+        return [issued_message(triage, now, correlation_id=message_id)]
 
     @staticmethod
     def _report_filed(report: Report) -> ReportFiled:

@@ -15,13 +15,12 @@ from consumers.domain.places import Placed, PlaceFinder, place_report
 from consumers.router.incidents import IncidentFolding, keys_of
 from consumers.router.rules import RoutingDecision, RuleSet
 from consumers.router.tables import Report, WorkOrder
-from consumers.router.workorders import OUTSIDE_CITY_RULE_ID, build_work_orders, work_order_row
+from consumers.router.workorders import OUTSIDE_CITY_RULE_ID, build_work_orders, issued_message, work_order_row
 from contracts import ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued
 from infra.batcher import deferred
 from infra.clock import utcnow
 from infra.db.dialect import insert_ignore
 from infra.outbox import Outgoing
-from infra.topology import CITY_EVENTS, workorder_routing_key
 
 
 @dataclass(frozen=True)
@@ -150,15 +149,7 @@ class _Routed:
         stmt = insert_ignore(session, WorkOrder).returning(WorkOrder.__table__.c.work_order_id)
         new = set((await session.execute(stmt, rows)).scalars())
         return outgoing + [
-            Outgoing.of(
-                order,
-                exchange=CITY_EVENTS.name,
-                routing_key=workorder_routing_key(order.assignee),
-                message_id=order.work_order_id,
-                subject=order.report_id,
-                correlation_id=message_id,
-                time=now,
-            )
+            issued_message(order, now, correlation_id=message_id)
             for work_order_id, (order, message_id, now) in self.orders.items()
             if work_order_id in new
         ]

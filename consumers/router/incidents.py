@@ -1,4 +1,5 @@
-"""The folding's effects: live incidents, incident orders, their links and updates, in the routing transaction.
+"""The folding's effects: live incidents and the links of their reports, in the routing transaction; the incident
+orders and their updates these cause are written by `incident_orders`.
 
 Every decision about an incident key (category x district) is made under one lock per key (`infra.db.locks`),
 taken in sorted order at the start of the router's write for the transaction, so two router replicas never fold
@@ -25,42 +26,20 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from consumers.contractors.tables import WorkOrderEvent
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import Catalogue, FoldRule
 from consumers.domain.places import PlaceFinder
 from consumers.router import folding
-from consumers.router.folding import Candidate, Linked, LiveIncident
+from consumers.router.folding import Candidate, LiveIncident
+from consumers.router.incident_orders import HUB_SENDER, IncidentOrders, live_incident
 from consumers.router.incident_records import OPEN
-from consumers.router.rules import RoutingDecision
 from consumers.router.stored import report_filed
-from consumers.router.tables import (
-    INCIDENT_KIND,
-    REPORT_KIND,
-    IncidentLink,
-    IncidentOrder,
-    Report,
-    RouterIncident,
-    WorkOrder,
-)
-from consumers.router.workorders import build_work_orders, insert_work_order
-from contracts import (
-    IncidentOrderDetails,
-    IncidentOrderUpdated,
-    RecordedStatus,
-    ReportFiled,
-    SpikeDetected,
-    SpikeResolved,
-    WorkOrderIssued,
-    WorkOrderStatusApplied,
-)
+from consumers.router.tables import REPORT_KIND, IncidentLink, IncidentOrder, Report, RouterIncident, WorkOrder
+from contracts import ReportFiled, SpikeDetected, SpikeResolved, WorkOrderIssued
 from infra.clock import aware, utcnow
 from infra.db.dialect import insert_ignore
 from infra.db.locks import lock_all
 from infra.outbox import Outgoing
-from infra.topology import CITY_EVENTS, workorder_routing_key, workorder_updated_routing_key
-
-HUB_SENDER = "hub:incident-folding"
 
 
 def lock_name(category: str, district: str) -> str:
@@ -74,6 +53,11 @@ class IncidentFolding:
     places: PlaceFinder | None = None
     update_interval: dt.timedelta = dt.timedelta(minutes=30)
     clock: Callable[[], dt.datetime] = utcnow
+
+    @property
+    def orders(self) -> IncidentOrders:
+        """What writes the incident orders and their updates."""
+        return IncidentOrders(self.catalogue, self.calendar, self.update_interval)
 
     # --- the rules' inputs -------------------------------------------------------------------------------------
 
@@ -105,7 +89,7 @@ class IncidentFolding:
                 t.detected_at.is_not(None), or_(*(and_(t.category == c, t.district == d) for c, d in keys))
             )
         )
-        return [_live(row) for row in rows.scalars()]
+        return [live_incident(row) for row in rows.scalars()]
 
     # --- reports as they are routed -----------------------------------------------------------------------------
 
@@ -141,7 +125,7 @@ class IncidentFolding:
             await session.execute(insert_ignore(session, IncidentLink), links)
         outgoing: list[Outgoing] = []
         for io, incident in sorted(by_order.items()):
-            outgoing.extend(await self._refresh(session, incident, io, now=now))
+            outgoing.extend(await self.orders.refresh(session, incident, io, now=now))
         return folded, outgoing
 
     async def _accepts(self, session: AsyncSession, io: str) -> bool:
@@ -179,7 +163,7 @@ class IncidentFolding:
             )
         else:
             # An update of a live alert: the incident is known; a throttled update may be due by now.
-            return await self._due_updates(session, _live(row), spike.last_seen_at, now)
+            return await self.orders.due_updates(session, live_incident(row), spike.last_seen_at, now)
         incident = (await self.incidents(session, [(spike.category, spike.district)])) or []
         live = next((i for i in incident if i.incident_id == spike.incident_id), None)
         if live is None or self.rule(spike.category) is None:
@@ -214,7 +198,7 @@ class IncidentFolding:
         )
         if row.detected_at is None:
             return []
-        incident = _live(row, resolved_at=spike.resolved_at)
+        incident = live_incident(row, resolved_at=spike.resolved_at)
         outgoing: list[Outgoing] = []
         # Folded while the resolution was still on its way, but filed after the incident's end in event time: they
         # get their own orders, as a replay in which the resolution came first gives them.
@@ -226,7 +210,7 @@ class IncidentFolding:
         )
         for report_id in sorted(late.scalars()):
             outgoing.extend(await self.unfold(session, report_id, by=HUB_SENDER, lock=False, refresh=False))
-        outgoing.extend(await self._due_updates(session, incident, spike.resolved_at, now, force=True))
+        outgoing.extend(await self.orders.due_updates(session, incident, spike.resolved_at, now, force=True))
         return outgoing
 
     async def _merge_routed(
@@ -275,9 +259,11 @@ class IncidentFolding:
             if (order.report_id, order.assignee) not in new:
                 continue
             io = folding.incident_order_id(incident.incident_id, order.assignee)
-            outgoing.append(await self._set_status(session, order, reports[order.report_id], "merged", at, now, io))
+            outgoing.append(
+                await self.orders.set_status(session, order, reports[order.report_id], "merged", at, now, io)
+            )
         for io in sorted(touched):
-            outgoing.extend(await self._refresh(session, incident, io, now=now, event_at=at))
+            outgoing.extend(await self.orders.refresh(session, incident, io, now=now, event_at=at))
         return outgoing
 
     # --- the timer: updates due when no further message came ----------------------------------------------------
@@ -300,7 +286,7 @@ class IncidentFolding:
             row = await session.get(RouterIncident, order.incident_id) if order is not None else None
             if order is None or row is None or row.first_seen_at is None:
                 continue
-            outgoing.extend(await self._refresh(session, _live(row), io, now=now, event_at=now))
+            outgoing.extend(await self.orders.refresh(session, live_incident(row), io, now=now, event_at=now))
         return outgoing
 
     async def _timer_due(self, session: AsyncSession) -> list[tuple[str, str, str]]:
@@ -360,9 +346,9 @@ class IncidentFolding:
             if link.merged_work_order_id:
                 order = await session.get(WorkOrder, link.merged_work_order_id)
                 if order is not None and order.status == "merged":
-                    outgoing.append(await self._set_status(session, order, report, "issued", now, now, None))
+                    outgoing.append(await self.orders.set_status(session, order, report, "issued", now, now, None))
             else:
-                outgoing.extend(await self._issue_own(session, filed, report, link.assignee, now))
+                outgoing.extend(await self.orders.issue_own(session, filed, report, link.assignee, now))
         if report.status == "closed":
             await session.execute(
                 update(Report).where(Report.report_id == report_id).values(status="routed", closed_at=None)
@@ -372,253 +358,11 @@ class IncidentFolding:
                 incident = await session.get(RouterIncident, link.incident_id)
                 if incident is not None:
                     outgoing.extend(
-                        await self._refresh(session, _live(incident), link.work_order_id, now=now, unfolded=[report_id])
+                        await self.orders.refresh(
+                            session, live_incident(incident), link.work_order_id, now=now, unfolded=[report_id]
+                        )
                     )
         return outgoing
-
-    async def _issue_own(
-        self, session: AsyncSession, filed: ReportFiled, report: Report, assignee: str, now: dt.datetime
-    ) -> list[Outgoing]:
-        decision = RoutingDecision(
-            rule_id=report.rule_id,
-            rule_line=0,
-            assignees=(assignee,),
-            reasons=("taken out of its incident order",),
-            category_known=report.category_known,
-        )
-        (order,) = build_work_orders(filed, decision, self.catalogue, self.calendar, now, report.rules_version)
-        if not await insert_work_order(session, order, now=now):
-            return []
-        return [_issued(order, now)]
-
-    # --- the incident order and its updates ---------------------------------------------------------------------
-
-    async def _due_updates(
-        self,
-        session: AsyncSession,
-        incident: LiveIncident,
-        event_at: dt.datetime,
-        now: dt.datetime,
-        *,
-        force: bool = False,
-    ) -> list[Outgoing]:
-        o = IncidentOrder.__table__.c
-        ids = (
-            await session.execute(
-                select(o.work_order_id).where(o.incident_id == incident.incident_id).order_by(o.work_order_id)
-            )
-        ).scalars()
-        outgoing: list[Outgoing] = []
-        for io in list(ids):
-            outgoing.extend(await self._refresh(session, incident, io, now=now, event_at=event_at, force=force))
-        return outgoing
-
-    async def _refresh(
-        self,
-        session: AsyncSession,
-        incident: LiveIncident,
-        io: str,
-        *,
-        now: dt.datetime,
-        event_at: dt.datetime | None = None,
-        force: bool = False,
-        unfolded: Sequence[str] = (),
-    ) -> list[Outgoing]:
-        """Issue the incident order if it is new, else count its links and send an update when one is due."""
-        lk = IncidentLink.__table__.c
-        rows = list(
-            (
-                await session.execute(
-                    select(IncidentLink)
-                    .where(lk.work_order_id == io, lk.unfolded_at.is_(None))
-                    .order_by(lk.filed_at, lk.report_id)
-                )
-            ).scalars()
-        )
-        linked = [
-            Linked(r.report_id, r.street, r.house_number, aware(r.filed_at), r.merged_work_order_id) for r in rows
-        ]
-        new = [r.report_id for r in rows if not r.announced]
-        latest = max((aware(r.filed_at) for r in rows if not r.announced), default=None)
-        moment = max(m for m in (event_at, latest, incident.first_seen_at) if m is not None)
-        # Read fresh: an earlier step of this transaction may have updated the row (core UPDATE, not the ORM).
-        existing = await session.get(IncidentOrder, io, populate_existing=True)
-        details = folding.details(incident, linked)
-        if existing is None:
-            if not rows:
-                return []
-            assignee = rows[0].assignee
-            order = await self._incident_order(session, incident, io, assignee, rows[0].report_id, details, now)
-            if order is None:
-                return []
-            await session.execute(
-                insert_ignore(session, IncidentOrder).values(
-                    work_order_id=io,
-                    incident_id=incident.incident_id,
-                    assignee=assignee,
-                    reports=details.reports,
-                    first_report_at=details.first_report_at,
-                    last_report_at=details.last_report_at,
-                    seq=0,
-                    sent_at=moment,
-                    pending=0,
-                    updated_at=now,
-                )
-            )
-            await self._announce(session, io)
-            return [order]
-        status = (await session.execute(select(WorkOrder.status).where(WorkOrder.work_order_id == io))).scalar_one()
-        if status == "done" and new:
-            # Done already (a report that arrived late, filed in the span): the job it is about is done.
-            await session.execute(
-                update(Report)
-                .where(Report.report_id.in_(new), Report.status != "closed")
-                .values(status="closed", closed_at=now)
-            )
-        values: dict[str, object] = {
-            "reports": details.reports,
-            "first_report_at": details.first_report_at,
-            "last_report_at": details.last_report_at,
-            "pending": len(new),
-            "updated_at": now,
-        }
-        outgoing: list[Outgoing] = []
-        sent_at = aware(existing.sent_at)
-        if unfolded or (new and (force or folding.update_due(sent_at, moment, self.update_interval))):
-            seq = existing.seq + 1
-            message = IncidentOrderUpdated(
-                update_id=folding.update_id(io, seq),
-                work_order_id=io,
-                assignee=existing.assignee,
-                seq=seq,
-                updated_at=moment,
-                new_report_ids=new[: folding.MAX_REPORT_IDS],
-                unfolded_report_ids=list(unfolded),
-                incident=details,
-            )
-            outgoing.append(
-                Outgoing.of(
-                    message,
-                    exchange=CITY_EVENTS.name,
-                    routing_key=workorder_updated_routing_key(existing.assignee),
-                    message_id=message.update_id,
-                    subject=io,
-                    time=now,
-                )
-            )
-            values |= {"seq": seq, "sent_at": max(sent_at, moment), "pending": 0}
-            await self._announce(session, io)
-        await session.execute(update(IncidentOrder).where(IncidentOrder.work_order_id == io).values(**values))
-        return outgoing
-
-    async def _announce(self, session: AsyncSession, io: str) -> None:
-        lk = IncidentLink.__table__.c
-        await session.execute(
-            update(IncidentLink).where(lk.work_order_id == io, lk.announced.is_(False)).values(announced=True)
-        )
-
-    async def _incident_order(
-        self,
-        session: AsyncSession,
-        incident: LiveIncident,
-        io: str,
-        assignee: str,
-        anchor_id: str,
-        details: IncidentOrderDetails,
-        now: dt.datetime,
-    ) -> Outgoing | None:
-        """The incident order: its first report's place and SLA clock, the incident's picture, no personal data."""
-        anchor = await session.get(Report, anchor_id)
-        assert anchor is not None  # links are made for stored reports only
-        filed = report_filed(anchor)
-        decision = RoutingDecision(
-            rule_id=anchor.rule_id,
-            rule_line=0,
-            assignees=(assignee,),
-            reasons=(f"incident {incident.incident_id}",),
-            category_known=anchor.category_known,
-        )
-        (base,) = build_work_orders(filed, decision, self.catalogue, self.calendar, now, anchor.rules_version)
-        category = self.catalogue.category(anchor.category)
-        name_nl = category.name_nl if category is not None else anchor.category
-        order = base.model_copy(
-            update={
-                "work_order_id": io,
-                "description": folding.summary_nl(details, name_nl),
-                "reporter": None,
-                "attributes": {k: v for k, v in base.attributes.items() if k == "waste_fraction"},
-                "incident": details,
-            }
-        )
-        if not await insert_work_order(session, order, now=now, kind=INCIDENT_KIND):
-            return None
-        return _issued(order, now)
-
-    async def _set_status(
-        self,
-        session: AsyncSession,
-        order: WorkOrder,
-        report: Report,
-        status: str,
-        at: dt.datetime,
-        now: dt.datetime,
-        merged_into: str | None,
-    ) -> Outgoing:
-        """A per-report order merged into its incident order (or back): recorded in its history, and published."""
-        previous = order.status
-        await session.execute(
-            update(WorkOrder)
-            .where(WorkOrder.work_order_id == order.work_order_id)
-            .values(status=status, updated_at=now)
-        )
-        session.add(
-            WorkOrderEvent(
-                work_order_id=order.work_order_id,
-                message_id=f"{status}-{order.work_order_id}"[:200],
-                previous_status=previous,
-                status=status,
-                changed_at=at.astimezone(dt.UTC),
-                recorded_at=now,
-                sender=HUB_SENDER,
-                note=f"merged into incident order {merged_into}" if merged_into else "taken out of its incident order",
-            )
-        )
-        applied = WorkOrderStatusApplied(
-            work_order_id=order.work_order_id,
-            report_id=order.report_id,
-            assignee=order.assignee,
-            category=order.category,
-            waste_fraction=report.waste_fraction,
-            district=report.district,
-            previous_status=RecordedStatus(previous),
-            status=RecordedStatus(status),
-            changed_at=at,
-            applied_at=now,
-            merged_into=merged_into,
-        )
-        return Outgoing.of(
-            applied,
-            exchange=CITY_EVENTS.name,
-            routing_key=WorkOrderStatusApplied.routing_key,
-            message_id=f"{status}-{order.work_order_id}"[:200],
-            subject=order.work_order_id,
-            time=now,
-        )
-
-
-def _live(row: RouterIncident, *, resolved_at: dt.datetime | None = None) -> LiveIncident:
-    assert row.first_seen_at is not None
-    end = resolved_at or (aware(row.resolved_at) if row.resolved_at is not None else None)
-    return LiveIncident(
-        incident_id=row.incident_id,
-        category=row.category,
-        district=row.district,
-        waste_fraction=row.waste_fraction,
-        first_seen_at=aware(row.first_seen_at),
-        resolved_at=end,
-        streets=tuple(json.loads(row.streets or "[]")),
-        draft_nl=row.draft_nl or "",
-    )
 
 
 def _candidate(report: Report) -> Candidate:
@@ -662,17 +406,6 @@ def _link(
         "unfolded_at": None,
         "unfolded_by": None,
     }
-
-
-def _issued(order: WorkOrderIssued, now: dt.datetime) -> Outgoing:
-    return Outgoing.of(
-        order,
-        exchange=CITY_EVENTS.name,
-        routing_key=workorder_routing_key(order.assignee),
-        message_id=order.work_order_id,
-        subject=order.report_id,
-        time=now,
-    )
 
 
 def keys_of(messages: Iterable[SpikeDetected | SpikeResolved]) -> set[tuple[str, str]]:

@@ -1,5 +1,6 @@
-"""From a routing decision to work orders: one per assignee, with a due date and only the data it may see; and an
-issued order's row in `work_orders` (`work_order_row`, `insert_work_order`), the one place that writes it."""
+"""From a routing decision to work orders: one per assignee, with a due date and only the data it may see; an
+issued order's row in `work_orders` (`work_order_row`, `insert_work_order`), the one place that writes it; and
+`issued_message`, the one way it is published."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from contracts.base import ReporterContact
 from contracts.reports import ReportFiled
 from contracts.workorders import WorkOrderIssued
 from infra.db.dialect import insert_ignore
+from infra.outbox import Outgoing
+from infra.topology import CITY_EVENTS, workorder_routing_key
 
 OUTSIDE_CITY_RULE_ID = "outside-city"
 """Rule id of decisions for reports that could not be placed in a district (a point outside the city)."""
@@ -168,3 +171,16 @@ async def insert_work_order(
     stmt = insert_ignore(session, WorkOrder).values(**work_order_row(order, now=now, kind=kind))
     inserted = await session.execute(stmt.returning(WorkOrder.work_order_id))
     return inserted.scalar_one_or_none() is not None
+
+
+def issued_message(order: WorkOrderIssued, now: dt.datetime, *, correlation_id: str | None = None) -> Outgoing:
+    """An issued work order as the hub publishes it: on `workorder.issued.<assignee>`, its id the message's."""
+    return Outgoing.of(
+        order,
+        exchange=CITY_EVENTS.name,
+        routing_key=workorder_routing_key(order.assignee),
+        message_id=order.work_order_id,
+        subject=order.report_id,
+        correlation_id=correlation_id,
+        time=now,
+    )
