@@ -96,6 +96,10 @@ class CategorySettings:
     # it the evidence (the Poisson tail) decides; it stands against a benign cluster of neighbours about one
     # thing (2-4 reports of one lamp, one tree), which a Poisson baseline of independent contacts does not know.
     min_count: int
+    # The floor of the slow window (None: `min_count`). Hours of a district's own traffic gather in it beside a
+    # benign cluster of neighbours, so one cluster plus one ordinary contact reaches `min_count` there far more
+    # often than in the main window.
+    slow_min_count: int | None
     # Below the floor, a district window with at least this many contacts whose reports name two or more
     # streets is two separate things, each of which could be a benign cluster: it spikes when two things
     # are beyond chance (P[X >= 2 | expected] below the significance). None: off.
@@ -324,6 +328,9 @@ def _category(code: str, entry: Mapping[str, Any], default: Mapping[str, Any], s
         if merged.get("fast_window_minutes") is None
         else _int(merged["fast_window_minutes"], f"{where}.fast_window_minutes", minimum=1),
         min_count=_int(merged["min_count"], f"{where}.min_count", minimum=1),
+        slow_min_count=None
+        if merged.get("slow_min_count") is None
+        else _int(merged["slow_min_count"], f"{where}.slow_min_count", minimum=1),
         spread_min_count=None
         if merged.get("spread_min_count") is None
         else _int(merged["spread_min_count"], f"{where}.spread_min_count", minimum=2),
@@ -345,6 +352,8 @@ def _category(code: str, entry: Mapping[str, Any], default: Mapping[str, Any], s
             raise SpikeConfigError(f"{where}: windows must be whole multiples of bucket_minutes ({window} / {b})")
     if settings.slow_window_minutes is not None and settings.slow_window_minutes <= settings.window_minutes:
         raise SpikeConfigError(f"{where}: slow_window_minutes must be longer than window_minutes")
+    if settings.slow_min_count is not None and settings.slow_min_count < settings.min_count:
+        raise SpikeConfigError(f"{where}: slow_min_count must be at least min_count")
     if settings.fast_window_minutes is not None and settings.fast_window_minutes >= settings.window_minutes:
         raise SpikeConfigError(f"{where}: fast_window_minutes must be shorter than window_minutes")
     if settings.quiet_minutes < settings.span_minutes:

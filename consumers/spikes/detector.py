@@ -30,7 +30,8 @@ Judging
     reports of one lamp), so it is the largest such cluster plus one, per category.
 
     Windows: the main one, optionally a fast one (a sudden burst on a high baseline: a district's
-    collection day) and a slow one (a slow rise); the significance is split over them (Bonferroni). A
+    collection day) and a slow one (a slow rise, with a floor of its own, `slow_min_count`: hours of a district's
+    contacts gather in it beside a benign cluster); the significance is split over them (Bonferroni). A
     Poisson CUSUM was considered and not built: with counts this sparse a CUSUM tuned for a tolerable
     false alarm rate behaves as a count threshold over a long memory, which the windows do more legibly.
 
@@ -413,8 +414,11 @@ class SpikeDetector:
             buckets = span[len(span) - window // b :]
             observed = sum(x.observed for x in buckets)
             expected = self.baseline.expected_buckets(key, (x.start for x in buckets), b)
-            is_spike, p_value, reason = judge(observed, expected, min_count=min_count, significance=per_window)
-            if here_span is not None and settings.spread_min_count is not None and observed < min_count:
+            floor = min_count
+            if window == settings.slow_window_minutes and settings.slow_min_count is not None:
+                floor = max(min_count, settings.slow_min_count)
+            is_spike, p_value, reason = judge(observed, expected, min_count=floor, significance=per_window)
+            if here_span is not None and settings.spread_min_count is not None and observed < floor:
                 here = sum(x.reports for x in here_span[len(span) - window // b :])
                 elsewhere = sum(x.reports for x in buckets) - here
                 spread, p_two = judge_spread(

@@ -622,6 +622,33 @@ def test_the_slow_window_catches_a_slow_rise(config: SpikeConfig) -> None:
     assert short_only.window_minutes == 120  # the main window is shown
 
 
+def test_one_lamp_and_an_ordinary_contact_hours_later_do_not_fire_the_slow_window(config: SpikeConfig) -> None:
+    # One dark lamp: four neighbours over an evening, and a report from another street five hours after the
+    # first. Against an empty baseline the Poisson tail of 5 in 8 hours is far below the significance and 5 is
+    # the main window's floor, but 8 hours gather a benign cluster and the district's own contacts: the slow
+    # window's floor is `slow_min_count` (7, the slow rise above reaches it).
+    settings = config.for_category(LIGHTING)
+    assert settings.slow_min_count == 7
+    detector = SpikeDetector(config, empty_baseline(config.baseline, config.timezone, START))
+    key = IncidentKey(LIGHTING, "Gorsem")
+    first = local(2021, 11, 8, 18)
+    moments = [first + dt.timedelta(minutes=m) for m in (0, 60, 120, 180, 300)]
+    counts = {}
+    for moment in moments:
+        start = bucket_start(moment, 15)
+        counts[start] = BucketCount(start, reports=1)
+    decision = detector.evaluate(key, counts, moments[-1])
+    assert not decision.is_spike
+    assert sum(b.observed for b in decision.buckets) == 5  # all five in the 8-hour window
+    slow_expected = detector.baseline.expected_buckets(key, (b.start for b in decision.buckets), 15)
+    assert poisson_sf(5, slow_expected) < settings.significance / len(settings.windows)
+    counts_with_two_more = dict(counts)
+    for minutes in (280, 290):
+        start = bucket_start(first + dt.timedelta(minutes=minutes), 15)
+        counts_with_two_more[start] = BucketCount(start, reports=1)
+    assert detector.evaluate(key, counts_with_two_more, moments[-1]).is_spike
+
+
 # --------------------------------------------------------------------------------------------------
 # The baseline
 
@@ -924,6 +951,7 @@ def raw_settings() -> dict[str, Any]:
         (lambda r: r["categories"][WASTE].update(window_minutes=50), "whole multiples"),
         (lambda r: r["categories"][LIGHTING].update(quiet_minutes=120), "quiet_minutes must be at least"),
         (lambda r: r["categories"][LIGHTING].update(slow_window_minutes=60), "slow_window_minutes must be longer"),
+        (lambda r: r["categories"][LIGHTING].update(slow_min_count=4), "slow_min_count must be at least"),
         (lambda r: r["categories"][WASTE].update(significance=1.5), "probability"),
         (lambda r: r["categories"][WASTE].update(update_growth=1.0), "update_growth"),
         (lambda r: r["categories"][WASTE].update(min_cuont=5), "unknown field"),
