@@ -45,7 +45,7 @@ def is_quiet(decision: Decision | None, min_count: int, significance: float) -> 
 
 def keeps_alive(decision: Decision, settings: CategorySettings) -> bool:
     """A contact keeps its incident alive when a window no longer than the main one spikes with it, and its
-    recent buckets (`detector.recent_bucket_count`: its own and the half hour before) are unusual too: they hold
+    recent buckets (`detector.recent_bucket_count`: its own and the 15 minutes before) are unusual too: they hold
     another contact, and that count is at least half-way to significant against the baseline of those buckets
     (P[X >= recent | recent expected] < sqrt(significance), the hysteresis of `is_quiet`).
 
