@@ -122,6 +122,12 @@ class NotifierWorker:
                 "no e-mail (HUB_SMTP_HOST, HUB_COMMS_EMAIL_TO) or chat webhook (HUB_COMMS_WEBHOOK_URL): "
                 "alerts reach the team on comms.alerts only"
             )
+        elif not self.config.console_url:
+            # Every alert is meant to link to its incident's page; without the console's public address it cannot.
+            log.warning(
+                "no HUB_COMMS_CONSOLE_URL (the console's public address): alert e-mails and chat messages carry "
+                "no link to the incident's page"
+            )
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="notifier")
 

@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import aio_pika
 import pytest
@@ -34,6 +35,9 @@ pytestmark = pytest.mark.e2e
 
 START = dt.datetime(2021, 3, 10, 10, 0, tzinfo=TZ)
 INCIDENT = "inc-waste.missed_collection-kerkom-2021-03-10T1000"
+# Every e-mail and chat message links to the incident's page in the console (HUB_COMMS_CONSOLE_URL).
+CONSOLE = "https://hub.stad.example.be"
+PAGE = f"{CONSOLE}/console/comms/incidents/{quote(INCIDENT, safe='')}"
 DETECTED = f"{INCIDENT}/detected/1"
 UPDATE = f"{INCIDENT}/update/1"
 RESOLVED = f"{INCIDENT}/resolved/1"
@@ -95,12 +99,14 @@ def hub_env(amqp_url: str, database_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-def delivery_env(smtp: SmtpSink, chat: Receiver) -> dict[str, str]:
+def delivery_env(smtp: SmtpSink, chat: Receiver, chat_format: str = "text") -> dict[str, str]:
     return {
         "HUB_SMTP_HOST": "127.0.0.1",
         "HUB_SMTP_PORT": str(smtp.port),
         "HUB_COMMS_EMAIL_TO": "communicatie@stad.example.be",
         "HUB_COMMS_WEBHOOK_URL": chat.url("comms"),
+        "HUB_COMMS_WEBHOOK_FORMAT": chat_format,
+        "HUB_COMMS_CONSOLE_URL": CONSOLE,
         "HUB_COMMS_RETRY_SCHEDULE_S": "[1, 1, 1]",
     }
 
@@ -191,6 +197,9 @@ async def test_a_burst_alerts_the_team_once_by_queue_email_and_chat_and_resolves
     assert len(chat.calls("comms")) == 3
     assert alert["draft_nl"] in posts[f"{DETECTED}/webhook"]
     assert INCIDENT in posts[f"{RESOLVED}/webhook"]
+    # Each of them links to the incident's page.
+    assert all(PAGE in m.get_content() for m in smtp.messages)
+    assert all(PAGE in text for text in posts.values())
     # Nothing else went to the team.
     assert (await take(comms, expect=0, timeout=3)).message_ids == []
 
@@ -226,7 +235,8 @@ async def test_a_silence_holds_the_alert_back_and_records_it_and_unsilencing_ann
     )  # fmt: skip
     assert code == 0, out
     silence_id = out.split(":", 1)[0]
-    env = hub_env(comms, postgres_url, **delivery_env(smtp, chat))
+    # The team's chat is Microsoft Teams: a Workflows webhook, which takes a message with an Adaptive Card.
+    env = hub_env(comms, postgres_url, **delivery_env(smtp, chat, chat_format="teams"))
     await start(processes, comms, "spikes", "notifier", env=env, log=tmp_path / "hub.log")
 
     events = burst(START, run="silenced")
@@ -258,8 +268,20 @@ async def test_a_silence_holds_the_alert_back_and_records_it_and_unsilencing_ann
     await publish(more, amqp_url=comms)
     announced = await take(comms, expect=1)
     assert announced.message_ids == [DETECTED]
-    await until(lambda: len(smtp.messages) >= 1, "the e-mail")
+    await until(lambda: len(smtp.messages) >= 1 and len(chat.calls("comms")) >= 1, "the e-mail and the chat post")
     assert smtp.messages[0]["Subject"].startswith("[Meldingspiek / spike]")
+    assert PAGE in smtp.messages[0].get_content()
+    (post,) = chat.calls("comms")
+    assert post.headers["content-type"].startswith("application/json")
+    message = json.loads(post.body)
+    assert message["type"] == "message"
+    (attachment,) = message["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
+    assert card["body"][0]["text"].startswith("[Meldingspiek / spike]")
+    assert announced.bodies[0]["draft_nl"] in [e.get("text") for e in card["body"]]
+    assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Incidentpagina / incident page", "url": PAGE}]
 
 
 async def test_a_fresh_hub_with_an_empty_database_alerts_on_a_burst_within_a_minute(

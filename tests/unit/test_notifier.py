@@ -91,6 +91,23 @@ def test_every_alert_email_and_chat_message_links_to_its_incident_page() -> None
     assert "console" not in json.loads(_worker("text", None)._chat_body(_send(DETECTED)))["text"]
 
 
+async def test_a_notifier_without_the_consoles_address_says_its_alerts_carry_no_link(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for console_url, warned in ((None, True), (CONSOLE, False)):
+        worker = _worker("text", console_url)
+        worker.run_once = _nothing  # type: ignore[method-assign]
+        caplog.clear()
+        await worker.start()
+        await worker.stop()
+        said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert any("HUB_COMMS_CONSOLE_URL" in m for m in said) is warned, said
+
+
+async def _nothing() -> int:
+    return 0
+
+
 def _text_of(element: dict[str, object]) -> list[str]:
     if element["type"] == "TextBlock":
         return [str(element["text"])]
