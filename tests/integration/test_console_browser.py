@@ -27,7 +27,8 @@ from hub.settings import Settings
 from infra.db import create_engine
 from infra.deadletters import DeadLetterQueue
 from tests.console_support import PASSWORD, add_user, sign_in_page
-from tests.integration.test_dashboard_browser import CHROMIUM, Dashboard, _free_port, browser
+from tests.console_world import free_port
+from tests.integration.test_dashboard_browser import CHROMIUM, Dashboard, browser
 from tests.integration.test_dead_letters import _dead_letter, _until
 from tests.support import ROOT, CitySystem, make_report
 
@@ -43,7 +44,7 @@ def chromium() -> str:
 
 @contextlib.asynccontextmanager
 async def serve(amqp_url: str, database_url: str, tmp_path: Path) -> AsyncIterator[str]:
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "serve.log"
     env = {**os.environ, "HUB_DATABASE_URL": database_url, "HUB_AMQP_URL": amqp_url, "HUB_LOG_LEVEL": "WARNING"}
     with log_path.open("wb") as log:

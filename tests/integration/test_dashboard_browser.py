@@ -11,13 +11,8 @@ is a failure with instructions, never a skip.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,22 +27,12 @@ from consumers.stats.saved import BEFORE, WINDOW, open_spans
 from consumers.stats.tables import StatCall
 from infra.db import create_engine
 from tests.console_support import add_token, add_user, sign_in_page
+from tests.console_world import CHROMIUM, CHROMIUM_ARGS
+from tests.console_world import serving as serve_process
 from tests.stats_dashboard_support import CALENDAR, INCIDENT_ID, Week, build_week, fill
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium")
-# As this machine's Chromium must run: no sandbox as root, and no background traffic to a closed network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Words the dashboard showed in English before it spoke the user's language.
 ENGLISH = (
     "Calls",
@@ -71,12 +56,6 @@ CHARTS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def chromium() -> str:
     if not os.path.exists(CHROMIUM):
@@ -94,47 +73,12 @@ def week() -> Week:
     return build_week()
 
 
-def _start_serve(database_url: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HUB_DATABASE_URL": database_url, "HUB_LOG_LEVEL": "WARNING"}
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-
 @contextlib.asynccontextmanager
 async def serving(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
-    """`hub serve` as its own process on a random free port."""
-    port = _free_port()
-    log_path = tmp_path / "serve.log"
-    proc = _start_serve(database_url, port, log_path)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        async with httpx.AsyncClient(base_url=base, timeout=1) as client:
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(f"hub serve exited with {proc.returncode}: {log_path.read_text()}")
-                try:
-                    if (await client.get("/health/live")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"hub serve not up after 30 s: {log_path.read_text()}")
-                await asyncio.sleep(0.1)
+    """`hub serve` as its own process on a random free port, on this database."""
+    env = {"HUB_DATABASE_URL": database_url, "HUB_LOG_LEVEL": "WARNING"}
+    async with serve_process(env, tmp_path / "serve.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
