@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -112,6 +113,8 @@ class OutboxRelay:
         self._mark_ready = asyncio.Event()
         # Message ids this process was handed and has not marked yet: its own sweep leaves them alone.
         self._owned: set[str] = set()
+        # When each message waiting in `_handed` was handed over (time.monotonic()).
+        self._handed_at: dict[str, float] = {}
         self.published = 0
         self.failed = 0
         # Metrics: told which messages the broker confirmed, e.g. to count work orders per assignee.
@@ -128,6 +131,8 @@ class OutboxRelay:
         if not self.running:
             return  # not started (or stopping): the sweep publishes them
         self._owned.update(m.message_id for m in messages)
+        handed_at = time.monotonic()
+        self._handed_at.update((m.message_id, handed_at) for m in messages)
         self._handed.extend((m, committed_at) for m in messages)
         self._handed_ready.set()
 
@@ -150,7 +155,7 @@ class OutboxRelay:
         # only a sweep `sweep_after_s` later would publish (a second time).
         with contextlib.suppress(Exception):
             while self._handed:
-                await self._publish_handed(self._take_handed())
+                await self._publish_handed(self._take_handed(expire=False))
             if self._batches:
                 await asyncio.gather(*self._batches, return_exceptions=True)
             await self._mark()
@@ -175,10 +180,29 @@ class OutboxRelay:
 
     # ------------------------------------------------------------------------------------------ hand-off
 
-    def _take_handed(self) -> list[tuple[Outgoing, dt.datetime]]:
+    def _take_handed(self, *, expire: bool = True) -> list[tuple[Outgoing, dt.datetime]]:
         batch, self._handed = self._handed[: self._batch_size], self._handed[self._batch_size :]
         if not self._handed:
             self._handed_ready.clear()
+        stale: set[str] = set()
+        if expire:
+            # A message waiting here since half of `sweep_after_s` is given up to the sweep, which publishes it
+            # once under the row's lock. Published from here as well, it went out twice whenever another replica's
+            # sweep took it first: under load (a backlog of hand-offs over 10 s) `hub run --workers 2` put 6,021
+            # messages on the assignee queues for 3,320 work orders (benchmarks/e2e).
+            # On this process's monotonic clock (the writer's clock may be another one, a test's fixed time).
+            limit = time.monotonic() - self._sweep_after.total_seconds() / 2
+            stale = {
+                message.message_id for message, _ in batch if self._handed_at.get(message.message_id, limit) < limit
+            }
+            if stale:
+                self._owned.difference_update(stale)
+                batch = [(message, at) for message, at in batch if message.message_id not in stale]
+                log.info("outbox hand-off behind: %d messages left to the sweep", len(stale))
+        for message, _ in batch:
+            self._handed_at.pop(message.message_id, None)
+        for message_id in stale:
+            self._handed_at.pop(message_id, None)
         return batch
 
     async def _run_handed(self) -> None:
