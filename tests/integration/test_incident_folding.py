@@ -264,16 +264,18 @@ async def test_a_burst_folds_into_one_order_delivered_once_with_throttled_update
 async def test_the_timer_sends_the_due_update_when_no_further_report_comes_once_whatever_the_replicas(
     clean_broker: str, postgres_url: str, tmp_path: Path
 ) -> None:
-    """Live: reports join within the interval, then nothing more comes. The router's timer sends their update once
-    the interval has passed (not at the next report, which never comes), once, though two replicas tick."""
+    """Live: reports join within the interval (1 minute here), then nothing more comes. The router's timer sends their
+    update once the interval has passed on the wall clock (not at the next report, which never comes), once, though
+    two replicas tick."""
     run = uuid.uuid4().hex[:8]
     db = Db(postgres_url)
     s = settings(clean_broker, postgres_url, tmp_path)
-    s = s.model_copy(update={"router": s.router.model_copy(update={"incident_update_tick_s": 0.3})})
-    t0 = dt.datetime.now(BRUSSELS).replace(microsecond=0) - dt.timedelta(minutes=60)  # an hour ago, live
-    before = [report(run, i, minute=2 * i, start=t0) for i in range(3)]  # merged at the detection
-    # The order goes out with the detection (t0 + 12 min); these join 21-23 minutes after it: no update due yet.
-    after = [report(run, i, minute=30 + i, start=t0) for i in range(3, 6)]
+    router = s.router.model_copy(update={"incident_update_tick_s": 0.3, "incident_update_minutes": 1})
+    s = s.model_copy(update={"router": router})
+    t0 = dt.datetime.now(BRUSSELS) - dt.timedelta(seconds=30)  # live: event time is the wall clock's
+    before = [report(run, i, minute=0.05 * i, start=t0) for i in range(3)]  # merged at the detection
+    # The order goes out with the detection (t0 + 15 s); these join 9-11 s after it: the minute has not passed.
+    after = [report(run, i, minute=0.4 + 0.01 * (i - 3), start=t0) for i in range(3, 6)]
     io = incident_order_id(f"inc-{run}", "waste_company")
     one = await started(s, "router")
     two = await started(s, "router")
@@ -281,17 +283,21 @@ async def test_the_timer_sends_the_due_update_when_no_further_report_comes_once_
         async with CitySystem(clean_broker) as city:
             await publish(city, *before)
             await until(lambda: db.routed(before), "routed")
-            await publish(city, detected(run, at=12, start=t0))
+            await publish(city, detected(run, at=0.25, start=t0))
             await until(lambda: db.count(IncidentOrder, IncidentOrder.work_order_id == io), "the incident order")
             await publish(city, *after)
             await until(lambda: db.routed(after), "routed")
+            async with db.sessions() as session:
+                order = await session.get(IncidentOrder, io)
+                assert order is not None
+                assert (order.seq, order.pending) == (0, 3), "joined, not announced yet: within the interval"
 
             async def updated() -> bool:
                 async with db.sessions() as session:
                     order = await session.get(IncidentOrder, io)
-                return order is not None and order.seq >= 1 and order.pending == 0
+                return order is not None and order.seq >= 1
 
-            await until(updated, "the timer's update", timeout=60)
+            await until(updated, "the timer's update", timeout=120)
             await asyncio.sleep(1.5)  # five more rounds of both timers: nothing more may come
         queued = await drain_queue(clean_broker, workorder_queue_name("waste_company"), settle=1.0)
     finally:
