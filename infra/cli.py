@@ -9,6 +9,7 @@ is looked up by name.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from collections.abc import Callable
 from typing import TypeAlias, TypeVar
 
@@ -31,3 +32,8 @@ def command(parser: argparse.ArgumentParser, run: Run) -> argparse.ArgumentParse
     """Make `parser` run `run` (hub.cli calls `args.run(args)`)."""
     parser.set_defaults(run=run)
     return parser
+
+
+def stamp(moment: dt.datetime | None) -> str:
+    """A stored time as a command's listing shows it (to the second), `-` for none."""
+    return moment.isoformat(timespec="seconds") if moment else "-"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from consumers.console.settings import AuthSettings
-from infra.cli import Subparsers, bind, command
+from infra.cli import Subparsers, bind, command, stamp
 
 T = TypeVar("T")
 
@@ -138,8 +138,8 @@ def users_list_cmd(_args: argparse.Namespace, settings: CliSettings) -> int:
         return 0
     print(f"{'user':<24} {'roles':<28} {'lang':<4} {'last login':<26} disabled")
     for r in rows:
-        last = r.last_login_at.isoformat(timespec="seconds") if r.last_login_at else "-"
-        off = r.disabled_at.isoformat(timespec="seconds") if r.disabled_at else "-"
+        last = stamp(r.last_login_at)
+        off = stamp(r.disabled_at)
         roles = ",".join(r.roles) + ("" if r.has_password else " (sso)")
         print(f"{r.name:<24} {roles:<28} {r.language:<4} {last:<26} {off}")
     return 0
@@ -202,9 +202,9 @@ def tokens_list_cmd(_args: argparse.Namespace, settings: CliSettings) -> int:
         return 0
     print(f"{'token':<24} {'roles':<24} {'made':<26} {'last used':<26} revoked")
     for r in rows:
-        last = r.last_used_at.isoformat(timespec="seconds") if r.last_used_at else "-"
-        off = r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else "-"
-        print(f"{r.name:<24} {','.join(r.roles):<24} {r.created_at.isoformat(timespec='seconds'):<26} {last:<26} {off}")
+        last = stamp(r.last_used_at)
+        off = stamp(r.revoked_at)
+        print(f"{r.name:<24} {','.join(r.roles):<24} {stamp(r.created_at):<26} {last:<26} {off}")
     return 0
 
 

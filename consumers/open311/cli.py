@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from infra.cli import Subparsers, bind, command
+from infra.cli import Subparsers, bind, command, stamp
 
 T = TypeVar("T")
 
@@ -70,9 +70,9 @@ def keys_list_cmd(_args: argparse.Namespace, settings: CliSettings) -> int:
         return 0
     print(f"{'client':<30} {'created':<26} {'last used':<26} revoked")
     for row in rows:
-        last = row.last_used_at.isoformat(timespec="seconds") if row.last_used_at else "-"
-        revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
-        print(f"{row.name:<30} {row.created_at.isoformat(timespec='seconds'):<26} {last:<26} {revoked}")
+        last = stamp(row.last_used_at)
+        revoked = stamp(row.revoked_at)
+        print(f"{row.name:<30} {stamp(row.created_at):<26} {last:<26} {revoked}")
     return 0
 
 
