@@ -5,6 +5,7 @@ Used by `consumers.stats.queries`, which runs every statement; a scope only says
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, select
@@ -24,43 +25,36 @@ class Scope:
     def filtered(self) -> bool:
         return self.district is not None or self.category is not None
 
-    def calls(self) -> list[ColumnElement[bool]]:
-        c = StatCall.__table__.c
+    def conditions(
+        self, district: Callable[[str], ColumnElement[bool]], category: Callable[[str], ColumnElement[bool]]
+    ) -> list[ColumnElement[bool]]:
+        """The scope on one fact table: how that table matches a district, and a category."""
         out: list[ColumnElement[bool]] = []
         if self.district is not None:
-            out.append(c.district == self.district)
+            out.append(district(self.district))
         if self.category is not None:
-            out.append(c.subject.in_(sorted(self.call_subjects)))
+            out.append(category(self.category))
         return out
+
+    def calls(self) -> list[ColumnElement[bool]]:
+        c = StatCall.__table__.c
+        return self.conditions(lambda d: c.district == d, lambda _: c.subject.in_(sorted(self.call_subjects)))
 
     def reports(self) -> list[ColumnElement[bool]]:
         c = StatReport.__table__.c
-        out: list[ColumnElement[bool]] = []
-        if self.district is not None:
-            out.append(c.district == self.district)
-        if self.category is not None:
-            out.append(c.category == self.category)
-        return out
+        return self.conditions(lambda d: c.district == d, lambda k: c.category == k)
 
     def workorders(self) -> list[ColumnElement[bool]]:
         c = StatWorkOrder.__table__.c
-        out: list[ColumnElement[bool]] = []
-        if self.district is not None:
-            # A work order has no district of its own: it is where its report is.
-            r = StatReport.__table__.c
-            out.append(c.report_id.in_(select(r.report_id).where(r.district == self.district)))
-        if self.category is not None:
-            out.append(c.category == self.category)
-        return out
+        r = StatReport.__table__.c
+        # A work order has no district of its own: it is where its report is.
+        return self.conditions(
+            lambda d: c.report_id.in_(select(r.report_id).where(r.district == d)), lambda k: c.category == k
+        )
 
     def incidents(self) -> list[ColumnElement[bool]]:
         c = StatIncident.__table__.c
-        out: list[ColumnElement[bool]] = []
-        if self.district is not None:
-            out.append(c.district == self.district)
-        if self.category is not None:
-            out.append(c.category == self.category)
-        return out
+        return self.conditions(lambda d: c.district == d, lambda k: c.category == k)
 
 
 EVERYTHING = Scope()
