@@ -113,8 +113,9 @@ class OutboxRelay:
         self._mark_ready = asyncio.Event()
         # Message ids this process was handed and has not marked yet: its own sweep leaves them alone.
         self._owned: set[str] = set()
-        # When each message waiting in `_handed` was handed over (time.monotonic()).
+        # When each message waiting in `_handed` or for an in-flight slot was handed over (time.monotonic()).
         self._handed_at: dict[str, float] = {}
+        self._sweep_after_half_s = sweep_after_s / 2
         self.published = 0
         self.failed = 0
         # Metrics: told which messages the broker confirmed, e.g. to count work orders per assignee.
@@ -155,7 +156,7 @@ class OutboxRelay:
         # only a sweep `sweep_after_s` later would publish (a second time).
         with contextlib.suppress(Exception):
             while self._handed:
-                await self._publish_handed(self._take_handed(expire=False))
+                await self._publish_handed(self._take_handed(), expire=False)
             if self._batches:
                 await asyncio.gather(*self._batches, return_exceptions=True)
             await self._mark()
@@ -180,29 +181,10 @@ class OutboxRelay:
 
     # ------------------------------------------------------------------------------------------ hand-off
 
-    def _take_handed(self, *, expire: bool = True) -> list[tuple[Outgoing, dt.datetime]]:
+    def _take_handed(self) -> list[tuple[Outgoing, dt.datetime]]:
         batch, self._handed = self._handed[: self._batch_size], self._handed[self._batch_size :]
         if not self._handed:
             self._handed_ready.clear()
-        stale: set[str] = set()
-        if expire:
-            # A message waiting here since half of `sweep_after_s` is given up to the sweep, which publishes it
-            # once under the row's lock. Published from here as well, it went out twice whenever another replica's
-            # sweep took it first: under load (a backlog of hand-offs over 10 s) `hub run --workers 2` put 6,021
-            # messages on the assignee queues for 3,320 work orders (benchmarks/e2e).
-            # On this process's monotonic clock (the writer's clock may be another one, a test's fixed time).
-            limit = time.monotonic() - self._sweep_after.total_seconds() / 2
-            stale = {
-                message.message_id for message, _ in batch if self._handed_at.get(message.message_id, limit) < limit
-            }
-            if stale:
-                self._owned.difference_update(stale)
-                batch = [(message, at) for message, at in batch if message.message_id not in stale]
-                log.info("outbox hand-off behind: %d messages left to the sweep", len(stale))
-        for message, _ in batch:
-            self._handed_at.pop(message.message_id, None)
-        for message_id in stale:
-            self._handed_at.pop(message_id, None)
         return batch
 
     async def _run_handed(self) -> None:
@@ -220,16 +202,43 @@ class OutboxRelay:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("outbox hand-off batch failed: %s", describe(exc))
 
-    async def _publish_handed(self, batch: list[tuple[Outgoing, dt.datetime]]) -> None:
+    async def _send_handed(self, message: Outgoing, committed_at: dt.datetime, *, expire: bool) -> None:
+        async with self._in_flight:
+            handed_at = self._handed_at.pop(message.message_id, None)
+            # A hand-off that waited (here or for a slot) past half of `sweep_after_s` is left to the sweep, which
+            # publishes it once under the row's lock. Published from here as well, it went out twice whenever
+            # another replica's sweep took it first: under load `hub run --workers 2` put 5,661-6,298 messages on
+            # the assignee queues for about 3,300 work orders (benchmarks/e2e). Monotonic: the writer's clock may
+            # be another one (a test's fixed time).
+            if expire and handed_at is not None and time.monotonic() - handed_at > self._sweep_after_half_s:
+                raise _LeftToSweep
+            await self._publish(message, committed_at)
+
+    async def _publish_handed(self, batch: list[tuple[Outgoing, dt.datetime]], *, expire: bool = True) -> None:
         if not batch:
             return
         try:
             await self._connect()
             results: list[BaseException | None] = await asyncio.gather(
-                *(self._send(message, committed_at) for message, committed_at in batch), return_exceptions=True
+                *(self._send_handed(message, committed_at, expire=expire) for message, committed_at in batch),
+                return_exceptions=True,
             )
         except Exception as channel_exc:  # no channel: every message of the batch failed the same way
             results = [channel_exc] * len(batch)
+        for message, _ in batch:
+            self._handed_at.pop(message.message_id, None)
+        left = [
+            message.message_id
+            for (message, _), res in zip(batch, results, strict=True)
+            if isinstance(res, _LeftToSweep)
+        ]
+        if left:
+            self._owned.difference_update(left)
+            log.info("outbox hand-off behind: %d messages left to the sweep", len(left))
+            batch, results = (
+                [item for item, res in zip(batch, results, strict=True) if not isinstance(res, _LeftToSweep)],
+                [res for res in results if not isinstance(res, _LeftToSweep)],
+            )
         confirmed = [message for (message, _), res in zip(batch, results, strict=True) if res is None]
         failed = [(message, res) for (message, _), res in zip(batch, results, strict=True) if res is not None]
         self._confirmed(confirmed)
@@ -429,6 +438,10 @@ class OutboxRelay:
         await exchange.publish(
             amqp_message, routing_key=message.routing_key, mandatory=True, timeout=self._publish_timeout_s
         )
+
+
+class _LeftToSweep(Exception):
+    """A hand-off given up to the sweep (not an error: the row stays pending for any relay's sweep)."""
 
 
 async def pending_count(session_factory: async_sessionmaker[AsyncSession]) -> int:

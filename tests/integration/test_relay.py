@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 import aiormq
@@ -104,6 +105,41 @@ async def test_handed_off_rows_are_published_at_once_and_marked(rig: Rig, clean_
     assert sorted(confirmed) == sorted(received)
     assert relay.published == 300
     assert relay.failed == 0
+
+
+# Two relays on one database: PostgreSQL (the sweep's row locks); SQLite is one embedded process, one relay.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_hand_off_far_behind_is_left_to_the_sweep_and_goes_out_once(rig: Rig, clean_broker: str) -> None:
+    # The owner's hand-off falls behind (one message in flight at a time, slow publishes) while another replica's
+    # relay sweeps: each row must reach the broker once, by whichever relay took it.
+    owner = OutboxRelay(rig.sessions, clean_broker, sweep_after_s=1.0, poll_interval_s=0.1, max_in_flight=1)
+    other = OutboxRelay(rig.sessions, clean_broker, sweep_after_s=1.0, poll_interval_s=0.1)
+    original = owner._publish
+
+    async def slow_publish(message: Any, created_at: dt.datetime) -> None:
+        await asyncio.sleep(0.05)
+        await original(message, created_at)
+
+    owner._publish = slow_publish  # type: ignore[method-assign]
+    await owner.start()
+    await other.start()
+    try:
+        messages = [rig.message(n) for n in range(60)]
+        now = dt.datetime.now(dt.UTC)
+        await rig.commit(messages, now)
+        owner.handoff(messages, now)  # 60 x 50 ms: the last ones would wait 3 s, past the 1 s sweep
+
+        async def all_marked() -> bool:
+            return all(row.published_at is not None for row in (await rig.rows()).values())
+
+        await until(all_marked, "every row published", timeout=20)
+    finally:
+        await owner.stop()
+        await other.stop()
+    received = await rig.received()
+    assert sorted(received) == sorted(m.message_id for m in messages)  # each once
+    assert other.published > 0, "the sweep took the rows the hand-off left"
+    assert owner.published + other.published == 60
 
 
 async def test_the_sweep_publishes_what_no_hand_off_did_but_not_before_its_time(rig: Rig, clean_broker: str) -> None:
