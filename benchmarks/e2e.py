@@ -937,6 +937,9 @@ async def phase_latency(
         await declare_hub_topology(bench)
         await bench.start_hub(probe)
     total = int(rate * duration)
+    # Filed at the city's real rate, like the spread stream (reports filed all at once would make every district
+    # spike and fold, and the work orders counted on would never come).
+    times = spread_filing_times(int(rate * warmup) + total, bench.args.seed + int(rate))
     warm = int(rate * warmup)
     backlog = {q: (await probe.queue(q))[0] for q in bench.consumer_queues}
     log(f"latency: backlog before the run {backlog}")
@@ -975,7 +978,7 @@ async def phase_latency(
                     late += 1
                 if i == 0:
                     cpu0 = cpu_snapshot()
-                report = bench.factory.report(i, f"lat{rate:g}" if i >= 0 else f"warm{rate:g}")
+                report = bench.factory.report(i, f"lat{rate:g}" if i >= 0 else f"warm{rate:g}", times[i + warm])
                 message = report_message(report)
                 if i >= 0:
                     expected += report.orders
@@ -1030,6 +1033,7 @@ async def phase_memory(bench: Bench, probe: Probe, m: int) -> dict[str, Any]:
     done = asyncio.Event()
     publishing_done = False
     window = 4000  # work orders published but not yet drained: bounds the broker's backlog
+    times = spread_filing_times(m, bench.args.seed + 1)  # the spread stream: no folding, every work order comes
 
     def on_order(_report_id: str, _arrival: float) -> None:
         nonlocal received
@@ -1063,7 +1067,7 @@ async def phase_memory(bench: Bench, probe: Probe, m: int) -> dict[str, Any]:
                 for i in indices:
                     while published_orders - received > window:  # noqa: ASYNC110 - a polled gate is enough here
                         await asyncio.sleep(0.005)
-                    report = bench.factory.report(i, "mem")
+                    report = bench.factory.report(i, "mem", times[i])
                     published_orders += report.orders
                     await exchange.publish(
                         report_message(report), routing_key="report.filed", mandatory=True, timeout=60
