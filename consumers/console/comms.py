@@ -26,6 +26,7 @@ Nothing here decides: the read models and actions live in the features that own 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -46,7 +47,16 @@ from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import Catalogue
 from consumers.router.lookup import MAX_QUERY_CHARS, QueryRefused, lookup
 from consumers.spikes import actions
-from consumers.spikes.board import LANGUAGES, Draft, LiveIncident, board, caller_sentence, drafts_of, incident_alerts
+from consumers.spikes.board import (
+    LANGUAGES,
+    AlertEvent,
+    Draft,
+    LiveIncident,
+    board,
+    caller_sentence,
+    drafts_of,
+    incident_alerts,
+)
 from consumers.spikes.board import matching as silence_matches
 from consumers.spikes.config import SpikeConfig
 from consumers.spikes.drafts import render_drafts
@@ -106,7 +116,8 @@ class CommsConsole:
             local=local,
             category_name=lambda code: self.category_name(code, lang),
             assignee_name=self.assignee_name,
-            figure=figure,
+            figure=lambda expected: figure(expected, lang),
+            held_back=lambda alert: held_back(alert, lang),
             quote=lambda text: quote(text, safe=""),
             **context,
         )
@@ -141,11 +152,32 @@ class CommsConsole:
             await audit(session, user, action, target, detail or None, request=request)
 
 
-def figure(expected: float) -> str:
-    """An expectation as people read it: 0.03, 0.4, 2.5, 12."""
+def figure(expected: float, language: str = "en") -> str:
+    """An expectation as people read it: 0.03, 0.4, 2.5, 12 (0,03 and 2,5 in Dutch and French)."""
     if expected >= 10:
         return f"{expected:.0f}"
-    return f"{expected:.2f}" if expected < 0.1 else f"{expected:.1f}"
+    text = f"{expected:.2f}" if expected < 0.1 else f"{expected:.1f}"
+    return text if language == "en" else text.replace(".", ",")
+
+
+# The spikes consumer's reasons for holding an alert back are the command's English (`hub alerts list`); a silence's
+# is "silenced by <id> until <time>: <the team's own reason>" (consumers.spikes.lifecycle).
+_SILENCED = re.compile(r"silenced by (?P<silence>\S+) until \S+: (?P<reason>.*)", re.S)
+_INHIBITED = re.compile(r"street (?P<street>.+) inhibited by district alert ")
+
+
+def held_back(alert: AlertEvent, language: str) -> str:
+    """Why an alert was held back, in the page's language."""
+    kind, reason = alert.kind, alert.reason or ""
+    inhibited = _INHIBITED.match(reason)
+    if kind == "suppressed-street" and inhibited:
+        return translate(language, "comms.held.street", street=inhibited["street"])
+    if kind == "suppressed-resolve":
+        return translate(language, "comms.held.resolve")
+    silenced = _SILENCED.match(reason)
+    if silenced:
+        return translate(language, "comms.held.silence", **silenced.groupdict())
+    return reason
 
 
 Console = Annotated[CommsConsole, Depends(service(CommsConsole))]

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aio_pika
 import httpx
@@ -214,6 +215,10 @@ async def test_a_silence_made_on_the_page_holds_back_the_next_spike_of_its_key(w
         await page.goto(f"{world.base}/console/comms/")
         card = page.locator(f"article[data-incident='{held.incident_id}']")
         assert silence.silence_id in await card.inner_text()
+        # The incident's page says why, in Dutch (the spikes consumer's reason is English for `hub alerts list`).
+        await page.goto(f"{world.base}/console/comms/incidents/{quote(held.incident_id, safe='')}")
+        said = await page.locator("li[data-kind='suppressed-fire']").first.inner_text()
+        assert f"tegengehouden: stilgezet ({silence.silence_id}): De netbeheerder werkt aan de cabine" in said, said
 
         await page.goto(f"{world.base}/console/comms/silences")
         await page.locator(f"tr[data-silence='{silence.silence_id}'] button").click()

@@ -68,3 +68,32 @@ def test_the_pages_words_exist_in_dutch_english_and_french() -> None:
             assert text.strip(), (lang, key)
             # The same placeholders as the Dutch, so a translation never breaks a page.
             assert set(re.findall(r"{(\w+)}", text)) == set(re.findall(r"{(\w+)}", TEXT["nl"][key])), (lang, key)
+
+
+def test_why_an_alert_was_held_back_and_the_expectation_read_in_the_pages_language() -> None:
+    from consumers.console.comms import figure, held_back
+    from consumers.spikes.board import AlertEvent
+
+    now = dt.datetime(2021, 3, 15, 9, 0, tzinfo=dt.UTC)
+
+    def held(kind: str, reason: str) -> AlertEvent:
+        return AlertEvent(now, kind, "suppressed", reason, 5, 0.5)
+
+    inhibited = "street Ordingenstraat inhibited by district alert inc-waste.missed_collection-brustem-2026-12-04T1930"
+    silenced = "silenced by sil-7f3a until 2021-03-15T12:00:00+00:00: Netbeheerder werkt aan de cabine"
+    assert (
+        held_back(held("suppressed-street", inhibited), "nl")
+        == "straat Ordingenstraat valt al onder het alarm voor de deelgemeente"
+    )
+    assert (
+        held_back(held("suppressed-fire", silenced), "nl") == "stilgezet (sil-7f3a): Netbeheerder werkt aan de cabine"
+    )
+    assert (
+        held_back(held("suppressed-update", silenced), "en") == "silenced (sil-7f3a): Netbeheerder werkt aan de cabine"
+    )
+    quiet = held("suppressed-resolve", "went quiet without being announced (silenced throughout)")
+    assert held_back(quiet, "fr") == "de nouveau calme sans annonce (en sourdine tout du long)"
+    # A reason the page does not know stays as the spikes consumer wrote it.
+    assert held_back(held("suppressed-update", "something new"), "nl") == "something new"
+    assert [figure(x, "nl") for x in (0.03, 0.44, 2.5, 12.3)] == ["0,03", "0,4", "2,5", "12"]
+    assert figure(0.06, "en") == "0.06"
