@@ -511,12 +511,23 @@ async def history(
     first = date_from or (last - dt.timedelta(days=HISTORY_DAYS))
     error = None
     if first > last or (last - first).days > 366:
-        error, first = "from .. to: at most a year, in order", last - dt.timedelta(days=HISTORY_DAYS)
+        error, first = translate(user.language, "comms.history.bad_period"), last - dt.timedelta(days=HISTORY_DAYS)
     async with console.sessions() as session:
         found = await queries.incidents(session, queries.Period(first, last), console.tz)
         rows = [(i, await console.stats.notice(session, i)) for i in reversed(found)]
+        # An incident still live has its totals only when resolved: its counts so far, as the live page shows them.
+        view = await board(session, console.config, now=console.clock())
+    so_far = {i.incident_id: (i.incident.total_calls, i.incident.total_reports) for i in view.incidents}
     return console.render(
-        request, user, "comms/history.html", tab="history", rows=rows, first=first, last=last, error=error
+        request,
+        user,
+        "comms/history.html",
+        tab="history",
+        rows=rows,
+        so_far=so_far,
+        first=first,
+        last=last,
+        error=error,
     )
 
 

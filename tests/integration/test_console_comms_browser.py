@@ -169,6 +169,13 @@ async def test_posted_on_the_page_puts_a_broadcast_on_the_broker_and_the_timelin
         assert sum(bars) == 18  # the 9 calls and 9 reports, all inside the chart's span
         assert await page.locator("[data-notice-saved]").count() == 1
         assert await page.locator("[data-posted-at]").count() == 1
+        # Still live: its totals come with `spike.resolved`, the history shows the counts so far (the live page's).
+        totals = await page.locator(".figures p").nth(1).inner_text()
+        await page.goto(f"{world.base}/console/comms/history")
+        contacts = page.locator(f"tr[data-incident='{incident}'] [data-so-far]")
+        calls, reports = (int(n) for n in totals.split() if n.isdigit())
+        assert await contacts.inner_text() == f"{calls} / {reports} tot nu toe"
+        assert calls >= 9
     assert await audited(world, incident) == [
         ("comms-user", "incident.draft", {"lang": "fr", "chars": len("La collecte est reportée à demain.")}),
         ("comms-user", "incident.posted", {"channels": ["website", "facebook"]}),
