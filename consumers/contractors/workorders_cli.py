@@ -177,6 +177,7 @@ def set_status_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     from consumers.contractors.rules import Sender
     from consumers.contractors.status import StatusService
     from consumers.domain.catalogue import Catalogue
+    from consumers.router.incident_records import merged_into
     from contracts import WorkOrderStatusChanged
     from infra.batcher import TransactionBatcher
     from infra.errors import PermanentError, describe
@@ -191,8 +192,16 @@ def set_status_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
     async def job(sessions: Any) -> tuple[str, str, str] | str:
         async with sessions() as session:
             order = await find_order(session, args.work_order_id)
+            into = await merged_into(session, args.work_order_id) if order and order.status == "merged" else None
         if order is None:
             return f"no work order {args.work_order_id}"
+        if order.status == "merged":
+            # An assignee's answer that crossed the merge is recorded, not applied (StatusService); staff acting now
+            # are told where the job is followed instead, and nothing is recorded on this order.
+            return (
+                f"work order {order.work_order_id} was merged into incident order {into or '(taken out since)'}: "
+                "nothing recorded; set the status on the incident order"
+            )
         try:
             change = WorkOrderStatusChanged(
                 work_order_id=order.work_order_id,

@@ -35,7 +35,7 @@ from infra.db import create_engine, create_session_factory
 from infra.topology import workorder_queue_name
 from infra.webhooks import generate_secret
 from tests.contractors_support import Receiver, write_assignees
-from tests.support import BRUSSELS, CitySystem, drain_queue, until
+from tests.support import BRUSSELS, CitySystem, drain_queue, hub_cli, until
 
 pytestmark = pytest.mark.integration
 
@@ -384,6 +384,17 @@ async def test_done_on_the_incident_order_closes_every_linked_report(
         assert answer.status_code == 200, answer.text
         assert answer.json()["status"] == "not_applied"
         assert io in answer.json()["detail"]
+        # Staff acting for the assignee now (no answer crossing anything) are told where the job is followed: one
+        # line, exit 1, nothing recorded on the merged order.
+        before_staff = await db.count(WorkOrderEvent, WorkOrderEvent.work_order_id == merged.work_order_id)
+        env = {"HUB_DATABASE_URL": s.database_url}
+        code, said = await hub_cli("workorders", "set-status", merged.work_order_id, "done", "--by", "test", env=env)
+        assert code == 1, said
+        assert said.strip().splitlines() == [
+            f"error: work order {merged.work_order_id} was merged into incident order {io}: nothing recorded; set the "
+            "status on the incident order"
+        ]
+        assert await db.count(WorkOrderEvent, WorkOrderEvent.work_order_id == merged.work_order_id) == before_staff
         await answers.change(io, WorkOrderStatus.DONE, f"{run}-done", hours=5)
         await answers.batcher.stop()
         reports = await db.reports([r.report_id for r in before + after])
