@@ -40,6 +40,7 @@ from consumers.stats.tables import StatCall, StatIncident, StatWorkOrderEvent
 from consumers.stats.workorders import WorkOrderFigures, workorder_figures
 from contracts import BroadcastChannel, CallLogged, IncidentBroadcast, ReportFiled
 from hub.bootstrap import Hub, build_hub
+from hub.failures import CommandError
 from hub.settings import Settings
 from hub.simulator import PlantedIncident, Scenario, describe, publish, simulate
 from hub.simulator.contractors import SimulatedContractors, simulated_secrets
@@ -199,7 +200,7 @@ async def run_demo(settings: Settings, options: DemoOptions, console: Console | 
                 if done and publisher.done():
                     break
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"the consumers did not catch up within {options.timeout_s:.0f}s")
+                    raise _late(f"the consumers did not catch up within {options.timeout_s:g} s")
                 await asyncio.sleep(poll_s)
             await publisher
             # The communication team posts its notice (at the time the simulation planted it) and says so with
@@ -207,13 +208,13 @@ async def run_demo(settings: Settings, options: DemoOptions, console: Console | 
             posted = await _post_broadcasts(hub.sessions, settings.amqp_url, live.incidents, wall_start)
             while await _applied(hub.sessions, "stats", posted) < len(posted):
                 if time.monotonic() > deadline:
-                    raise TimeoutError("the statistics did not record the broadcasts in time")
+                    raise _late("the statistics did not record the broadcasts in time")
                 await asyncio.sleep(0.1)
             # The router folds by the alerts too (spike.detected / spike.resolved): wait until it has applied them.
             alert_ids = await _sent_alerts(hub.sessions, wall_start)
             while await _applied(hub.sessions, "router", alert_ids) < len(alert_ids):
                 if time.monotonic() > deadline:
-                    raise TimeoutError("the router did not apply the alerts in time")
+                    raise _late("the router did not apply the alerts in time")
                 await asyncio.sleep(0.1)
             # Work orders and alerts are in the outbox once applied; wait until the relay has published them.
             while await pending_count(hub.sessions) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the DB
@@ -251,6 +252,11 @@ async def run_demo(settings: Settings, options: DemoOptions, console: Console | 
 
 
 DEMO_USER = "demo"
+
+
+def _late(what: str) -> CommandError:
+    """The demo ran out of time: one line (`hub: error: ...`, exit 1), not a traceback; how to give it longer."""
+    return CommandError(f"{what}: `hub demo --timeout SECONDS` gives the consumers longer (a simulated year needs it)")
 
 
 async def _demo_user(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> str:

@@ -64,3 +64,15 @@ async def test_the_demo_runs_twice_on_fresh_embedded_databases(clean_broker: str
         await engine.dispose()
     assert signed_in.principal is not None
     assert signed_in.principal.roles >= {"management", "ops"}
+
+
+async def test_a_demo_out_of_time_says_so_in_one_line(clean_broker: str, tmp_path: Path) -> None:
+    code, output = await run_demo(
+        tmp_path, clean_broker, "--days", "1", "--incidents", "0", "--seed", "3", "--timeout", "0.01"
+    )
+    assert code == 1, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert output.strip().splitlines()[-1] == (
+        "hub: error: the consumers did not catch up within 0.01 s: `hub demo --timeout SECONDS` gives the consumers "
+        "longer (a simulated year needs it)"
+    )
