@@ -123,14 +123,9 @@ class CommsConsole:
         )
 
     def category_name(self, code: str, lang: str) -> str:
-        """The catalogue's name (Dutch, English); in French the drafts' label, as the catalogue has none."""
+        """The catalogue's name in the user's language (Dutch where it has none); the code if unknown."""
         known = self.catalogue.category(code)
-        if known is None:
-            return code
-        if lang == "fr" and code in self.config.categories:
-            label = self.config.for_category(code).label.french
-            return label[:1].upper() + label[1:]
-        return known.name_en if lang == "en" else known.name_nl
+        return code if known is None else known.name(lang)
 
     def assignee_name(self, code: str) -> str:
         try:

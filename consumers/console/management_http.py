@@ -118,12 +118,9 @@ async def management(request: Request, user: Management, api: Stats, session: Se
 
 
 def category_name(api: StatsApi, code: str, language: str) -> str:
-    """A category's name in `language`: the catalogue has Dutch and English names, and French reads the Dutch (the
-    city's own names, as on the communication team's pages)."""
+    """A category's name in `language` from the catalogue, the Dutch one where it has none; the code if unknown."""
     known = api.catalogue.category(code)
-    if known is None:
-        return code
-    return known.name_en if language == "en" else known.name_nl
+    return code if known is None else known.name(language)
 
 
 async def _rows(

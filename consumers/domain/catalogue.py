@@ -246,6 +246,13 @@ class Category:
     keywords: tuple[str, ...] = ()
     # Opt-in: while an incident of this category is live, its reports fold into one incident order per assignee.
     fold: FoldRule | None = None
+    # Optional French name (the consoles' third language); "" when the catalogue has none.
+    name_fr: str = ""
+
+    def name(self, language: str) -> str:
+        """The name in `language` (nl, en, fr), the Dutch one when the catalogue has none in that language."""
+        named = {"en": self.name_en, "fr": self.name_fr}.get(language)
+        return named or self.name_nl
 
     @property
     def group(self) -> str:
@@ -449,7 +456,7 @@ def _load_assignees(top: YamlMapping, errors: list[str]) -> dict[str, Assignee]:
 
 
 _CATEGORY_REQUIRED = ("code", "name_nl", "name_en", "default_assignees", "sla_working_days", "spike_prone")
-_CATEGORY_OPTIONAL = ("call_subjects", "attributes", "description", "keywords", "fold")
+_CATEGORY_OPTIONAL = ("name_fr", "call_subjects", "attributes", "description", "keywords", "fold")
 
 
 def _fold_rule(entry: YamlMapping, label: str, errors: list[str]) -> FoldRule | None:
@@ -482,6 +489,7 @@ def _load_categories(top: YamlMapping, assignees: Mapping[str, Assignee], errors
         ok = _code_ok(entry, label, CATEGORY_CODE, "category", categories, errors)
         name_nl = _text(entry, "name_nl", label, errors)
         name_en = _text(entry, "name_en", label, errors)
+        name_fr = _text(entry, "name_fr", label, errors) or ""
         defaults = _code_list(entry, "default_assignees", label, errors)
         if defaults is not None:
             if not defaults:
@@ -518,5 +526,6 @@ def _load_categories(top: YamlMapping, assignees: Mapping[str, Assignee], errors
                 description=description,
                 keywords=keywords,
                 fold=fold,
+                name_fr=name_fr,
             )
     return categories

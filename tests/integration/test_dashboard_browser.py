@@ -23,13 +23,17 @@ import pytest
 from sqlalchemy import func, select
 
 from consumers.console.dashboard_text import TEXT
+from consumers.domain.catalogue import Catalogue
 from consumers.stats.saved import BEFORE, WINDOW, open_spans
 from consumers.stats.tables import StatCall
+from hub.settings import CONFIG_DIR
 from infra.db import create_engine
 from tests.console_support import add_token, add_user, sign_in_page
 from tests.console_world import CHROMIUM, CHROMIUM_ARGS
 from tests.console_world import serving as serve_process
 from tests.stats_dashboard_support import CALENDAR, INCIDENT_ID, Week, build_week, fill
+
+CATALOGUE = Catalogue.load(CONFIG_DIR / "categories.yaml", CONFIG_DIR / "assignees.yaml")
 
 pytestmark = pytest.mark.integration
 
@@ -356,6 +360,10 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
         shown_fcr = await page.locator('[data-kpi="first_contact_resolution"] .k-value').inner_text()
         assert shown_fcr == f"{fcr:.1f}".replace(".", point) + " %"
         assert await page.locator("#grain-label").inner_text() == TEXT[lang]["per.day"]
+        named = CATALOGUE.category(category)
+        assert named is not None
+        shown = await page.locator(f'#f-category option[value="{category}"]').inner_text()
+        assert shown == named.name(lang) != named.name_nl  # the catalogue's own French and English names
 
     # On a phone: the charts redraw to its width and nothing is wider than the screen (wide tables scroll).
     await page.set_viewport_size({"width": 390, "height": 844})

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from consumers.console.accounts import LANGUAGES
 from consumers.domain.catalogue import (
     ASSIGNEE_CODE,
     FALLBACK_CATEGORY,
@@ -53,6 +54,15 @@ def test_domain_categories_have_the_documented_assignees_and_sla(
     assert category.spike_prone is spike_prone
     assert category.name_nl
     assert category.name_en
+
+
+def test_every_category_is_named_in_each_of_the_consoles_languages(catalogue: Catalogue) -> None:
+    for category in catalogue.categories.values():
+        names = {"nl": category.name_nl, "en": category.name_en, "fr": category.name_fr}
+        for language in LANGUAGES:
+            assert names[language].strip(), (category.code, language)
+            assert category.name(language) == names[language]
+        assert len(set(names.values())) == len(names), names  # not the Dutch copied over
 
 
 def test_catalogue_has_extra_categories_beyond_the_domain_table(catalogue: Catalogue) -> None:
@@ -204,6 +214,21 @@ def test_minimal_valid_files_load(tmp_path: Path) -> None:
     catalogue = Catalogue.load(*_write(tmp_path))
     assert set(catalogue.categories) == {"other", "waste.missed_collection"}
     assert catalogue.assignee("waste_company").webhook_url == "https://waste.example.be/hook"
+
+
+def test_a_category_without_a_french_name_reads_the_dutch_and_a_blank_one_is_refused(tmp_path: Path) -> None:
+    category = Catalogue.load(*_write(tmp_path)).category("waste.missed_collection")
+    assert category is not None
+    assert [category.name(lang) for lang in ("nl", "en", "fr", "de")] == [
+        "Afval niet opgehaald",
+        "Waste not collected",
+        "Afval niet opgehaald",
+        "Afval niet opgehaald",
+    ]
+    blank = GOOD_CATEGORIES.replace(
+        "    name_en: Waste not collected\n", "    name_en: Waste not collected\n    name_fr: ' '\n"
+    )
+    assert "'name_fr' must be a non-empty string" in str(_load_error(tmp_path, blank))
 
 
 def test_unknown_default_assignee_names_file_and_line(tmp_path: Path) -> None:

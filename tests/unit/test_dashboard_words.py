@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from consumers.console import i18n
 from consumers.console.dashboard_http import LOCALES, client
 from consumers.console.dashboard_text import TEXT
+from consumers.domain.catalogue import Catalogue
 from consumers.spikes.config import Names
 from contracts.calls import CallOutcome, CallTopic
+from hub.settings import CONFIG_DIR
 
 pytestmark = pytest.mark.unit
 
@@ -67,15 +68,22 @@ def test_a_translation_with_other_fields_than_the_dutch_is_refused() -> None:
         i18n.add_languages("t-keys", {"nl": {"a": "x"}, "en": {"b": "x"}, "fr": {"a": "x"}})
 
 
+def test_the_script_names_the_categories_in_the_users_language() -> None:
+    names = [client_of(lang)["categories"] for lang in ("nl", "en", "fr")]
+    assert [n["waste.missed_collection"] for n in names] == [  # type: ignore[index]
+        "Afval niet opgehaald",
+        "Waste not collected",
+        "Déchets non collectés",
+    ]
+    assert all(set(n) == set(CATALOGUE.categories) for n in names)  # type: ignore[arg-type]
+
+
+CATALOGUE = Catalogue.load(CONFIG_DIR / "categories.yaml", CONFIG_DIR / "assignees.yaml")
+
+
 def client_of(language: str) -> dict[str, object]:
-    class Catalogue:
-        categories: ClassVar[dict[str, object]] = {}
-
-        def category(self, code: str) -> None:
-            return None
-
     class Api:
-        catalogue = Catalogue()
+        catalogue = CATALOGUE
 
     fractions = {"paper": Names(nl="papier en karton", en="paper and cardboard")}
     return client(Api(), language, fractions)  # type: ignore[arg-type]
