@@ -20,6 +20,7 @@ from consumers.console.auth import ConsoleUser, require_roles
 from consumers.console.comms import CommsConsole
 from consumers.console.dashboard_text import register_messages
 from consumers.console.management_http import category_name
+from consumers.console.reasons import client_words
 from consumers.console.templates import language_of, render
 from consumers.spikes.config import Names
 from consumers.stats.api import StatsApi
@@ -43,6 +44,7 @@ def client(api: StatsApi, language: str, fractions: Mapping[str, Names]) -> dict
         "locale": LOCALES.get(language, LOCALES[i18n.DEFAULT]),
         "messages": i18n.messages(language, "dash"),
         "categories": {code: category_name(api, code, language) for code in api.catalogue.categories},
+        **client_words(language),
         "fractions": {
             code: {"nl": names.nl, "en": names.en}.get(language, names.french) for code, names in fractions.items()
         },

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from consumers.console import i18n
 from consumers.console.auth import ConsoleUser, require_roles
-from consumers.console.templates import render
+from consumers.console.reasons import reason, reasons
+from consumers.console.templates import language_of, render
 from consumers.stats.api import BadQuery, StatsApi
 from consumers.stats.schemas import (
     CompareOut,
@@ -94,10 +95,10 @@ async def management(request: Request, user: Management, api: Stats, session: Se
         for by in COMPARISONS:
             tables[by] = await api.compare(session, CompareParams.model_validate({**given, "by": by}))
     except ValidationError as exc:
-        error = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'query'}: {e['msg']}" for e in exc.errors())
+        error = reasons(language_of(request, user), exc.errors())
         tables = {}
     except BadQuery as exc:
-        error = str(exc)
+        error = reason(language_of(request, user), exc.code, msg=str(exc))
         tables = {}
     meta = await api.meta(session)
     return render(

@@ -187,7 +187,11 @@ def _incident_out(i: queries.Incident, notice: NoticeSavedOut | None = None) -> 
 
 
 class BadQuery(ValueError):
-    """A query the parameter model accepted but the request cannot be answered for (422)."""
+    """A query the parameter model accepted but the request cannot be answered for (422); `code` its error type."""
+
+    def __init__(self, message: str, code: str = "value_error") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -222,7 +226,7 @@ class StatsApi:
         try:
             return params.period(self.today())
         except ValueError as exc:
-            raise BadQuery(str(exc)) from exc
+            raise BadQuery(str(exc), getattr(exc, "type", "value_error")) from exc
 
     def scoped(self, params: PeriodParams, period: Period) -> dict[str, Any]:
         return {

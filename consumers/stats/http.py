@@ -64,7 +64,7 @@ async def _answer(figures: Awaitable[T]) -> T:
         return await figures
     except BadQuery as exc:
         # A rule across parameters (a range too long from `from` to today) names no single one.
-        raise invalid(("query",), str(exc)) from None
+        raise invalid(("query",), str(exc), exc.code) from None
 
 
 @router.get(

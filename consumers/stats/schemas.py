@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from consumers.stats.queries import Period
 
@@ -22,6 +23,11 @@ CATEGORY_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 
 # ========================================================================================================
 # Query parameters
+
+
+# The rules across parameters raise errors of these types (the console words them in the user's language; the
+# API's `msg` stays English).
+PERIOD_RULES = ("period_year_and_range", "period_to_needs_from", "period_to_before_from", "period_too_long")
 
 
 class _Params(BaseModel):
@@ -70,14 +76,18 @@ class PeriodParams(_Params):
     @model_validator(mode="after")
     def _one_period(self) -> PeriodParams:
         if self.year is not None and (self.date_from is not None or self.date_to is not None):
-            raise ValueError("give year, or from (and to), not both")
+            raise PydanticCustomError("period_year_and_range", "give year, or from (and to), not both")
         if self.date_to is not None and self.date_from is None:
-            raise ValueError("to needs from")
+            raise PydanticCustomError("period_to_needs_from", "to needs from")
         if self.date_from is not None and self.date_to is not None:
             if self.date_to < self.date_from:
-                raise ValueError(f"to ({self.date_to}) is before from ({self.date_from})")
+                raise PydanticCustomError(
+                    "period_to_before_from",
+                    "to ({to}) is before from ({first})",
+                    {"to": str(self.date_to), "first": str(self.date_from)},
+                )
             if (self.date_to - self.date_from).days + 1 > MAX_DAYS:
-                raise ValueError(f"a range of at most {MAX_DAYS} days")
+                raise PydanticCustomError("period_too_long", "a range of at most {days} days", {"days": MAX_DAYS})
         return self
 
     def period(self, today: dt.date) -> Period:
@@ -87,7 +97,7 @@ class PeriodParams(_Params):
             return Period.year(today.year)
         last = self.date_to or max(today, self.date_from)
         if (last - self.date_from).days + 1 > MAX_DAYS:
-            raise ValueError(f"a range of at most {MAX_DAYS} days")
+            raise PydanticCustomError("period_too_long", "a range of at most {days} days", {"days": MAX_DAYS})
         return Period(self.date_from, last)
 
 

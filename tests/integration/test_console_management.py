@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from consumers.stats.comparison import year_before
+from consumers.stats.schemas import MAX_DAYS
 from contracts import ReportFiled
 from tests.console_support import add_token, add_user, sign_in, sign_in_page
 from tests.integration.test_console_access import serving
@@ -141,6 +142,11 @@ async def test_the_page_the_api_and_the_csv_compare_with_the_same_period_last_ye
         bad = await client.get("/console/management/?year=2022&from=2022-01-01")
         assert bad.status_code == 422
         assert 'data-error="mgmt.bad_query"' in bad.text
+        assert "Deze periode of filter kan niet: geef een jaar of een periode (van, tot), niet allebei" in bad.text
+        too_long = await client.get("/console/management/?from=2010-01-01")  # to today: the API refuses it
+        assert f"kan niet: een periode van hoogstens {MAX_DAYS} dagen" in too_long.text
+        typo = await client.get("/console/management/?year=twintig")
+        assert "kan niet: jaar: geen geheel getal" in typo.text
         assert 'data-compare="figures"' not in bad.text
 
 

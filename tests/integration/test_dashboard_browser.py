@@ -378,6 +378,13 @@ async def test_the_dashboard_draws_the_databases_figures_and_follows_its_filters
 
     assert not dashboard.problems, "\n".join(dashboard.problems)
 
+    # A query the API refuses: the error line gives the hub's reason in the user's words, not pydantic's English.
+    await page.goto(f"{dashboard.base}/dashboard/?year=twintig")
+    await page.wait_for_selector("body[data-state='error']", state="attached")
+    assert await page.locator("#status").inner_text() == TEXT["en"]["error.load"].format(
+        error="year: not a whole number"
+    )
+
 
 async def test_the_asyncapi_page_renders_offline(chromium: str, sqlite_url: str, tmp_path: Path) -> None:
     """Every request to another origin is refused: the page still shows the contracts, with no console error

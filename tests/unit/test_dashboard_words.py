@@ -7,12 +7,23 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from consumers.console import i18n
+from consumers.console.accounts import LANGUAGES
 from consumers.console.dashboard_http import LOCALES, client
 from consumers.console.dashboard_text import TEXT
+from consumers.console.reasons import REASONS, reason
 from consumers.domain.catalogue import Catalogue
 from consumers.spikes.config import Names
+from consumers.stats.schemas import (
+    MAX_DAYS,
+    PERIOD_RULES,
+    CompareParams,
+    PeriodParams,
+    SeriesParams,
+    TimelineParams,
+)
 from contracts.calls import CallOutcome, CallTopic
 from hub.settings import CONFIG_DIR
 
@@ -87,3 +98,51 @@ def client_of(language: str) -> dict[str, object]:
 
     fractions = {"paper": Names(nl="papier en karton", en="paper and cardboard")}
     return client(Api(), language, fractions)  # type: ignore[arg-type]
+
+
+# Queries the statistics refuse, one per check the hub makes: each reason is one of the hub's own, worded by type.
+REFUSED: list[tuple[type[PeriodParams], dict[str, object]]] = [
+    (PeriodParams, {"year": "x"}),
+    (PeriodParams, {"year": 2021.5}),
+    (PeriodParams, {"year": 1999}),
+    (PeriodParams, {"year": 2101}),
+    (PeriodParams, {"from": "15-03-2021"}),
+    (PeriodParams, {"from": "2021-03-15T10:30:00"}),
+    (PeriodParams, {"from": "0001-01-01"}),
+    (PeriodParams, {"from": "2021-01-01", "to": "9999-12-31"}),
+    (PeriodParams, {"district": ""}),
+    (PeriodParams, {"district": "x" * 101}),
+    (PeriodParams, {"category": "Not A Code"}),
+    (PeriodParams, {"yaer": 2021}),
+    (PeriodParams, {"year": 2021, "from": "2021-01-01"}),
+    (PeriodParams, {"to": "2021-01-01"}),
+    (PeriodParams, {"from": "2021-03-02", "to": "2021-03-01"}),
+    (PeriodParams, {"from": "2010-01-01", "to": "2021-01-01"}),
+    (SeriesParams, {"grain": "minute"}),
+    (CompareParams, {"by": "street"}),
+    (TimelineParams, {"before_minutes": 5}),
+]
+
+
+def test_every_reason_the_statistics_give_for_a_refused_query_is_worded_in_each_language() -> None:
+    seen: set[str] = set()
+    for model, query in REFUSED:
+        with pytest.raises(ValidationError) as refused:
+            model.model_validate(query)
+        for error in refused.value.errors():
+            assert error["type"] in REASONS, (query, error)
+            seen.add(error["type"])
+    assert set(PERIOD_RULES) <= seen
+    for words in REASONS.values():
+        assert {lang: bool(words.get(lang)) for lang in LANGUAGES} == dict.fromkeys(LANGUAGES, True), words
+    # The page's sentence and the script's words: the reason in the user's language, the parameter named in it.
+    assert reason("fr", "period_too_long", ("query",), "a range of at most 1098 days") == (
+        f"une période de {MAX_DAYS} jours au plus"
+    )
+    assert (
+        reason("nl", "int_parsing", ("query", "year"), "Input should be a valid integer") == "jaar: geen geheel getal"
+    )
+    assert reason("nl", "something_else", ("query", "x"), "Free text") == "x: Free text"  # not the hub's: as given
+    french = client_of("fr")
+    assert french["reasons"]["period_to_before_from"] == "la date de fin précède la date de début"  # type: ignore[index]
+    assert french["fields"]["from"] == "du"  # type: ignore[index]

@@ -60,6 +60,12 @@
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
 
+  function reason(d) {
+    const text = I18N.reasons[d.type] || d.msg;
+    const field = (d.loc || []).filter((p) => p !== "query" && p !== "body").pop();
+    return field === undefined ? text : `${I18N.fields[field] || field}: ${text}`;
+  }
+
   function categoryName(code) {
     return I18N.categories[code] || humanize(code);
   }
@@ -116,8 +122,9 @@
     const response = await fetch(url, { signal, headers: { Accept: "application/json" } });
     const body = await response.json().catch(() => null);
     if (!response.ok) {
-      const detail = body && body.detail && body.detail.length ? `: ${body.detail.map((d) => d.msg).join("; ")}` : "";
-      throw new Error(`${(body && body.error) || response.statusText}${detail}`);
+      // A 422's reasons are the hub's own (by type, in the user's language); anything else as the API said it.
+      const detail = body && body.detail && body.detail.length ? body.detail.map(reason).join("; ") : "";
+      throw new Error(detail || (body && body.error) || response.statusText);
     }
     return body;
   }
