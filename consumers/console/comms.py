@@ -127,6 +127,18 @@ class CommsConsole:
         known = self.catalogue.category(code)
         return code if known is None else known.name(lang)
 
+    def describe_scope(self, scope: Scope, lang: str) -> str:
+        """What a silence matches, for the page (the audit trail keeps `Scope.describe()`, the CLI's English)."""
+        parts = [
+            self.category_name(scope.category, lang) if scope.category else translate(lang, "comms.scope.any_category"),
+            translate(lang, "comms.scope.district", district=scope.district)
+            if scope.district
+            else translate(lang, "comms.scope.any_district"),
+        ]
+        if scope.street:
+            parts.append(translate(lang, "comms.scope.street", street=scope.street))
+        return ", ".join(parts)
+
     def assignee_name(self, code: str) -> str:
         try:
             return self.catalogue.assignee(code).name
@@ -442,7 +454,7 @@ async def _silences_page(
         error=error,
         ok=ok,
         done_id=done_id,
-        describe_scope=lambda s: Scope(s.category, s.district, s.street).describe(),
+        describe_scope=lambda s: console.describe_scope(Scope(s.category, s.district, s.street), user.language),
     )
 
 

@@ -202,7 +202,7 @@ async def test_a_silence_made_on_the_page_holds_back_the_next_spike_of_its_key(w
         await page.click("button[value=preview]")
         preview = page.locator("[data-preview]")
         await preview.wait_for()
-        assert "lighting.defect, district Velm" in await preview.inner_text()
+        assert "Defecte straatverlichting, deelgemeente Velm" in await preview.inner_text()  # not the CLI's English
         assert await page.locator("[data-match]").count() == 0
         await page.click("button[value=create]")
         await page.wait_for_url("**ok=created**")
@@ -212,6 +212,9 @@ async def test_a_silence_made_on_the_page_holds_back_the_next_spike_of_its_key(w
             )
         assert (silence.category, silence.created_by) == ("lighting.defect", "comms-user")
         assert await page.locator(f"tr[data-silence='{silence.silence_id}']").count() == 1
+        created = await page.inner_text("[data-flash=created]")
+        assert created.startswith("Stilgezet tot ")
+        assert ": Defecte straatverlichting, deelgemeente Velm." in created
 
         await burst(
             world.amqp_url, district=VELM, streets=("Velmerlaan",), n=8, category="lighting.defect", fraction=None

@@ -97,3 +97,25 @@ def test_why_an_alert_was_held_back_and_the_expectation_read_in_the_pages_langua
     assert held_back(held("suppressed-update", "something new"), "nl") == "something new"
     assert [figure(x, "nl") for x in (0.03, 0.44, 2.5, 12.3)] == ["0,03", "0,4", "2,5", "12"]
     assert figure(0.06, "en") == "0.06"
+
+
+def test_what_a_silence_matches_reads_in_the_pages_language_with_the_catalogues_names() -> None:
+    from consumers.console.comms import CommsConsole
+    from consumers.domain.catalogue import Catalogue
+    from consumers.spikes.silences import Scope
+    from hub.settings import CONFIG_DIR
+
+    class Pages:
+        catalogue = Catalogue.load(CONFIG_DIR / "categories.yaml", CONFIG_DIR / "assignees.yaml")
+        category_name = CommsConsole.category_name
+        describe_scope = CommsConsole.describe_scope
+
+    pages = Pages()
+    lighting = Scope("lighting.defect", "Velm", None)
+    assert pages.describe_scope(lighting, "nl") == "Defecte straatverlichting, deelgemeente Velm"  # type: ignore[arg-type]
+    assert pages.describe_scope(lighting, "fr") == "Éclairage public en panne, section Velm"  # type: ignore[arg-type]
+    street = Scope(None, "Brustem", "Ordingenstraat")
+    assert pages.describe_scope(street, "en") == "any category, district Brustem, street Ordingenstraat"  # type: ignore[arg-type]
+    assert pages.describe_scope(Scope("waste.missed_collection", None, None), "fr") == (  # type: ignore[arg-type]
+        "Déchets non collectés, toute section"
+    )
