@@ -42,9 +42,11 @@ from consumers.console.auth import ConsoleUser, Form, audit, check_csrf, require
 from consumers.console.comms_text import register_messages
 from consumers.console.comms_timeline import Step, timeline_svg
 from consumers.console.i18n import translate
+from consumers.console.refusals import refused
 from consumers.console.templates import render as render_page
 from consumers.domain.calendar import CityCalendar
 from consumers.domain.catalogue import Catalogue
+from consumers.domain.refusal import Refusal
 from consumers.router.lookup import MAX_QUERY_CHARS, QueryRefused, lookup
 from consumers.spikes import actions
 from consumers.spikes.board import (
@@ -344,7 +346,7 @@ async def save_draft(
             console.sessions, incident_id, lang, text, edited_by=user.name, now=console.clock(), record=record
         )
     except (actions.DraftError, SilenceError) as exc:
-        return await _incident_page(request, console, user, incident_id, status=400, error=str(exc))
+        return await _incident_page(request, console, user, incident_id, status=400, error=refused(exc, user.language))
     return _see_other(incident_path(incident_id), ok="draft")
 
 
@@ -360,11 +362,11 @@ async def posted(request: Request, console: Console, user: CommsUser, form: Chec
         at = form.get("at", "").strip()
         when = now if not at else dt.datetime.fromisoformat(at).replace(tzinfo=console.tz)
         if when > now + dt.timedelta(minutes=5):
-            raise ValueError("the broadcast time is in the future")
+            raise Refusal("the broadcast time is in the future", "broadcast_future")
         await actions.incident_scope(console.sessions, incident_id)  # a typo never reaches the broker
         broadcast = IncidentBroadcast(incident_id=incident_id, broadcast_at=when, channels=channels)
     except (ValueError, SilenceError) as exc:
-        return await _incident_page(request, console, user, incident_id, status=400, error=str(exc))
+        return await _incident_page(request, console, user, incident_id, status=400, error=refused(exc, user.language))
     try:
         event_id = await console.publish(console.amqp_url, broadcast)
     except Exception as exc:
@@ -401,12 +403,12 @@ class SilenceForm:
 
 async def _scope(console: CommsConsole, form: SilenceForm) -> Scope:
     if form.incident and form.key:
-        raise SilenceError("give an incident or a key, not both")
+        raise SilenceError("give an incident or a key, not both", "incident_and_key")
     if form.incident:
         return await actions.incident_scope(console.sessions, form.incident)
     if form.key:
         return scope_of(key=form.key)
-    raise SilenceError("give an incident or a key")
+    raise SilenceError("give an incident or a key", "no_target")
 
 
 def _ends_at(console: CommsConsole, form: SilenceForm, now: dt.datetime) -> dt.datetime:
@@ -438,7 +440,7 @@ async def _silences_page(
             ends = _ends_at(console, form, now)
             matches = silence_matches(scope, view.incidents)
         except (SilenceError, ValueError) as exc:
-            scope, error, status = None, str(exc), 400
+            scope, error, status = None, refused(exc, user.language), 400
     return console.render(
         request,
         user,
@@ -487,7 +489,9 @@ async def create_silence(request: Request, console: Console, user: CommsUser, va
             console.sessions, scope, ends_at=ends, reason=form.reason, created_by=user.name, now=now, record=record
         )
     except (SilenceError, ValueError) as exc:
-        return await _silences_page(request, console, user, form, preview=False, status=400, error=str(exc))
+        return await _silences_page(
+            request, console, user, form, preview=False, status=400, error=refused(exc, user.language)
+        )
     return _see_other(f"{COMMS}/silences", ok="created", id=silence_id)
 
 
@@ -579,7 +583,7 @@ async def lookup_page(
             async with console.sessions() as session:
                 cases = await lookup(session, q, may_see_contact=may_see)
         except QueryRefused as exc:
-            error = str(exc)
+            error = refused(exc, user.language)
     if may_see and cases:
         # Who saw whose contact data: the audit trail names the reports, never the data.
         await console.audited(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from consumers.domain.refusal import Refusal
 from consumers.router.masking import REDACTED, mask_contact_data
 from consumers.router.tables import Report, WorkOrder
 from contracts import WorkOrderStatus
@@ -33,7 +34,7 @@ OPEN = frozenset(
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
 
 
-class QueryRefused(ValueError):
+class QueryRefused(Refusal):
     """A query that cannot be looked up as given (too short, too long)."""
 
 
@@ -110,7 +111,7 @@ async def lookup(session: AsyncSession, query: str, *, may_see_contact: bool) ->
     """Reports whose id is `query`, whose work order's id is `query`, or (else) whose street starts with it."""
     text = " ".join(query.split())
     if len(text) > MAX_QUERY_CHARS:
-        raise QueryRefused(f"at most {MAX_QUERY_CHARS} characters")
+        raise QueryRefused(f"at most {MAX_QUERY_CHARS} characters", "query_long", max=MAX_QUERY_CHARS)
     if not text:
         return []
     report_ids: list[str] = []
@@ -129,7 +130,9 @@ async def lookup(session: AsyncSession, query: str, *, may_see_contact: bool) ->
         )
     if not report_ids:
         if len(text) < MIN_STREET_CHARS:
-            raise QueryRefused(f"give an id, or at least {MIN_STREET_CHARS} letters of a street")
+            raise QueryRefused(
+                f"give an id, or at least {MIN_STREET_CHARS} letters of a street", "query_short", min=MIN_STREET_CHARS
+            )
         report_ids = list(
             (
                 await session.execute(

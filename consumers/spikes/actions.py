@@ -17,6 +17,7 @@ import aio_pika
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from consumers.domain.refusal import Refusal
 from consumers.spikes.silences import Scope, SilenceError, new_silence_id
 from consumers.spikes.store import utc
 from consumers.spikes.tables import Alert, AlertSilence, IncidentDraft
@@ -47,12 +48,14 @@ async def create_silence(
 ) -> str:
     """A new silence of `scope` until `ends_at`; its id."""
     if ends_at <= now:
-        raise SilenceError("the silence would end in the past")
+        raise SilenceError("the silence would end in the past", "ends_in_past")
     reason = reason.strip()
     if not reason:
-        raise SilenceError("give a reason (it is shown with every alert the silence holds back)")
+        raise SilenceError("give a reason (it is shown with every alert the silence holds back)", "no_reason")
     if len(reason) > MAX_REASON_CHARS:
-        raise SilenceError(f"the reason is longer than {MAX_REASON_CHARS} characters")
+        raise SilenceError(
+            f"the reason is longer than {MAX_REASON_CHARS} characters", "reason_long", max=MAX_REASON_CHARS
+        )
     silence_id = new_silence_id()
     async with sessions() as session, session.begin():
         session.add(
@@ -100,7 +103,9 @@ async def incident_scope(sessions: async_sessionmaker[AsyncSession], incident_id
             )
         ).first()
     if row is None:
-        raise SilenceError(f"no alert recorded for incident {incident_id!r} (see `hub alerts list`)")
+        raise SilenceError(
+            f"no alert recorded for incident {incident_id!r} (see `hub alerts list`)", "no_alert", incident=incident_id
+        )
     return Scope(row.category, row.district, None)
 
 
@@ -131,7 +136,7 @@ async def publish_broadcast(amqp_url: str, broadcast: IncidentBroadcast) -> str:
     return event_id
 
 
-class DraftError(ValueError):
+class DraftError(Refusal):
     """A draft that cannot be saved as given."""
 
 
@@ -148,10 +153,10 @@ async def save_draft(
     """The team's own text of an incident's draft in one language (replacing its earlier edit); an empty text
     goes back to the generated draft."""
     if lang not in DRAFT_LANGUAGES:
-        raise DraftError(f"no draft language {lang!r} (nl, en, fr)")
+        raise DraftError(f"no draft language {lang!r} (nl, en, fr)", "draft_lang", lang=lang)
     text = text.strip()
     if len(text) > MAX_DRAFT_CHARS:
-        raise DraftError(f"a draft is at most {MAX_DRAFT_CHARS} characters")
+        raise DraftError(f"a draft is at most {MAX_DRAFT_CHARS} characters", "draft_long", max=MAX_DRAFT_CHARS)
     await incident_scope(sessions, incident_id)  # an incident the hub alerted about, not any id
     async with sessions() as session, session.begin():
         if record is not None:

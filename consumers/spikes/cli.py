@@ -189,12 +189,12 @@ def alerts_silence_cmd(args: argparse.Namespace, settings: CliSettings) -> int:
         else:
             ends_at = now + parse_duration(args.duration)
         if ends_at <= now:
-            raise SilenceError("the silence would end in the past")
+            raise SilenceError("the silence would end in the past", "ends_in_past")
         if not args.reason.strip():
-            raise SilenceError("give a reason (it is shown with every alert the silence holds back)")
+            raise SilenceError("give a reason (it is shown with every alert the silence holds back)", "no_reason")
         if args.incident:
             if args.key or args.category or args.district or args.street:
-                raise SilenceError("give an incident id, or a key, or a category and/or area")
+                raise SilenceError("give an incident id, or a key, or a category and/or area", "incident_and_key")
             scope = _run(settings, lambda s: incident_scope(s, args.incident))
         else:
             scope = scope_of(key=args.key, category=args.category, district=args.district, street=args.street)

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from consumers.console.refusals import refused
 from consumers.router.handler import RoutingService
-from consumers.router.lookup import REDACTED, QueryRefused, lookup
+from consumers.router.lookup import MIN_STREET_CHARS, REDACTED, QueryRefused, lookup
 from consumers.router.tables import WorkOrder
 from consumers.spikes import actions
 from consumers.spikes.board import board, caller_sentence, incident_alerts, matching
@@ -116,10 +117,14 @@ async def test_an_edited_draft_replaces_its_language_and_keeps_the_generated_tex
     assert live.drafts["fr"].text == generated
     with pytest.raises(actions.DraftError):
         await actions.save_draft(handler_env.sessions, live.incident_id, "de", "x", edited_by="an", now=NOW)
-    with pytest.raises(actions.DraftError):
+    with pytest.raises(actions.DraftError) as too_long:
         await actions.save_draft(handler_env.sessions, live.incident_id, "nl", "x" * 2001, edited_by="an", now=NOW)
-    with pytest.raises(SilenceError, match="no alert recorded"):
+    with pytest.raises(SilenceError, match="no alert recorded") as typo:
         await actions.save_draft(handler_env.sessions, "inc-typo", "nl", "x", edited_by="an", now=NOW)
+    # The page says it in the user's language; the command line keeps the English.
+    assert refused(too_long.value, "nl") == f"een tekst is hoogstens {actions.MAX_DRAFT_CHARS} tekens lang"
+    assert refused(typo.value, "fr") == "aucune alerte connue pour l'incident inc-typo"
+    assert refused(ValueError("something else"), "nl") == "something else"
 
 
 async def test_a_silence_preview_lists_the_live_incidents_it_would_hold_back(handler_env: HandlerEnv) -> None:
@@ -200,8 +205,9 @@ async def test_a_lookup_is_bounded_and_never_a_pattern(handler_env: HandlerEnv) 
     async with handler_env.sessions() as session:
         with pytest.raises(QueryRefused):
             await lookup(session, "x" * 101, may_see_contact=False)
-        with pytest.raises(QueryRefused):
+        with pytest.raises(QueryRefused) as short:
             await lookup(session, "st", may_see_contact=False)
+        assert refused(short.value, "nl") == f"geef een nummer, of minstens {MIN_STREET_CHARS} letters van een straat"
         assert await lookup(session, "%%%", may_see_contact=False) == []
         assert await lookup(session, "___", may_see_contact=False) == []
         assert await lookup(session, "", may_see_contact=False) == []

@@ -119,3 +119,18 @@ def test_what_a_silence_matches_reads_in_the_pages_language_with_the_catalogues_
     assert pages.describe_scope(Scope("waste.missed_collection", None, None), "fr") == (  # type: ignore[arg-type]
         "Déchets non collectés, toute section"
     )
+
+
+def test_every_refusal_the_features_raise_has_words_on_the_pages() -> None:
+    from pathlib import Path
+
+    from consumers.console.refusals import TEXT
+
+    raised = re.compile(
+        r"(?:Refusal|SilenceError|DraftError|QueryRefused)\(\s*(?:f?\"[^\"]*\"|str\(exc\))\s*,\s*\"(\w+)\""
+    )
+    root = Path(__file__).resolve().parents[2] / "consumers"
+    codes = {code for path in root.rglob("*.py") for code in raised.findall(path.read_text())}
+    assert len(codes) >= 15, codes
+    for lang in ("nl", "en", "fr"):
+        assert codes <= TEXT[lang].keys(), (lang, sorted(codes - TEXT[lang].keys()))
