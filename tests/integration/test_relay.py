@@ -137,8 +137,9 @@ async def test_a_hand_off_far_behind_is_left_to_the_sweep_and_goes_out_once(rig:
         await owner.stop()
         await other.stop()
     received = await rig.received()
-    assert sorted(received) == sorted(m.message_id for m in messages)  # each once
-    assert other.published > 0, "the sweep took the rows the hand-off left"
+    # Each once (with the relay that published every hand-off it held, the other's sweep made copies). Which
+    # relay's sweep took the rows given up is a race: the owner's own sweep may, as they are no longer its own.
+    assert sorted(received) == sorted(m.message_id for m in messages)
     assert owner.published + other.published == 60
 
 
