@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from consumers.console import auth as console_auth
 from consumers.console import comms as console_comms
+from consumers.console import comms_silences as console_silences
 from consumers.console import dashboard_http, management_http, ops_http
 from consumers.console import http as console_http
 from consumers.console.ops_http import Operations
@@ -196,6 +197,7 @@ def create_http_app(settings: Settings) -> FastAPI:
     app.mount("/dashboard", console_auth.protect(stats_http.dashboard_files(), "management"), name="dashboard")
     app.include_router(console_http.router)  # /console/: login, start page, language (consumers/console)
     app.include_router(console_comms.router)  # /console/comms/..., /console/agent/...: the team's and agents' pages
+    app.include_router(console_silences.router)  # /console/comms/silences: the team's silences
     app.mount("/console/static", console_http.static_files(), name="console-static")
     app.include_router(ops_http.router)  # /console/ops/: dead letters, scheduled deliveries, the audit trail
     app.include_router(management_http.router)  # /console/management/: the dashboard, figures as CSV

@@ -101,6 +101,7 @@ def test_why_an_alert_was_held_back_and_the_expectation_read_in_the_pages_langua
 
 def test_what_a_silence_matches_reads_in_the_pages_language_with_the_catalogues_names() -> None:
     from consumers.console.comms import CommsConsole
+    from consumers.console.comms_silences import describe_scope
     from consumers.domain.catalogue import Catalogue
     from consumers.spikes.silences import Scope
     from hub.settings import CONFIG_DIR
@@ -108,7 +109,9 @@ def test_what_a_silence_matches_reads_in_the_pages_language_with_the_catalogues_
     class Pages:
         catalogue = Catalogue.load(CONFIG_DIR / "categories.yaml", CONFIG_DIR / "assignees.yaml")
         category_name = CommsConsole.category_name
-        describe_scope = CommsConsole.describe_scope
+
+        def describe_scope(self, scope: Scope, lang: str) -> str:
+            return describe_scope(self, scope, lang)  # type: ignore[arg-type]
 
     pages = Pages()
     lighting = Scope("lighting.defect", "Velm", None)
