@@ -182,6 +182,9 @@ class _Routed:
             outgoing.extend(messages)
             for work_order_id in folded:
                 self.orders.pop(work_order_id, None)
+            resolutions = [spike for spike, _ in self.spikes if isinstance(spike, SpikeResolved)]
+            if folded and resolutions:
+                outgoing.extend(await folding.last_updates(session, resolutions))
         if timer_keys:
             outgoing.extend(await folding.send_timer_updates(session, timer_keys))
         return outgoing

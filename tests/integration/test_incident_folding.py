@@ -26,7 +26,7 @@ from consumers.domain.catalogue import TRIAGE
 from consumers.router.folding import incident_order_id
 from consumers.router.tables import IncidentLink, IncidentOrder, Report, WorkOrder
 from contracts import ReportFiled, SpikeDetected, SpikeResolved, WorkOrderStatus, WorkOrderStatusChanged
-from hub.bootstrap import Hub, build_hub, build_status_service
+from hub.bootstrap import Hub, build_hub, build_routing_service, build_status_service
 from hub.http import create_http_app
 from hub.settings import ContractorsSettings, HubDomainSettings, MetricsSettings, Settings
 from infra import cloudevents
@@ -491,3 +491,34 @@ async def test_a_rejected_incident_order_gives_every_folded_report_its_own_triag
     sent = sorted(b["report_id"] for b in queued.bodies if b.get("report_id") in everyone)
     assert sent == sorted(everyone), "each triage order delivered once"
     assert all("Geweigerd" in b["description"] for b in queued.bodies if b.get("report_id") in everyone)
+
+
+async def test_reports_folded_in_the_resolutions_transaction_get_its_last_update(
+    clean_broker: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """A resolution and late reports of its incident in one router transaction (a replay's batch): the reports are
+    folded after the resolution was applied, and the last update still names them (they stayed pending before)."""
+    run = uuid.uuid4().hex[:8]
+    db = Db(postgres_url)
+    hub = await started(settings(clean_broker, postgres_url, tmp_path), "router")
+    service = build_routing_service(hub)
+    # Deliveries submitted together land in one transaction: it waits a second for more.
+    batcher = TransactionBatcher("router", hub.sessions, max_wait_s=1.0)
+    io = incident_order_id(f"inc-{run}", "waste_company")
+    first, late = report(run, 0, minute=30), report(run, 1, minute=35)
+    try:
+        await batcher.submit(f"{run}-detected", lambda session: service.apply_spike(session, detected(run), "d"))
+        await batcher.submit(f"{run}-first", lambda session: service.apply(session, first, f"{run}-first"))
+        await asyncio.gather(
+            batcher.submit(f"{run}-resolved", lambda session: service.apply_spike(session, resolved(run, 150), "r")),
+            batcher.submit(f"{run}-late", lambda session: service.apply(session, late, f"{run}-late")),
+        )
+        assert batcher.batches == 3, "the resolution and the late report in one transaction"
+        async with db.sessions() as session:
+            order = await session.get(IncidentOrder, io)
+    finally:
+        await batcher.stop()
+        await hub.stop()
+        await db.engine.dispose()
+    assert order is not None
+    assert (order.reports, order.pending, order.seq) == (2, 0, 1), "the late report announced by the last update"
