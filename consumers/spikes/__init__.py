@@ -14,7 +14,7 @@ Data flows in one direction, on event time only (the time stamped in the message
    an exact Poisson tail above a per-category floor, and returns a `Decision`.
 4. `lifecycle.AlertBook.step` turns decisions into `Fire` / `Update` / `Resolve` / `Suppress` actions,
    Alertmanager-style (grouping, inhibition, silences, throttled updates, resolve once; `activity` says
-   when an incident is alive and when it is quiet); its state serialises to a dict.
+   when an incident is alive and when it is quiet); its state (`groups`, one per live incident) serialises to a dict.
 5. `drafts` renders the Dutch and English broadcast drafts and builds the `SpikeDetected` /
    `SpikeResolved` contracts.
 6. `engine.SpikeEngine` strings 1-4 together on event time (one step per message, timer steps between

@@ -43,18 +43,13 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from consumers.spikes.activity import is_quiet, keeps_alive, last_contact, opened_at
 from consumers.spikes.config import CategorySettings, SpikeConfig
-from consumers.spikes.detector import BucketCount, Decision, IncidentKey
-
-
-class Scope(StrEnum):
-    DISTRICT = "district"
-    STREET = "street"
+from consumers.spikes.detector import Decision, IncidentKey
+from consumers.spikes.groups import Group, Scope, Window
 
 
 def slug(text: str) -> str:
@@ -171,138 +166,12 @@ class Suppress:
 Action = Fire | Update | Resolve | Suppress
 
 
-@dataclass(slots=True)
-class _Window:
-    window_minutes: int = 0
-    observed: int = 0
-    calls: int = 0
-    reports: int = 0
-    expected: float = 0.0
-    p_value: float = 1.0
-
-    @classmethod
-    def of(cls, d: Decision) -> _Window:
-        return cls(d.window_minutes, d.observed, d.calls, d.reports, d.expected, d.p_value)
-
-
-@dataclass(slots=True)
-class _Group:
-    """Mutable state of one live incident (one category x district group)."""
-
-    category: str
-    district: str
-    incident_id: str
-    scope: Scope
-    onset: dt.datetime
-    detected_at: dt.datetime
-    last_spike_at: dt.datetime
-    last_active_at: dt.datetime
-    window: _Window
-    firing_streets: list[str] = field(default_factory=list)
-    inhibited_streets: list[str] = field(default_factory=list)
-    street_counts: dict[str, int] = field(default_factory=dict)
-    # (calls, reports, linked calls) per bucket since the onset: of the district key, and of each firing
-    # street. A street-level incident in a busy district counts its streets, not the district's traffic.
-    buckets: dict[dt.datetime, tuple[int, int, int]] = field(default_factory=dict)
-    street_buckets: dict[str, dict[dt.datetime, tuple[int, int, int]]] = field(default_factory=dict)
-    fired: bool = False
-    fire_suppressed: bool = False
-    last_sent_at: dt.datetime | None = None
-    last_sent_total: int = 0
-    pending_change: bool = False
-
-    @property
-    def key(self) -> IncidentKey:
-        return IncidentKey(self.category, self.district)
-
-    def totals(self) -> tuple[int, int, int]:
-        """(calls, reports, observed) since the onset, over the incident's scope."""
-        if self.scope is Scope.DISTRICT:
-            counted = list(self.buckets.values())
-        else:
-            counted = [v for s in self.firing_streets for v in self.street_buckets.get(s, {}).values()]
-        calls = sum(c for c, _, _ in counted)
-        reports = sum(r for _, r, _ in counted)
-        linked = sum(x for _, _, x in counted)
-        return calls, reports, calls + reports - linked
-
-    def merge_buckets(self, buckets: Iterable[BucketCount], street: str | None = None) -> None:
-        # The latest view of a bucket wins: re-evaluations (and late events) only ever add to a bucket.
-        target = self.buckets if street is None else self.street_buckets.setdefault(street, {})
-        for b in buckets:
-            if b.start >= self.onset and b.observed > 0:
-                target[b.start] = (b.calls, b.reports, b.linked_calls)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "category": self.category,
-            "district": self.district,
-            "incident_id": self.incident_id,
-            "scope": self.scope.value,
-            "onset": self.onset.isoformat(),
-            "detected_at": self.detected_at.isoformat(),
-            "last_spike_at": self.last_spike_at.isoformat(),
-            "last_active_at": self.last_active_at.isoformat(),
-            "window": [
-                self.window.window_minutes,
-                self.window.observed,
-                self.window.calls,
-                self.window.reports,
-                self.window.expected,
-                self.window.p_value,
-            ],
-            "firing_streets": list(self.firing_streets),
-            "inhibited_streets": list(self.inhibited_streets),
-            "street_counts": dict(self.street_counts),
-            "buckets": _buckets_to_dict(self.buckets),
-            "street_buckets": {s: _buckets_to_dict(b) for s, b in sorted(self.street_buckets.items())},
-            "fired": self.fired,
-            "fire_suppressed": self.fire_suppressed,
-            "last_sent_at": None if self.last_sent_at is None else self.last_sent_at.isoformat(),
-            "last_sent_total": self.last_sent_total,
-            "pending_change": self.pending_change,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> _Group:
-        w = raw["window"]
-        return cls(
-            category=str(raw["category"]),
-            district=str(raw["district"]),
-            incident_id=str(raw["incident_id"]),
-            scope=Scope(raw["scope"]),
-            onset=dt.datetime.fromisoformat(raw["onset"]),
-            detected_at=dt.datetime.fromisoformat(raw["detected_at"]),
-            last_spike_at=dt.datetime.fromisoformat(raw["last_spike_at"]),
-            last_active_at=dt.datetime.fromisoformat(raw["last_active_at"]),
-            window=_Window(int(w[0]), int(w[1]), int(w[2]), int(w[3]), float(w[4]), float(w[5])),
-            firing_streets=[str(s) for s in raw["firing_streets"]],
-            inhibited_streets=[str(s) for s in raw["inhibited_streets"]],
-            street_counts={str(s): int(n) for s, n in raw["street_counts"].items()},
-            buckets=_buckets_from_dict(raw["buckets"]),
-            street_buckets={str(s): _buckets_from_dict(b) for s, b in raw["street_buckets"].items()},
-            fired=bool(raw["fired"]),
-            fire_suppressed=bool(raw["fire_suppressed"]),
-            last_sent_at=None if raw["last_sent_at"] is None else dt.datetime.fromisoformat(raw["last_sent_at"]),
-            last_sent_total=int(raw["last_sent_total"]),
-            pending_change=bool(raw["pending_change"]),
-        )
-
-
-def _buckets_to_dict(buckets: dict[dt.datetime, tuple[int, int, int]]) -> dict[str, list[int]]:
-    return {start.isoformat(): list(v) for start, v in sorted(buckets.items())}
-
-
-def _buckets_from_dict(raw: dict[str, list[int]]) -> dict[dt.datetime, tuple[int, int, int]]:
-    return {dt.datetime.fromisoformat(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in raw.items()}
-
-
 class AlertBook:
     """The live incidents and the rules that turn decisions into actions. Pure; state via to_dict/from_dict."""
 
     def __init__(self, config: SpikeConfig) -> None:
         self.config = config
-        self._groups: dict[tuple[str, str], _Group] = {}
+        self._groups: dict[tuple[str, str], Group] = {}
         self._watermark: dt.datetime | None = None
 
     # ---- queries
@@ -392,7 +261,7 @@ class AlertBook:
             primary = min((per_key[s] for s in spiking_streets), key=lambda d: (d.p_value, d.key))
         onset = primary.onset or now
         category, district = group_key
-        group = _Group(
+        group = Group(
             category=category,
             district=district,
             incident_id=incident_id(category, district, onset.astimezone(self.config.tz)),
@@ -401,7 +270,7 @@ class AlertBook:
             detected_at=now,
             last_spike_at=now,
             last_active_at=opened_at(primary, settings, now),
-            window=_Window.of(primary),
+            window=Window.of(primary),
             firing_streets=list(spiking_streets) if scope is Scope.STREET else [],
         )
         self._groups[group_key] = group
@@ -420,7 +289,7 @@ class AlertBook:
 
     def _advance(
         self,
-        group: _Group,
+        group: Group,
         per_key: dict[str | None, Decision],
         settings: CategorySettings,
         now: dt.datetime,
@@ -478,7 +347,7 @@ class AlertBook:
 
     # ---- helpers
 
-    def _absorb(self, group: _Group, per_key: dict[str | None, Decision]) -> None:
+    def _absorb(self, group: Group, per_key: dict[str | None, Decision]) -> None:
         """Fold this step's decisions into the group: totals, per-street counts, the window shown."""
         district_d = per_key.get(None)
         if district_d is not None:
@@ -490,14 +359,14 @@ class AlertBook:
                     group.merge_buckets(d.buckets, street)
         if group.scope is Scope.DISTRICT:
             if district_d is not None:
-                group.window = _Window.of(district_d)
+                group.window = Window.of(district_d)
         else:
             firing = [per_key[s] for s in group.firing_streets if s in per_key]
             firing += [d for s, d in per_key.items() if s is not None and d.is_spike and s not in group.firing_streets]
             if firing:
-                group.window = _Window.of(min(firing, key=lambda d: (d.p_value, d.key)))
+                group.window = Window.of(min(firing, key=lambda d: (d.p_value, d.key)))
 
-    def _inhibit(self, group: _Group, spiking_streets: list[str], now: dt.datetime) -> list[Action]:
+    def _inhibit(self, group: Group, spiking_streets: list[str], now: dt.datetime) -> list[Action]:
         actions: list[Action] = []
         for street in spiking_streets:
             if street in group.inhibited_streets:
@@ -507,7 +376,7 @@ class AlertBook:
             actions.append(Suppress(self._snapshot(group, now), "street", reason))
         return actions
 
-    def _fire(self, group: _Group, now: dt.datetime) -> Fire:
+    def _fire(self, group: Group, now: dt.datetime) -> Fire:
         group.fired = True
         group.last_sent_at = now
         snapshot = self._snapshot(group, now)
@@ -519,7 +388,7 @@ class AlertBook:
     def _silence_for(incident: Incident, silences: list[Silence]) -> Silence | None:
         return next((s for s in silences if s.matches(incident)), None)
 
-    def _snapshot(self, group: _Group, now: dt.datetime, *, resolved_at: dt.datetime | None = None) -> Incident:
+    def _snapshot(self, group: Group, now: dt.datetime, *, resolved_at: dt.datetime | None = None) -> Incident:
         settings = self.config.for_category(group.category)
         counted = {s: n for s, n in group.street_counts.items() if n > 0}
         affected = sorted(set(counted) | set(group.firing_streets), key=lambda s: (-counted.get(s, 0), s))
@@ -573,7 +442,7 @@ class AlertBook:
         book = cls(config)
         book._watermark = None if raw.get("watermark") is None else dt.datetime.fromisoformat(raw["watermark"])
         for g in raw.get("groups", []):
-            group = _Group.from_dict(g)
+            group = Group.from_dict(g)
             book._groups[(group.category, group.district)] = group
         return book
 
@@ -582,7 +451,7 @@ def _silenced(silence: Silence) -> str:
     return f"silenced by {silence.silence_id} until {silence.ends_at.isoformat()}: {silence.reason}"
 
 
-def _calm(group: _Group, per_key: dict[str | None, Decision], settings: CategorySettings) -> bool:
+def _calm(group: Group, per_key: dict[str | None, Decision], settings: CategorySettings) -> bool:
     """Whether the counts in the incident's scope are low again (a street incident in a busy district is over when
     its streets are, whatever the district does)."""
     return (
@@ -593,7 +462,7 @@ def _calm(group: _Group, per_key: dict[str | None, Decision], settings: Category
 
 
 def _update(
-    group: _Group, snapshot: Incident, silence: Silence | None, settings: CategorySettings, now: dt.datetime
+    group: Group, snapshot: Incident, silence: Silence | None, settings: CategorySettings, now: dt.datetime
 ) -> list[Action]:
     """An announced incident's update, when the interval has passed and it grew or changed (suppressed if silenced)."""
     due = group.last_sent_at is None or now - group.last_sent_at >= dt.timedelta(

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from consumers.spikes.detector import BucketCount, IncidentKey, Increment
 from consumers.spikes.drafts import MAX_SAMPLE_REPORT_IDS, dominant_fraction
-from consumers.spikes.lifecycle import Incident, Scope, Silence
+from consumers.spikes.groups import Scope
+from consumers.spikes.lifecycle import Incident, Silence
 from consumers.spikes.tables import Alert, AlertSilence, SpikeAssignment, SpikeContact, SpikeCount, SpikeState
 from infra.clock import aware as aware  # re-exported: the spikes modules read stored times through the store
 from infra.clock import utc as utc

@@ -20,7 +20,8 @@ from consumers.spikes.drafts import (
     dominant_fraction,
     render_drafts,
 )
-from consumers.spikes.lifecycle import Incident, Scope
+from consumers.spikes.groups import Scope
+from consumers.spikes.lifecycle import Incident
 from contracts.spikes import SpikeDetected, SpikeResolved
 from hub.settings import CONFIG_DIR
 

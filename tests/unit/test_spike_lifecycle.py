@@ -21,12 +21,12 @@ from consumers.spikes.detector import (
     SpikeDetector,
     bucket_start,
 )
+from consumers.spikes.groups import Scope
 from consumers.spikes.lifecycle import (
     Action,
     AlertBook,
     Fire,
     Resolve,
-    Scope,
     Silence,
     Suppress,
     Update,
