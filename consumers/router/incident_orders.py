@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -77,8 +77,10 @@ class IncidentOrders:
         now: dt.datetime,
         *,
         force: bool = False,
+        unfolded: Mapping[str, Sequence[str]] | None = None,
     ) -> list[Outgoing]:
-        """The updates due for every incident order of the incident (all of them with `force`: its resolution)."""
+        """The updates due for every incident order of the incident (all of them with `force`: its resolution);
+        `unfolded`: per incident order, the reports just taken out of it, named in its update."""
         o = IncidentOrder.__table__.c
         ids = (
             await session.execute(
@@ -87,7 +89,10 @@ class IncidentOrders:
         ).scalars()
         outgoing: list[Outgoing] = []
         for io in list(ids):
-            outgoing.extend(await self.refresh(session, incident, io, now=now, event_at=event_at, force=force))
+            taken_out = (unfolded or {}).get(io, ())
+            outgoing.extend(
+                await self.refresh(session, incident, io, now=now, event_at=event_at, force=force, unfolded=taken_out)
+            )
         return outgoing
 
     async def refresh(

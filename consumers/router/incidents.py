@@ -218,13 +218,19 @@ class IncidentFolding:
         # get their own orders, as a replay in which the resolution came first gives them.
         lk = IncidentLink.__table__.c
         late = await session.execute(
-            select(lk.report_id)
-            .where(lk.incident_id == incident.incident_id, lk.unfolded_at.is_(None), lk.filed_at > spike.resolved_at)
-            .distinct()
+            select(lk.report_id, lk.work_order_id).where(
+                lk.incident_id == incident.incident_id, lk.unfolded_at.is_(None), lk.filed_at > spike.resolved_at
+            )
         )
-        for report_id in sorted(late.scalars()):
+        taken_out: dict[str, list[str]] = {}
+        for report_id, io in sorted(late.all()):
+            taken_out.setdefault(io, []).append(report_id)
+        for report_id in sorted({r for ids in taken_out.values() for r in ids}):
             outgoing.extend(await self.unfold(session, report_id, by=HUB_SENDER, lock=False, refresh=False))
-        outgoing.extend(await self.orders.due_updates(session, incident, spike.resolved_at, now, force=True))
+        # The last update names them as taken out, so the assignee and the statistics stop counting them.
+        outgoing.extend(
+            await self.orders.due_updates(session, incident, spike.resolved_at, now, force=True, unfolded=taken_out)
+        )
         return outgoing
 
     async def _merge_routed(

@@ -32,6 +32,7 @@ from hub.settings import ContractorsSettings, HubDomainSettings, MetricsSettings
 from infra import cloudevents
 from infra.batcher import TransactionBatcher
 from infra.db import create_engine, create_session_factory
+from infra.db.tables import OutboxMessage
 from infra.topology import workorder_queue_name
 from infra.webhooks import generate_secret
 from tests.contractors_support import Receiver, write_assignees
@@ -522,3 +523,35 @@ async def test_reports_folded_in_the_resolutions_transaction_get_its_last_update
         await db.engine.dispose()
     assert order is not None
     assert (order.reports, order.pending, order.seq) == (2, 0, 1), "the late report announced by the last update"
+
+
+async def test_a_report_the_resolution_takes_out_is_named_in_the_last_update(
+    clean_broker: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """A report filed after the incident's end, folded while the resolution was on its way: the resolution gives it
+    its own order and the last update names it as taken out (the statistics kept counting it as folded before)."""
+    run = uuid.uuid4().hex[:8]
+    db = Db(postgres_url)
+    hub = await started(settings(clean_broker, postgres_url, tmp_path), "router")
+    service = build_routing_service(hub)
+    batcher = TransactionBatcher("router", hub.sessions)
+    io = incident_order_id(f"inc-{run}", "waste_company")
+    first, late = report(run, 0, minute=30), report(run, 1, minute=200)  # the incident ends at minute 150
+    try:
+        await batcher.submit(f"{run}-detected", lambda session: service.apply_spike(session, detected(run), "d"))
+        await batcher.submit(f"{run}-first", lambda session: service.apply(session, first, f"{run}-first"))
+        await batcher.submit(f"{run}-late", lambda session: service.apply(session, late, f"{run}-late"))
+        await batcher.submit(f"{run}-resolved", lambda session: service.apply_spike(session, resolved(run, 150), "r"))
+        async with db.sessions() as session:
+            rows = await session.execute(
+                select(OutboxMessage.body).where(OutboxMessage.message_id.like(f"{io}/update/%"))
+            )
+            updates = [json.loads(body) for body in rows.scalars()]
+        orders = await db.orders([late.report_id])
+    finally:
+        await batcher.stop()
+        await hub.stop()
+        await db.engine.dispose()
+    assert [o.kind for o in orders] == ["report"], "its own order"
+    assert [u["unfolded_report_ids"] for u in updates][-1:] == [[late.report_id]]
+    assert updates[-1]["incident"]["reports"] == 1
