@@ -176,6 +176,11 @@ def build_hub(
     domain: Domain | None = None,
     serve_metrics: bool = False,
 ) -> Hub:
+    """The one hub of `hub run`, `hub serve`, the CLI, the demo and the tests: settings, domain, engine,
+    sessions, broker, relay and the services of the consumers asked for, each wired to its queue.
+
+    Long because it is the composition root: one block per consumer, in the order they are started.
+    """
     unknown = set(consumers) - set(CONSUMERS)
     if unknown:
         raise ValueError(f"unknown consumer(s) {sorted(unknown)}; known: {', '.join(CONSUMERS)}")

@@ -132,6 +132,12 @@ class _SimulatedAssignees:
 
 
 async def run_demo(settings: Settings, options: DemoOptions, console: Console | None = None) -> DemoFigures:
+    """`hub demo`: simulate quiet history and live days, run every consumer on them, then print the figures.
+
+    Long because it is the demo's script in the order a viewer sees it: the traffic, the hub started, the
+    publishing with its progress bar, the team's notices, waiting until every consumer has applied what it was
+    sent, the assignees' answers, then the figures; each step waits on rows in the database, not on sleeps.
+    """
     console = console or Console()
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(1, 2**31)
     # The live days are `hub simulate --seed SEED` of the same days (the seed every line of the output names); the

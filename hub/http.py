@@ -118,6 +118,11 @@ def _lifespan(served: _Served) -> Callable[[FastAPI], AbstractAsyncContextManage
 
 
 def create_http_app(settings: Settings) -> FastAPI:
+    """`hub serve`'s app: every HTTP router of the consumers, with the services they depend on.
+
+    Long because it is the HTTP side's composition root, read top to bottom: build the services once, provide
+    each to the routes that ask for it by type, then include every router with its path beside it.
+    """
     from hub.app import VERSION
     from hub.bootstrap import build_console_auth
     from hub.topology import CONSUMERS

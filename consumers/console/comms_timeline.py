@@ -40,7 +40,10 @@ def timeline_svg(
     labels: Mapping[str, str],
     tz: ZoneInfo,
 ) -> str:
-    """`marks`: alert, broadcast, resolved (None: not drawn); `labels`: their names and calls/reports, translated."""
+    """`marks`: alert, broadcast, resolved (None: not drawn); `labels`: their names and calls/reports, translated.
+
+    Long because it writes the one SVG in the order it is drawn: grid, bars per step, marks, legend.
+    """
     if not steps:
         return ""
     first = steps[0].start

@@ -27,7 +27,7 @@ from consumers.contractors.rules import (
 )
 from consumers.contractors.tables import WorkOrderEscalation, WorkOrderEvent
 from consumers.domain.calendar import CityCalendar
-from consumers.domain.catalogue import TRIAGE, Catalogue
+from consumers.domain.catalogue import TRIAGE, Assignee, Catalogue
 from consumers.router.incident_records import linked_reports, merged_into, open_incident_order_of
 from consumers.router.rules import RoutingDecision
 from consumers.router.stored import report_filed
@@ -304,29 +304,32 @@ class StatusService:
             for order in orders:
                 if order.work_order_id not in inserted:
                     continue
-                issued_at = aware(order.issued_at)
-                message = WorkOrderEscalated(
-                    work_order_id=order.work_order_id,
-                    report_id=order.report_id,
-                    assignee=assignee.code,
-                    assignee_name=assignee.name,
-                    escalated_to=target,
-                    category=order.category,
-                    status=WorkOrderStatus(order.status),
-                    issued_at=issued_at,
-                    ack_hours=assignee.ack_hours,
-                    ack_due_at=ack_deadline(issued_at, assignee),
-                    escalated_at=now,
-                    due_date=order.due_date,
-                )
-                outgoing.append(
-                    Outgoing.of(
-                        message,
-                        exchange=CITY_EVENTS.name,
-                        routing_key=workorder_escalated_routing_key(target),
-                        message_id=f"escalated-{order.work_order_id}",
-                        subject=order.work_order_id,
-                        time=now,
-                    )
-                )
+                outgoing.append(_escalation(order, assignee, target, now))
         return outgoing
+
+
+def _escalation(order: WorkOrder, assignee: Assignee, target: str, now: dt.datetime) -> Outgoing:
+    """`workorder.escalated.<target>` for one order its assignee has not acknowledged in time."""
+    issued_at = aware(order.issued_at)
+    message = WorkOrderEscalated(
+        work_order_id=order.work_order_id,
+        report_id=order.report_id,
+        assignee=assignee.code,
+        assignee_name=assignee.name,
+        escalated_to=target,
+        category=order.category,
+        status=WorkOrderStatus(order.status),
+        issued_at=issued_at,
+        ack_hours=assignee.ack_hours,
+        ack_due_at=ack_deadline(issued_at, assignee),
+        escalated_at=now,
+        due_date=order.due_date,
+    )
+    return Outgoing.of(
+        message,
+        exchange=CITY_EVENTS.name,
+        routing_key=workorder_escalated_routing_key(target),
+        message_id=f"escalated-{order.work_order_id}",
+        subject=order.work_order_id,
+        time=now,
+    )

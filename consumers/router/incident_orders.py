@@ -106,7 +106,11 @@ class IncidentOrders:
         force: bool = False,
         unfolded: Sequence[str] = (),
     ) -> list[Outgoing]:
-        """Issue the incident order if it is new, else count its links and send an update when one is due."""
+        """Issue the incident order if it is new, else count its links and send an update when one is due.
+
+        Long because the first issue and every update read the same links and write the same row, in the
+        caller's transaction under the incident key's lock; split, the two halves would each read them again.
+        """
         lk = IncidentLink.__table__.c
         rows = list(
             (

@@ -395,6 +395,9 @@ class SpikeDetector:
         `street_counts`, for a district key: the buckets of the street the contact being judged names
         (its street key), so a window below the floor whose reports name two or more streets can be
         judged as two separate things (`judge_spread`).
+
+        Long because every window is judged in one pass over the same span, so the window reported, its counts
+        and the recent expectation all come from the buckets read once; it runs for every contact judged.
         """
         settings = self.settings(key)
         b = settings.bucket_minutes

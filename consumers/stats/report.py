@@ -109,35 +109,11 @@ async def stats_table(
     if by in ("topic", "subject"):
         return await _calls_by_cross(session, period, by, tz)
     if by == "outcome":
-        outcomes = await totals(session, CALLS, OUTCOME, period, tz)
-        total = sum_counts(outcomes.values()).n
-        rows: list[list[Cell]] = [
-            [outcome, c.n, _share(c.n, total), _round(c.seconds / c.n) if c.n and outcome != ABANDONED else None]
-            for outcome, c in sorted(outcomes.items(), key=lambda kv: -kv[1].n)
-        ]
-        return Table(f"calls by outcome, {period.label}", ["outcome", "calls", "share_pct", "avg_handle_s"], rows)
+        return await _by_outcome(session, period, tz)
     if by == "category":
         return await _by_category(session, period, tz, as_of)
     if by == "district":
-        reports = await totals(session, REPORTS, DISTRICT, period, tz)
-        calls = await totals(session, CALLS, DISTRICT, period, tz)
-        spikes = await totals(session, SPIKES, DISTRICT, period, tz)
-        total = sum_counts(reports.values()).n
-        rows = [
-            [
-                d,
-                reports.get(d, Count()).n,
-                _share(reports.get(d, Count()).n, total),
-                calls.get(d, Count()).n,
-                spikes.get(d, Count()).n,
-            ]
-            for d in sorted(set(reports) | set(calls) | set(spikes), key=lambda d: (-reports.get(d, Count()).n, d))
-        ]
-        return Table(
-            f"reports and calls by district, {period.label}",
-            ["district", "reports", "share_pct", "calls", "spikes"],
-            rows,
-        )
+        return await _by_district(session, period, tz)
     if by == "channel":
         channels = await totals(session, REPORTS, CHANNEL, period, tz)
         total = sum_counts(channels.values()).n
@@ -156,6 +132,38 @@ async def stats_table(
         rows = [[a, *_wo_cells(f)] for a, f in sorted(figures.items(), key=lambda kv: (-kv[1].issued, kv[0]))]
         return Table(f"work orders by assignee, issued {period.label}, as of {as_of}", columns, rows)
     raise ValueError(f"unknown grouping {by!r}; one of {', '.join(GROUPINGS)}")
+
+
+async def _by_outcome(session: AsyncSession, period: Period, tz: ZoneInfo) -> Table:
+    outcomes = await totals(session, CALLS, OUTCOME, period, tz)
+    total = sum_counts(outcomes.values()).n
+    rows: list[list[Cell]] = [
+        [outcome, c.n, _share(c.n, total), _round(c.seconds / c.n) if c.n and outcome != ABANDONED else None]
+        for outcome, c in sorted(outcomes.items(), key=lambda kv: -kv[1].n)
+    ]
+    return Table(f"calls by outcome, {period.label}", ["outcome", "calls", "share_pct", "avg_handle_s"], rows)
+
+
+async def _by_district(session: AsyncSession, period: Period, tz: ZoneInfo) -> Table:
+    reports = await totals(session, REPORTS, DISTRICT, period, tz)
+    calls = await totals(session, CALLS, DISTRICT, period, tz)
+    spikes = await totals(session, SPIKES, DISTRICT, period, tz)
+    total = sum_counts(reports.values()).n
+    rows: list[list[Cell]] = [
+        [
+            d,
+            reports.get(d, Count()).n,
+            _share(reports.get(d, Count()).n, total),
+            calls.get(d, Count()).n,
+            spikes.get(d, Count()).n,
+        ]
+        for d in sorted(set(reports) | set(calls) | set(spikes), key=lambda d: (-reports.get(d, Count()).n, d))
+    ]
+    return Table(
+        f"reports and calls by district, {period.label}",
+        ["district", "reports", "share_pct", "calls", "spikes"],
+        rows,
+    )
 
 
 async def _incidents(session: AsyncSession, period: Period, calendar: CityCalendar) -> Table:

@@ -87,7 +87,9 @@ def build_router(
     delivery_limit: int,
 ) -> RabbitRouter:
     """The `hub.stats` queue's handlers: one per contract, since FastStream decodes and documents (AsyncAPI) each
-    message by its handler's annotated type; each hands its counting to the batcher (seven such, and a refusal)."""
+    message by its handler's annotated type; each hands its counting to the batcher (seven such, and a refusal).
+
+    Long because it declares those eight handlers, a few lines each, side by side on the one queue."""
     router = RabbitRouter(middlewares=[policy])
     subscriber = consumer_subscriber(
         router,
