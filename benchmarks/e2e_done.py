@@ -10,16 +10,22 @@
   one of its bindings matches. Inbox and outbox are read in one REPEATABLE READ snapshot: an inbox row and the
   outbox rows its delivery caused commit together, so a snapshot in which every consumer's inbox holds what the
   snapshot's outbox sent it has nothing left in flight (periodic timers aside).
+* `log`: a progress line on stderr, for every module of the benchmark.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def topic_matches(binding: str, routing_key: str) -> bool:

@@ -38,7 +38,7 @@ TARGET_YEAR_S = 60.0
 
 
 def burst_report(bench: Any, district: str, postcode: str, index: int) -> Any:
-    """A report of the burst, filed now, as `benchmarks.e2e.BenchReport` (JSON body, its own ids)."""
+    """A report of the burst, filed now, as `benchmarks.e2e_reports.BenchReport` (JSON body, its own ids)."""
     data = bench.factory.data(index, f"burst-{district}", BURST_CATEGORY)
     data["waste_fraction"] = BURST_FRACTION
     data["location"]["district"] = district

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.e2e import broker_messages_per_report, topic_matches
+from benchmarks.e2e_done import topic_matches
+from benchmarks.e2e_hub import broker_messages_per_report
 
 
 @pytest.mark.parametrize(
