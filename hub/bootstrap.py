@@ -67,7 +67,7 @@ from infra.mailer import Mailer, SmtpSettings
 from infra.metrics import HubMetrics
 from infra.periodic import Background, Periodic
 from infra.relay import OutboxRelay
-from infra.topology import CITY_EVENTS, declare_topology
+from infra.topology import CITY_EVENTS, SPIKE_ROUTING_PATTERN, declare_topology
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,7 @@ def build_hub(
             batch_size=settings.relay.batch_size,
             poll_interval_s=settings.relay.poll_interval_s,
             sweep_after_s=settings.relay.sweep_after_s,
+            urgent_prefixes=(SPIKE_ROUTING_PATTERN.removesuffix("*"),),  # alerts first: the router folds on them
         )
         if with_relay
         else None

@@ -116,9 +116,9 @@ async def test_a_hand_off_far_behind_is_left_to_the_sweep_and_goes_out_once(rig:
     other = OutboxRelay(rig.sessions, clean_broker, sweep_after_s=1.0, poll_interval_s=0.1)
     original = owner._publish
 
-    async def slow_publish(message: Any, created_at: dt.datetime) -> None:
+    async def slow_publish(message: Any, created_at: dt.datetime, **lane: bool) -> None:
         await asyncio.sleep(0.05)
-        await original(message, created_at)
+        await original(message, created_at, **lane)
 
     owner._publish = slow_publish  # type: ignore[method-assign]
     await owner.start()
@@ -141,6 +141,48 @@ async def test_a_hand_off_far_behind_is_left_to_the_sweep_and_goes_out_once(rig:
     # relay's sweep took the rows given up is a race: the owner's own sweep may, as they are no longer its own.
     assert sorted(received) == sorted(m.message_id for m in messages)
     assert owner.published + other.published == 60
+
+
+async def test_an_urgent_message_overtakes_a_backlog_handed_off_before_it(rig: Rig, clean_broker: str) -> None:
+    # An alert committed behind a process's backlog of work orders: on a lane of its own it goes out at once (in
+    # a year's replay it waited 0.7-12 s behind them, and the router folded the incident's next reports too late).
+    channel = await rig.connection.channel()
+    alerts = await channel.declare_queue(f"spike.relay-test-{uuid.uuid4().hex[:8]}", durable=True)
+    relay = OutboxRelay(
+        rig.sessions, clean_broker, sweep_after_s=60, poll_interval_s=0.1, max_in_flight=1, urgent_prefixes=["spike."]
+    )
+    original = relay._publish
+
+    async def slow_publish(message: Any, created_at: dt.datetime, **lane: bool) -> None:
+        await asyncio.sleep(0.02)  # 100 work orders: 2 s on the one channel
+        await original(message, created_at, **lane)
+
+    relay._publish = slow_publish  # type: ignore[method-assign]
+    confirmed: list[str] = []
+    relay.on_published = lambda messages: confirmed.extend(m.message_id for m in messages)
+    await relay.start()
+    try:
+        backlog = [rig.message(n) for n in range(100)]
+        alert = Outgoing(f"relay-test-alert-{uuid.uuid4().hex[:8]}", exchange="", routing_key=alerts.name, body=b"{}")
+        now = dt.datetime.now(dt.UTC)
+        await rig.commit([*backlog, alert], now)
+        relay.handoff(backlog, now)
+        relay.handoff([alert], now)
+
+        async def all_marked() -> bool:
+            return all(row.published_at is not None for row in (await rig.rows()).values())
+
+        await until(all_marked, "every row published", timeout=20)
+    finally:
+        await relay.stop()
+    # Behind the backlog it would be the 101st (it is, without the lane); on its lane it is among the first.
+    assert confirmed.index(alert.message_id) < 10, confirmed.index(alert.message_id)
+    assert sorted(confirmed) == sorted(m.message_id for m in [*backlog, alert])  # each once
+    assert sorted(await rig.received()) == sorted(m.message_id for m in backlog)
+    got = await alerts.get(no_ack=True, timeout=5)
+    assert got.message_id == alert.message_id
+    assert await alerts.get(no_ack=True, fail=False, timeout=1) is None
+    await alerts.delete(if_unused=False, if_empty=False)
 
 
 async def test_the_sweep_publishes_what_no_hand_off_did_but_not_before_its_time(rig: Rig, clean_broker: str) -> None:
