@@ -179,12 +179,12 @@ class OutboxRelay:
         # What was handed over is published, what was confirmed is marked: a clean shutdown leaves no row that
         # only a sweep `sweep_after_s` later would publish (a second time).
         with contextlib.suppress(Exception):
+            if self._batches:  # the batches in flight first, so that each lane keeps its order
+                await asyncio.gather(*self._batches, return_exceptions=True)
             while self._urgent:
                 await self._publish_handed(self._take_urgent(), expire=False, urgent=True)
             while self._handed:
                 await self._publish_handed(self._take_handed(), expire=False)
-            if self._batches:
-                await asyncio.gather(*self._batches, return_exceptions=True)
             await self._mark()
         if self._connection is not None:
             await self._connection.close()
@@ -235,10 +235,20 @@ class OutboxRelay:
     async def _run_urgent(self) -> None:
         while True:
             await self._urgent_ready.wait()
-            try:
-                await self._publish_handed(self._take_urgent(), urgent=True)
-            except Exception as exc:  # its rows stay pending for the sweep
-                log.error("outbox urgent hand-off failed: %s", describe(exc))
+            task = asyncio.create_task(
+                self._publish_handed(self._take_urgent(), urgent=True), name="outbox-relay-urgent-batch"
+            )
+            self._batches.add(task)
+            task.add_done_callback(self._urgent_done)
+            # One batch at a time keeps the lane's order; shielded, so that stop() cancelling this loop lets the
+            # batch finish (and be marked) instead of leaving it, published, to a later sweep.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+
+    def _urgent_done(self, task: asyncio.Task[None]) -> None:
+        self._batches.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("outbox urgent hand-off batch failed: %s", describe(exc))  # its rows are the sweep's
 
     def _batch_done(self, task: asyncio.Task[None]) -> None:
         self._batches.discard(task)

@@ -185,6 +185,34 @@ async def test_an_urgent_message_overtakes_a_backlog_handed_off_before_it(rig: R
     await alerts.delete(if_unused=False, if_empty=False)
 
 
+async def test_a_clean_stop_finishes_the_urgent_batch_in_flight(rig: Rig, clean_broker: str) -> None:
+    # Stopped while an alert is being published: it is confirmed and marked, not left to a later sweep (which
+    # would publish it a second time).
+    channel = await rig.connection.channel()
+    alerts = await channel.declare_queue(f"spike.relay-test-{uuid.uuid4().hex[:8]}", durable=True)
+    relay = OutboxRelay(rig.sessions, clean_broker, sweep_after_s=60, poll_interval_s=0.1, urgent_prefixes=["spike."])
+    original = relay._publish
+    started = asyncio.Event()
+
+    async def slow_publish(message: Any, created_at: dt.datetime, **lane: bool) -> None:
+        started.set()
+        await asyncio.sleep(0.5)
+        await original(message, created_at, **lane)
+
+    relay._publish = slow_publish  # type: ignore[method-assign]
+    await relay.start()
+    alert = Outgoing(f"relay-test-alert-{uuid.uuid4().hex[:8]}", exchange="", routing_key=alerts.name, body=b"{}")
+    now = dt.datetime.now(dt.UTC)
+    await rig.commit([alert], now)
+    relay.handoff([alert], now)
+    await asyncio.wait_for(started.wait(), 5)
+    await relay.stop()
+    assert (await rig.rows())[alert.message_id].published_at is not None
+    got = await alerts.get(no_ack=True, timeout=5)
+    assert got.message_id == alert.message_id
+    await alerts.delete(if_unused=False, if_empty=False)
+
+
 async def test_the_sweep_publishes_what_no_hand_off_did_but_not_before_its_time(rig: Rig, clean_broker: str) -> None:
     # A writer that died after its commit (or another replica's fresh rows): handed to a relay that is gone.
     orphans = [rig.message(n) for n in range(5)]
